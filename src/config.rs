@@ -1,0 +1,257 @@
+//! Typed settings. Layers, later wins: built-in defaults < `dbkill.toml` (or the file named by
+//! `--config` / `DBKILL_CONFIG`) < `DBKILL_*` environment variables < command-line flags.
+//! Everything is validated once, at start, with a message that says what to change.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use secrecy::SecretString;
+use serde::{Deserialize, Serialize};
+
+/// Raw, layered values before validation. Field names are the TOML keys and, upper-cased with the
+/// `DBKILL_` prefix, the environment variables.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct RawSettings {
+    pub listen: String,
+    pub data_dir: PathBuf,
+    /// Seconds a token stays valid.
+    pub token_ttl: u64,
+    /// Milliseconds allowed to open a connection to a target instance.
+    pub connect_timeout_ms: u64,
+    /// Milliseconds allowed for one statement on a target instance.
+    pub statement_timeout_ms: u64,
+    /// Requests per second each caller (token, or client address) may make; 0 turns it off.
+    pub rate_limit_per_second: u32,
+    /// How many requests a caller may make at once before the rate applies.
+    pub rate_limit_burst: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub master_key: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub admin_password: Option<String>,
+}
+
+impl Default for RawSettings {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:8080".into(),
+            data_dir: PathBuf::from("./dbkill-data"),
+            token_ttl: 86_400,
+            connect_timeout_ms: 5_000,
+            statement_timeout_ms: 10_000,
+            rate_limit_per_second: 50,
+            rate_limit_burst: 200,
+            master_key: None,
+            admin_password: None,
+        }
+    }
+}
+
+/// Overrides given on the command line (`dbkill serve --listen … --data-dir …`).
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct FlagOverrides {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub listen: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data_dir: Option<PathBuf>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RateLimit {
+    pub per_second: u32,
+    pub burst: u32,
+}
+
+/// Validated settings the service runs with.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+    pub token_ttl: Duration,
+    pub connect_timeout: Duration,
+    pub statement_timeout: Duration,
+    /// `None` when rate limiting is off.
+    pub rate_limit: Option<RateLimit>,
+    /// 64 hex chars or base64 of 32 bytes; when absent `<data_dir>/master.key` is used.
+    pub master_key: Option<SecretString>,
+    /// The bootstrap admin's password; when absent one is generated on first start.
+    pub admin_password: Option<SecretString>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read configuration: {0}")]
+    Load(String),
+    #[error("invalid setting `{key}`: {why}")]
+    Invalid { key: &'static str, why: String },
+}
+
+impl Settings {
+    /// Loads the layers. `config_file` is the explicit file, if any; otherwise `./dbkill.toml` is
+    /// read when it exists.
+    pub fn load(config_file: Option<&Path>, flags: FlagOverrides) -> Result<Self, ConfigError> {
+        let mut fig = Figment::from(Serialized::defaults(RawSettings::default()));
+        match config_file {
+            Some(path) if !path.exists() => {
+                return Err(ConfigError::Load(format!(
+                    "config file {} does not exist",
+                    path.display()
+                )));
+            }
+            Some(path) => fig = fig.merge(Toml::file(path)),
+            None => fig = fig.merge(Toml::file("dbkill.toml")),
+        }
+        let raw: RawSettings = fig
+            .merge(Env::prefixed("DBKILL_").ignore(&["config"]))
+            .merge(Serialized::defaults(flags))
+            .extract()
+            .map_err(|e| ConfigError::Load(e.to_string()))?;
+        Self::validate(raw)
+    }
+
+    pub fn validate(raw: RawSettings) -> Result<Self, ConfigError> {
+        let listen = raw.listen.parse().map_err(|_| ConfigError::Invalid {
+            key: "listen",
+            why: format!(
+                "`{}` is not an address like 127.0.0.1:8080 (set DBKILL_LISTEN or --listen)",
+                raw.listen
+            ),
+        })?;
+        if raw.data_dir.as_os_str().is_empty() {
+            return Err(ConfigError::Invalid {
+                key: "data_dir",
+                why: "must not be empty (set DBKILL_DATA_DIR or --data-dir)".into(),
+            });
+        }
+        let in_range = |key: &'static str, v: u64, lo: u64, hi: u64, unit: &str| {
+            if (lo..=hi).contains(&v) {
+                Ok(v)
+            } else {
+                Err(ConfigError::Invalid {
+                    key,
+                    why: format!("{v} is outside {lo}..={hi} {unit}"),
+                })
+            }
+        };
+        let token_ttl = in_range("token_ttl", raw.token_ttl, 1, 31_536_000, "seconds")?;
+        let connect = in_range(
+            "connect_timeout_ms",
+            raw.connect_timeout_ms,
+            50,
+            120_000,
+            "ms",
+        )?;
+        let statement = in_range(
+            "statement_timeout_ms",
+            raw.statement_timeout_ms,
+            50,
+            3_600_000,
+            "ms",
+        )?;
+        let rate_limit = match raw.rate_limit_per_second {
+            0 => None,
+            per_second => Some(RateLimit {
+                per_second,
+                burst: u32::try_from(in_range(
+                    "rate_limit_burst",
+                    u64::from(raw.rate_limit_burst),
+                    1,
+                    1_000_000,
+                    "requests",
+                )?)
+                .unwrap_or(1),
+            }),
+        };
+        if let Some(pw) = &raw.admin_password
+            && !(8..=128).contains(&pw.chars().count())
+        {
+            return Err(ConfigError::Invalid {
+                key: "admin_password",
+                why: "must be 8..128 characters".into(),
+            });
+        }
+        Ok(Self {
+            listen,
+            data_dir: raw.data_dir,
+            token_ttl: Duration::from_secs(token_ttl),
+            connect_timeout: Duration::from_millis(connect),
+            statement_timeout: Duration::from_millis(statement),
+            rate_limit,
+            master_key: raw.master_key.map(SecretString::from),
+            admin_password: raw.admin_password.map(SecretString::from),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid() {
+        let s = Settings::validate(RawSettings::default()).unwrap();
+        assert_eq!(s.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(s.token_ttl, Duration::from_secs(86_400));
+        assert_eq!(s.connect_timeout, Duration::from_secs(5));
+    }
+
+    #[test]
+    fn bad_values_name_the_setting() {
+        let raw = RawSettings {
+            listen: "nowhere".into(),
+            ..Default::default()
+        };
+        let err = Settings::validate(raw).unwrap_err().to_string();
+        assert!(
+            err.contains("listen") && err.contains("DBKILL_LISTEN"),
+            "{err}"
+        );
+
+        let raw = RawSettings {
+            token_ttl: 0,
+            ..Default::default()
+        };
+        assert!(
+            Settings::validate(raw)
+                .unwrap_err()
+                .to_string()
+                .contains("token_ttl")
+        );
+
+        let raw = RawSettings {
+            admin_password: Some("short".into()),
+            ..Default::default()
+        };
+        assert!(
+            Settings::validate(raw)
+                .unwrap_err()
+                .to_string()
+                .contains("admin_password")
+        );
+    }
+
+    #[test]
+    fn file_then_flags_override_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("dbkill.toml");
+        std::fs::write(&file, "listen = \"127.0.0.1:9999\"\ntoken_ttl = 60\n").unwrap();
+        let s = Settings::load(Some(&file), FlagOverrides::default()).unwrap();
+        assert_eq!(s.listen.port(), 9999);
+        assert_eq!(s.token_ttl, Duration::from_secs(60));
+        let flags = FlagOverrides {
+            listen: Some("127.0.0.1:7777".into()),
+            data_dir: None,
+        };
+        let s = Settings::load(Some(&file), flags).unwrap();
+        assert_eq!(s.listen.port(), 7777);
+        assert!(
+            Settings::load(
+                Some(&dir.path().join("missing.toml")),
+                FlagOverrides::default()
+            )
+            .is_err()
+        );
+    }
+}

@@ -1,0 +1,12 @@
+//! Pure domain vocabulary: identifiers, roles, engine kinds and the sessions a server reports.
+//! Nothing here knows about HTTP, SQL or async; every type parses from untrusted text with `parse`.
+
+mod datastore;
+mod ids;
+mod role;
+mod session;
+
+pub use datastore::{DatastoreType, DbUserDatastore};
+pub use ids::{DbUserId, InstanceId, ProjectId, SessionId, UserId};
+pub use role::Role;
+pub use session::Session;

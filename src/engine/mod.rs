@@ -1,0 +1,74 @@
+//! Target database drivers. Each engine implements [`SessionDriver`]; connecting, listing and
+//! killing always run under a timeout, and a connection whose call timed out is dropped.
+
+pub mod mysql;
+pub mod postgres;
+
+use std::time::Duration;
+
+use secrecy::SecretString;
+
+use crate::domain::DatastoreType;
+use crate::error::DasError;
+
+/// Where and as whom to connect.
+#[derive(Clone)]
+pub struct Target {
+    pub datastore: DatastoreType,
+    pub host: String,
+    pub port: u16,
+    pub username: String,
+    pub password: SecretString,
+}
+
+impl std::fmt::Debug for Target {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Target")
+            .field("datastore", &self.datastore)
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("username", &self.username)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+pub struct Timeouts {
+    pub connect: Duration,
+    pub statement: Duration,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error("the instance refused the login")]
+    LoginRefused,
+    #[error("the instance could not be reached: {0}")]
+    Unreachable(String),
+    #[error("a statement timed out")]
+    StatementTimeout,
+    #[error("the instance refused the statement for lack of privilege: {0}")]
+    Denied(String),
+    #[error("the instance answered an error: {0}")]
+    Server(String),
+}
+
+impl From<EngineError> for DasError {
+    fn from(e: EngineError) -> Self {
+        match e {
+            EngineError::LoginRefused => DasError::LoginRefused,
+            EngineError::Unreachable(_) => DasError::Unreachable,
+            EngineError::StatementTimeout => DasError::StatementTimeout,
+            EngineError::Denied(_) => DasError::PrivilegeDenied,
+            EngineError::Server(detail) => DasError::Internal(detail),
+        }
+    }
+}
+
+/// Logs in once and disconnects: proves the registered credentials work.
+pub async fn check_login(target: &Target, timeouts: Timeouts) -> Result<(), EngineError> {
+    if target.datastore.is_mysql_family() {
+        mysql::check_login(target, timeouts).await
+    } else {
+        postgres::check_login(target, timeouts).await
+    }
+}

@@ -1,0 +1,93 @@
+//! The error vocabulary of the API, independent of HTTP: each variant is one DAS / APIGW code.
+//! `http::error` is the only place that turns these into a status, a localised message and a
+//! response body.
+
+use std::fmt;
+
+/// What is wrong with one request parameter, in words both languages can render.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Problem {
+    Missing,
+    /// Wrong JSON type; names the expected one (`string`, `array of strings`, …).
+    NotA(&'static str),
+    /// Present but not acceptable; the detail is English-only, so keep it to values and syntax.
+    Invalid(String),
+    Length {
+        min: usize,
+        max: usize,
+    },
+    Range {
+        min: i64,
+        max: i64,
+    },
+    OneOf(&'static [&'static str]),
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DasError {
+    /// DAS.200100: generic parameter error on `field`.
+    BadParam {
+        field: String,
+        problem: Problem,
+    },
+    /// DAS.200100: the body is not JSON (or not an object); detail names line/column.
+    MalformedJson(String),
+    /// DAS.200100: the body exceeds the limit.
+    BodyTooLarge,
+    /// DAS.200100: a kill names none of process_ids / user / database.
+    NoKillFilter,
+    BadOffset,
+    BadLimit,
+    UnsupportedDatastore,
+    BadDbUserId,
+    BadProjectId,
+    BadInstanceId,
+    /// DAS.210002: the instance refused the db user's login.
+    LoginRefused,
+    /// DAS.210003: the instance refused a statement for lack of privilege.
+    PrivilegeDenied,
+    /// APIGW.0301, with the part that failed (never a secret).
+    Unauthenticated(&'static str),
+    Forbidden,
+    NoRoute,
+    NameTaken,
+    RateLimited,
+    /// DAS.210001: the instance could not be reached in time.
+    Unreachable,
+    /// DAS.210004: a statement on the instance timed out.
+    StatementTimeout,
+    /// DAS.209999: details go to the log only, keyed by the request id.
+    Internal(String),
+}
+
+impl DasError {
+    pub fn bad(field: impl Into<String>, problem: Problem) -> Self {
+        DasError::BadParam {
+            field: field.into(),
+            problem,
+        }
+    }
+
+    pub fn internal(e: impl fmt::Display) -> Self {
+        DasError::Internal(e.to_string())
+    }
+}
+
+impl fmt::Display for DasError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{self:?}")
+    }
+}
+
+impl std::error::Error for DasError {}
+
+impl From<crate::store::StoreError> for DasError {
+    fn from(e: crate::store::StoreError) -> Self {
+        match e {
+            crate::store::StoreError::Conflict => DasError::NameTaken,
+            other => DasError::Internal(other.to_string()),
+        }
+    }
+}
+
+pub type DasResult<T> = Result<T, DasError>;

@@ -1,0 +1,276 @@
+//! The one place that maps errors to HTTP: status, DAS code, English or Chinese message.
+//! Handlers return [`DasError`]; its response carries the error as an extension, and
+//! [`localize_errors`] renders the body in the caller's `X-Language` and logs internal details
+//! with the request id.
+
+use axum::Json;
+use axum::extract::Request;
+use axum::http::{HeaderMap, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+use crate::error::{DasError, Problem};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Lang {
+    En,
+    Zh,
+}
+
+impl Lang {
+    pub fn from_headers(headers: &HeaderMap) -> Self {
+        match headers.get("x-language").and_then(|v| v.to_str().ok()) {
+            Some(v) if v.trim().eq_ignore_ascii_case("zh-cn") => Lang::Zh,
+            _ => Lang::En,
+        }
+    }
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    pub error_code: &'static str,
+    pub error_msg: String,
+}
+
+pub fn status_and_code(e: &DasError) -> (StatusCode, &'static str) {
+    use DasError::*;
+    match e {
+        BadParam { .. } | MalformedJson(_) | BodyTooLarge | NoKillFilter => {
+            (StatusCode::BAD_REQUEST, "DAS.200100")
+        }
+        BadOffset => (StatusCode::BAD_REQUEST, "DAS.200103"),
+        BadLimit => (StatusCode::BAD_REQUEST, "DAS.200104"),
+        UnsupportedDatastore => (StatusCode::BAD_REQUEST, "DAS.200107"),
+        BadDbUserId => (StatusCode::BAD_REQUEST, "DAS.200112"),
+        BadProjectId => (StatusCode::BAD_REQUEST, "DAS.200113"),
+        BadInstanceId => (StatusCode::BAD_REQUEST, "DAS.200114"),
+        LoginRefused => (StatusCode::BAD_REQUEST, "DAS.210002"),
+        PrivilegeDenied => (StatusCode::BAD_REQUEST, "DAS.210003"),
+        Unauthenticated(_) => (StatusCode::UNAUTHORIZED, "APIGW.0301"),
+        Forbidden => (StatusCode::FORBIDDEN, "APIGW.0302"),
+        NoRoute => (StatusCode::NOT_FOUND, "APIGW.0101"),
+        NameTaken => (StatusCode::CONFLICT, "IAM.0409"),
+        RateLimited => (StatusCode::TOO_MANY_REQUESTS, "APIGW.0308"),
+        Unreachable => (StatusCode::INTERNAL_SERVER_ERROR, "DAS.210001"),
+        StatementTimeout => (StatusCode::INTERNAL_SERVER_ERROR, "DAS.210004"),
+        Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "DAS.209999"),
+    }
+}
+
+fn problem_text(p: &Problem, lang: Lang) -> String {
+    match (p, lang) {
+        (Problem::Missing, Lang::En) => "is required".into(),
+        (Problem::Missing, Lang::Zh) => "为必填项".into(),
+        (Problem::NotA(t), Lang::En) => format!("must be of type {t}"),
+        (Problem::NotA(t), Lang::Zh) => format!("类型必须为 {t}"),
+        (Problem::Invalid(d), Lang::En) => format!("is invalid ({d})"),
+        (Problem::Invalid(d), Lang::Zh) => format!("取值无效（{d}）"),
+        (Problem::Length { min, max }, Lang::En) => format!("must be {min} to {max} characters"),
+        (Problem::Length { min, max }, Lang::Zh) => format!("长度必须为 {min} 到 {max} 个字符"),
+        (Problem::Range { min, max }, Lang::En) => format!("must be between {min} and {max}"),
+        (Problem::Range { min, max }, Lang::Zh) => format!("取值范围为 {min} 到 {max}"),
+        (Problem::OneOf(v), Lang::En) => format!("must be one of: {}", v.join(", ")),
+        (Problem::OneOf(v), Lang::Zh) => format!("取值必须为以下之一：{}", v.join(", ")),
+    }
+}
+
+/// The message for `e` in `lang`; never contains a secret, a DSN or a stack trace.
+pub fn message(e: &DasError, lang: Lang) -> String {
+    use DasError::*;
+    let zh = lang == Lang::Zh;
+    let pick = |en: &str, cn: &str| if zh { cn.to_owned() } else { en.to_owned() };
+    match e {
+        BadParam { field, problem } => {
+            if zh {
+                format!("参数错误：{field} {}。", problem_text(problem, lang))
+            } else {
+                format!(
+                    "The parameter is invalid: {field} {}.",
+                    problem_text(problem, lang)
+                )
+            }
+        }
+        MalformedJson(d) => {
+            if zh {
+                format!("参数错误：请求体不是合法的 JSON 对象（{d}）。")
+            } else {
+                format!("The parameter is invalid: the body is not a valid JSON object ({d}).")
+            }
+        }
+        BodyTooLarge => pick(
+            "The parameter is invalid: the request body exceeds 1 MiB.",
+            "参数错误：请求体超过 1 MiB。",
+        ),
+        NoKillFilter => pick(
+            "The parameter is invalid: give at least one of process_ids, user, database.",
+            "参数错误：process_ids、user、database 至少指定一个。",
+        ),
+        BadOffset => pick(
+            "The offset parameter is invalid: it must be an integer from 0 to 2147483647.",
+            "offset 参数无效：必须为 0 到 2147483647 的整数。",
+        ),
+        BadLimit => pick(
+            "The limit parameter is invalid: it is out of the allowed range.",
+            "limit 参数无效：超出允许范围。",
+        ),
+        UnsupportedDatastore => pick(
+            "The datastore_type is invalid: it is not supported or does not match the instance.",
+            "datastore_type 无效：不支持该类型或与实例类型不符。",
+        ),
+        BadDbUserId => pick(
+            "The db_user_id value is invalid: it is missing, malformed, unknown, or registered on another instance.",
+            "db_user_id 无效：缺失、格式错误、不存在或属于其他实例。",
+        ),
+        BadProjectId => pick(
+            "The project_id parameter is invalid: it is malformed or unknown.",
+            "project_id 参数无效：格式错误或不存在。",
+        ),
+        BadInstanceId => pick(
+            "The instance_id parameter is invalid: it is malformed or unknown in this project.",
+            "instance_id 参数无效：格式错误或在该项目中不存在。",
+        ),
+        LoginRefused => pick(
+            "The instance refused the login of the db user: check the user name and password.",
+            "实例拒绝了数据库用户的登录：请检查用户名和密码。",
+        ),
+        PrivilegeDenied => pick(
+            "The instance refused the statement: the db user lacks the privilege (CONNECTION ADMIN or SUPER).",
+            "实例拒绝执行语句：数据库用户缺少权限（CONNECTION ADMIN 或 SUPER）。",
+        ),
+        Unauthenticated(why) => {
+            if zh {
+                format!("IAM 认证信息错误：{why}。")
+            } else {
+                format!("Incorrect IAM authentication information: {why}.")
+            }
+        }
+        Forbidden => pick(
+            "The user is not authorized for this action on this project.",
+            "用户无权在该项目中执行此操作。",
+        ),
+        NoRoute => pick(
+            "API not found: no such route or method.",
+            "API 不存在：没有该路径或方法。",
+        ),
+        NameTaken => pick("The name exists already.", "该名称已存在。"),
+        RateLimited => pick(
+            "The throttling threshold has been reached: retry later.",
+            "已达到流控阈值，请稍后重试。",
+        ),
+        Unreachable => pick(
+            "The instance could not be reached in time (refused, timed out or unknown host).",
+            "无法及时连接到实例（连接被拒绝、超时或主机未知）。",
+        ),
+        StatementTimeout => pick(
+            "A statement on the instance timed out.",
+            "在实例上执行语句超时。",
+        ),
+        Internal(_) => pick(
+            "Internal error: see the server log for this request id.",
+            "内部错误：请根据请求 ID 查看服务端日志。",
+        ),
+    }
+}
+
+/// Marker put on error responses so [`localize_errors`] can render them.
+#[derive(Clone)]
+struct RenderedError(DasError);
+
+pub fn render(e: &DasError, lang: Lang) -> Response {
+    let (status, code) = status_and_code(e);
+    let body = ErrorBody {
+        error_code: code,
+        error_msg: message(e, lang),
+    };
+    (status, Json(body)).into_response()
+}
+
+impl IntoResponse for DasError {
+    fn into_response(self) -> Response {
+        let mut resp = render(&self, Lang::En);
+        resp.extensions_mut().insert(RenderedError(self));
+        resp
+    }
+}
+
+/// Re-renders error responses in the request's language and logs internal errors.
+pub async fn localize_errors(req: Request, next: Next) -> Response {
+    let lang = Lang::from_headers(req.headers());
+    let request_id = req
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("-")
+        .to_owned();
+    let resp = next.run(req).await;
+    let Some(RenderedError(err)) = resp.extensions().get::<RenderedError>().cloned() else {
+        return resp;
+    };
+    if let DasError::Internal(detail) = &err {
+        tracing::error!(request_id = %request_id, "internal error: {detail}");
+    }
+    let (parts, _) = resp.into_parts();
+    let mut fresh = render(&err, lang);
+    for (name, value) in parts.headers.iter() {
+        if name != axum::http::header::CONTENT_LENGTH && name != axum::http::header::CONTENT_TYPE {
+            fresh.headers_mut().insert(name.clone(), value.clone());
+        }
+    }
+    fresh
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn all() -> Vec<DasError> {
+        use DasError::*;
+        vec![
+            DasError::bad("user", Problem::NotA("string")),
+            MalformedJson("line 1".into()),
+            BodyTooLarge,
+            NoKillFilter,
+            BadOffset,
+            BadLimit,
+            UnsupportedDatastore,
+            BadDbUserId,
+            BadProjectId,
+            BadInstanceId,
+            LoginRefused,
+            PrivilegeDenied,
+            Unauthenticated("token expired"),
+            Forbidden,
+            NoRoute,
+            NameTaken,
+            RateLimited,
+            Unreachable,
+            StatementTimeout,
+            Internal("secret detail".into()),
+        ]
+    }
+
+    #[test]
+    fn every_code_has_bounded_messages_in_both_languages() {
+        for e in all() {
+            let (_, code) = status_and_code(&e);
+            assert!((8..=36).contains(&code.len()), "{code}");
+            for lang in [Lang::En, Lang::Zh] {
+                let m = message(&e, lang);
+                assert!((2..=512).contains(&m.chars().count()), "{m}");
+                assert!(!m.contains("secret detail"));
+            }
+            assert_ne!(message(&e, Lang::En), message(&e, Lang::Zh));
+        }
+    }
+
+    #[test]
+    fn language_header_is_case_insensitive() {
+        let mut h = HeaderMap::new();
+        assert_eq!(Lang::from_headers(&h), Lang::En);
+        h.insert("x-language", "ZH-CN".parse().unwrap());
+        assert_eq!(Lang::from_headers(&h), Lang::Zh);
+        h.insert("x-language", "fr-fr".parse().unwrap());
+        assert_eq!(Lang::from_headers(&h), Lang::En);
+    }
+}

@@ -1,0 +1,278 @@
+//! Request parsing into domain types, with the DAS code of each parameter. DAS bodies are read
+//! field by field from a JSON object, so unknown fields are ignored, `null` and `""` count as
+//! absent, and a wrong type names the field.
+
+use std::collections::HashMap;
+
+use axum::body::Body;
+use axum::extract::{FromRequestParts, Path};
+use axum::http::request::Parts;
+use http_body_util::BodyExt;
+use serde::de::DeserializeOwned;
+use serde_json::{Map, Value};
+
+use crate::domain::{DbUserId, InstanceId, ProjectId};
+use crate::error::{DasError, DasResult, Problem};
+use crate::store::Page;
+
+pub const BODY_LIMIT: usize = 1024 * 1024;
+/// Oversized bodies are read this far and discarded, so the client sees the 400 instead of a reset.
+const DRAIN_LIMIT: usize = 8 * 1024 * 1024;
+
+pub async fn read_body(body: Body) -> DasResult<Vec<u8>> {
+    let mut body = body;
+    let mut buf = Vec::new();
+    let mut seen = 0usize;
+    while let Some(frame) = body.frame().await {
+        let frame =
+            frame.map_err(|_| DasError::MalformedJson("the body could not be read".into()))?;
+        if let Ok(data) = frame.into_data() {
+            seen += data.len();
+            if seen > BODY_LIMIT {
+                if seen > DRAIN_LIMIT {
+                    break;
+                }
+                continue;
+            }
+            buf.extend_from_slice(&data);
+        }
+    }
+    if seen > BODY_LIMIT {
+        return Err(DasError::BodyTooLarge);
+    }
+    Ok(buf)
+}
+
+/// A JSON object body; an empty body counts as `{}`.
+pub struct JsonObject(pub Map<String, Value>);
+
+impl JsonObject {
+    pub async fn read(body: Body) -> DasResult<Self> {
+        let bytes = read_body(body).await?;
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Ok(Self(Map::new()));
+        }
+        match serde_json::from_slice::<Value>(&bytes) {
+            Ok(Value::Object(map)) => Ok(Self(map)),
+            Ok(_) => Err(DasError::MalformedJson("expected a JSON object".into())),
+            Err(e) => Err(DasError::MalformedJson(format!(
+                "line {} column {}",
+                e.line(),
+                e.column()
+            ))),
+        }
+    }
+
+    /// The nested object under `key` (e.g. `{"project": {...}}`), required.
+    pub fn object(&self, key: &str) -> DasResult<JsonObject> {
+        match self.0.get(key) {
+            Some(Value::Object(m)) => Ok(JsonObject(m.clone())),
+            None | Some(Value::Null) => Err(DasError::bad(key, Problem::Missing)),
+            Some(_) => Err(DasError::bad(key, Problem::NotA("object"))),
+        }
+    }
+
+    pub fn object_opt(&self, key: &str) -> DasResult<Option<JsonObject>> {
+        match self.0.get(key) {
+            None | Some(Value::Null) => Ok(None),
+            _ => self.object(key).map(Some),
+        }
+    }
+
+    /// A string, `None` for absent, `null` or `""`.
+    pub fn str_opt(&self, key: &str) -> DasResult<Option<String>> {
+        match self.0.get(key) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(s)) if s.is_empty() => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s.clone())),
+            Some(_) => Err(DasError::bad(key, Problem::NotA("string"))),
+        }
+    }
+
+    pub fn str_req(&self, key: &str) -> DasResult<String> {
+        self.str_opt(key)?
+            .ok_or_else(|| DasError::bad(key, Problem::Missing))
+    }
+
+    pub fn bool_opt(&self, key: &str) -> DasResult<Option<bool>> {
+        match self.0.get(key) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::Bool(b)) => Ok(Some(*b)),
+            Some(_) => Err(DasError::bad(key, Problem::NotA("boolean"))),
+        }
+    }
+
+    /// An integer in `min..=max`.
+    pub fn int_opt(&self, key: &str, min: i64, max: i64) -> DasResult<Option<i64>> {
+        match self.0.get(key) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::Number(n)) => match n.as_i64() {
+                Some(v) if (min..=max).contains(&v) => Ok(Some(v)),
+                _ => Err(DasError::bad(key, Problem::Range { min, max })),
+            },
+            Some(_) => Err(DasError::bad(key, Problem::NotA("integer"))),
+        }
+    }
+
+    /// An array of strings; `None` for absent, `null` or `[]`.
+    pub fn str_array_opt(&self, key: &str) -> DasResult<Option<Vec<String>>> {
+        match self.0.get(key) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::Array(items)) if items.is_empty() => Ok(None),
+            Some(Value::Array(items)) => items
+                .iter()
+                .enumerate()
+                .map(|(i, v)| match v {
+                    Value::String(s) => Ok(s.clone()),
+                    _ => Err(DasError::bad(
+                        format!("{key}[{i}]"),
+                        Problem::NotA("string"),
+                    )),
+                })
+                .collect::<DasResult<Vec<_>>>()
+                .map(Some),
+            Some(_) => Err(DasError::bad(key, Problem::NotA("array of strings"))),
+        }
+    }
+
+    /// For our own (non-DAS) bodies: refuse fields we do not know, so typos are not ignored.
+    pub fn deny_unknown(&self, known: &[&str]) -> DasResult<()> {
+        match self.0.keys().find(|k| !known.contains(&k.as_str())) {
+            Some(k) => Err(DasError::bad(
+                truncate(k, 64),
+                Problem::Invalid("unknown field".into()),
+            )),
+            None => Ok(()),
+        }
+    }
+}
+
+pub fn truncate(s: &str, max_chars: usize) -> String {
+    s.chars().take(max_chars).collect()
+}
+
+/// Checks a string's length in characters.
+pub fn check_len(field: &str, value: &str, min: usize, max: usize) -> DasResult<()> {
+    let n = value.chars().count();
+    if (min..=max).contains(&n) && !value.chars().any(char::is_control) {
+        Ok(())
+    } else {
+        Err(DasError::bad(field, Problem::Length { min, max }))
+    }
+}
+
+pub type QueryMap = HashMap<String, String>;
+
+/// Path parameters; a path that does not decode is a generic parameter error, never axum's text.
+pub struct PathParams<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for PathParams<T> {
+    type Rejection = DasError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, DasError> {
+        Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|Path(t)| PathParams(t))
+            .map_err(|_| DasError::bad("path", Problem::Invalid("not decodable".into())))
+    }
+}
+
+/// The query string as a map; unknown keys are kept and ignored by handlers.
+pub struct QueryParams(pub QueryMap);
+
+impl<S: Send + Sync> FromRequestParts<S> for QueryParams {
+    type Rejection = DasError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, DasError> {
+        let raw = parts.uri.query().unwrap_or("");
+        serde_urlencoded::from_str::<Vec<(String, String)>>(raw)
+            .map(|pairs| QueryParams(pairs.into_iter().collect()))
+            .map_err(|_| DasError::bad("query", Problem::Invalid("not decodable".into())))
+    }
+}
+
+/// A query value, `None` when absent or empty.
+pub fn query_str<'a>(q: &'a QueryMap, key: &str) -> Option<&'a str> {
+    q.get(key).map(String::as_str).filter(|s| !s.is_empty())
+}
+
+/// `offset` / `limit` as DAS defines them: offset 0..2^31-1; limit `1..=max_limit`.
+pub fn page(q: &QueryMap, default_limit: i64, max_limit: i64) -> DasResult<Page> {
+    let parse = |key: &str, min: i64, max: i64, err: DasError| match query_str(q, key) {
+        None => Ok(None),
+        Some(s) => match s.parse::<i64>() {
+            Ok(v) if (min..=max).contains(&v) => Ok(Some(v)),
+            _ => Err(err),
+        },
+    };
+    let offset = parse("offset", 0, i64::from(i32::MAX), DasError::BadOffset)?.unwrap_or(0);
+    let limit = parse("limit", 1, max_limit, DasError::BadLimit)?.unwrap_or(default_limit);
+    Ok(Page { offset, limit })
+}
+
+pub fn project_id(s: &str) -> DasResult<ProjectId> {
+    ProjectId::parse(s).ok_or(DasError::BadProjectId)
+}
+
+pub fn instance_id(s: &str) -> DasResult<InstanceId> {
+    InstanceId::parse(s).ok_or(DasError::BadInstanceId)
+}
+
+pub fn db_user_id(s: &str) -> DasResult<DbUserId> {
+    DbUserId::parse(s).ok_or(DasError::BadDbUserId)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn obj(v: Value) -> JsonObject {
+        JsonObject(v.as_object().unwrap().clone())
+    }
+
+    #[test]
+    fn empty_and_null_count_as_absent() {
+        let o = obj(serde_json::json!({"a": "", "b": null, "c": [], "d": "x", "n": 3}));
+        assert_eq!(o.str_opt("a").unwrap(), None);
+        assert_eq!(o.str_opt("b").unwrap(), None);
+        assert_eq!(o.str_array_opt("c").unwrap(), None);
+        assert_eq!(o.str_opt("d").unwrap().as_deref(), Some("x"));
+        assert!(o.str_opt("n").is_err());
+        assert!(o.str_req("a").is_err());
+        assert!(o.deny_unknown(&["a", "b", "c", "d"]).is_err());
+    }
+
+    #[test]
+    fn array_items_are_typed() {
+        let o = obj(serde_json::json!({"p": ["1", 2]}));
+        let err = o.str_array_opt("p").unwrap_err();
+        assert_eq!(err, DasError::bad("p[1]", Problem::NotA("string")));
+    }
+
+    #[test]
+    fn paging_bounds() {
+        let q: QueryMap = [("offset".to_string(), "-1".to_string())].into();
+        assert_eq!(page(&q, 20, 100), Err(DasError::BadOffset));
+        let q: QueryMap = [("limit".to_string(), "101".to_string())].into();
+        assert_eq!(page(&q, 20, 100), Err(DasError::BadLimit));
+        let q: QueryMap = [("limit".to_string(), "".to_string())].into();
+        assert_eq!(
+            page(&q, 20, 100).unwrap(),
+            Page {
+                offset: 0,
+                limit: 20
+            }
+        );
+    }
+
+    #[tokio::test]
+    async fn oversized_bodies_are_refused() {
+        let big = vec![b' '; BODY_LIMIT + 1];
+        assert_eq!(
+            read_body(Body::from(big)).await,
+            Err(DasError::BodyTooLarge)
+        );
+        let ok = vec![b' '; BODY_LIMIT];
+        assert!(read_body(Body::from(ok)).await.is_ok());
+    }
+}

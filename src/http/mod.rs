@@ -1,0 +1,108 @@
+//! The HTTP surface: the router, authentication, request parsing and the one error mapping.
+//! One file per resource; handlers are named `<verb>_<resource>`.
+
+pub mod auth;
+mod db_users;
+pub mod error;
+pub mod extract;
+mod identity;
+mod instances;
+mod metrics;
+mod openapi;
+mod ops;
+mod rate_limit;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::http::HeaderName;
+use axum::routing::{get, post, put};
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
+use tower_http::trace::TraceLayer;
+
+use crate::config::Settings;
+use crate::error::DasError;
+use crate::secrets::{PasswordHasher, Sealer};
+use crate::store::Store;
+
+pub use metrics::MetricsHandle;
+pub use rate_limit::CallerLimiter;
+
+/// Shared by every handler.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Arc<dyn Store>,
+    pub sealer: Sealer,
+    pub hasher: Arc<PasswordHasher>,
+    pub settings: Arc<Settings>,
+    pub metrics: MetricsHandle,
+    /// `None` when rate limiting is configured off.
+    pub limiter: Option<CallerLimiter>,
+}
+
+async fn no_route() -> DasError {
+    DasError::NoRoute
+}
+
+fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> axum::response::Response {
+    axum::response::IntoResponse::into_response(DasError::Internal("handler panicked".into()))
+}
+
+pub fn router(state: AppState) -> Router {
+    let request_id = HeaderName::from_static("x-request-id");
+    let api = Router::new()
+        .route(
+            "/v3/auth/tokens",
+            post(identity::create_token).delete(identity::revoke_token),
+        )
+        .route(
+            "/v3/projects",
+            post(identity::create_project).get(identity::list_projects),
+        )
+        .route("/v3/users", post(identity::create_user))
+        .route(
+            "/v3/projects/{project_id}/users/{user_id}/roles/{role}",
+            put(identity::bind_role).delete(identity::unbind_role),
+        )
+        .route(
+            "/v3/{project_id}/instances",
+            post(instances::create_instance).get(instances::list_instances),
+        )
+        .route(
+            "/v3/{project_id}/instances/{instance_id}",
+            get(instances::get_instance).delete(instances::delete_instance),
+        )
+        .route(
+            "/v3/{project_id}/instances/{instance_id}/db-users",
+            post(db_users::register_db_user).get(db_users::list_db_users),
+        )
+        .route(
+            "/v3/{project_id}/instances/{instance_id}/db-users/{db_user_id}",
+            get(db_users::get_db_user)
+                .put(db_users::update_db_user)
+                .delete(db_users::delete_db_user),
+        )
+        .route("/healthz", get(ops::healthz))
+        .route("/metrics", get(ops::metrics))
+        .route("/openapi.json", get(openapi::openapi_json))
+        .fallback(no_route)
+        .method_not_allowed_fallback(no_route)
+        .with_state(state.clone());
+    api.layer(axum::middleware::from_fn_with_state(
+        state.clone(),
+        rate_limit::limit,
+    ))
+    .layer(axum::middleware::from_fn_with_state(state, metrics::track))
+    .layer(axum::middleware::from_fn(error::localize_errors))
+    .layer(CatchPanicLayer::custom(panic_response))
+    .layer(TraceLayer::new_for_http())
+    .layer(PropagateRequestIdLayer::new(request_id.clone()))
+    .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+    .layer(SetSensitiveRequestHeadersLayer::new([
+        axum::http::header::AUTHORIZATION,
+        HeaderName::from_static("x-auth-token"),
+        HeaderName::from_static("x-subject-token"),
+    ]))
+}

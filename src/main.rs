@@ -1,0 +1,58 @@
+//! The `dbkill` binary: parses the command line and dispatches.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+use dbkill::config::{FlagOverrides, Settings};
+use dbkill::startup::{Application, shutdown_signal};
+
+#[derive(Parser)]
+#[command(
+    name = "dbkill",
+    version,
+    about = "Kill MySQL/MariaDB sessions by user, database or id"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the service.
+    Serve {
+        /// Address to listen on [env: DBKILL_LISTEN] [default: 127.0.0.1:8080].
+        #[arg(long)]
+        listen: Option<String>,
+        /// Where the store, master key and admin password live [env: DBKILL_DATA_DIR] [default: ./dbkill-data].
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        /// A TOML file of settings [default: ./dbkill.toml when present].
+        #[arg(long, env = "DBKILL_CONFIG")]
+        config: Option<PathBuf>,
+    },
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("DBKILL_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt().with_env_filter(filter).init();
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Serve {
+            listen,
+            data_dir,
+            config,
+        } => {
+            init_logging();
+            let settings = Settings::load(config.as_deref(), FlagOverrides { listen, data_dir })?;
+            let app = Application::build(settings).await?;
+            tracing::info!("dbkill listening on http://{}", app.local_addr());
+            app.run_until_stopped(shutdown_signal()).await
+        }
+    }
+}

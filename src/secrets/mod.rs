@@ -1,0 +1,12 @@
+//! Everything secret: the master key and the sealed (AES-256-GCM) credentials it protects, API
+//! tokens (shown once, stored as SHA-256), and human passwords (Argon2id).
+
+mod master_key;
+mod passwords;
+mod sealing;
+mod tokens;
+
+pub use master_key::{MasterKey, MasterKeyError};
+pub use passwords::{PasswordHasher, hash_password, verify_password};
+pub use sealing::{SealError, Sealer};
+pub use tokens::{generate_token, hash_token, random_bytes};

@@ -1,0 +1,116 @@
+//! The metadata store: projects, users, role bindings, tokens, instances, sealed db-user
+//! credentials and kill history. Handlers see only the [`Store`] trait, so a PostgreSQL
+//! implementation can replace the embedded SQLite one without touching them.
+
+mod records;
+mod sqlite;
+
+use async_trait::async_trait;
+
+use crate::domain::{DbUserId, InstanceId, ProjectId, Role, UserId};
+
+pub use records::*;
+pub use sqlite::SqliteStore;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A unique name is taken.
+    #[error("already exists")]
+    Conflict,
+    #[error("store: {0}")]
+    Db(#[from] sqlx::Error),
+    #[error("store: migration: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("store: corrupt row: {0}")]
+    Corrupt(String),
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// Everything the service needs from its store.
+pub trait Store: IdentityStore + CatalogStore + HistoryStore {}
+impl<T: IdentityStore + CatalogStore + HistoryStore> Store for T {}
+
+/// Projects, users, role bindings and tokens.
+#[async_trait]
+pub trait IdentityStore: Send + Sync + 'static {
+    async fn ping(&self) -> StoreResult<()>;
+
+    async fn create_project(&self, name: &str) -> StoreResult<ProjectRecord>;
+    async fn list_projects(&self) -> StoreResult<Vec<ProjectRecord>>;
+    async fn get_project(&self, id: &ProjectId) -> StoreResult<Option<ProjectRecord>>;
+    async fn get_project_by_name(&self, name: &str) -> StoreResult<Option<ProjectRecord>>;
+    async fn create_user(&self, new: NewUser<'_>) -> StoreResult<UserRecord>;
+    async fn get_user(&self, id: &UserId) -> StoreResult<Option<UserRecord>>;
+    async fn get_user_by_name(&self, name: &str) -> StoreResult<Option<UserRecord>>;
+    async fn count_users(&self) -> StoreResult<i64>;
+
+    // Role bindings.
+    async fn bind_role(&self, project: &ProjectId, user: &UserId, role: Role) -> StoreResult<()>;
+    async fn unbind_role(&self, project: &ProjectId, user: &UserId, role: Role) -> StoreResult<()>;
+    async fn roles_of(&self, user: &UserId) -> StoreResult<Vec<(ProjectId, Role)>>;
+
+    // Tokens (by SHA-256 hash only).
+    async fn insert_token(&self, token: &TokenRecord) -> StoreResult<()>;
+    async fn find_token(&self, hash: &str) -> StoreResult<Option<TokenRecord>>;
+    async fn delete_token(&self, hash: &str) -> StoreResult<bool>;
+}
+
+/// Instances and the db users (sealed credentials) registered on them.
+#[async_trait]
+pub trait CatalogStore: Send + Sync + 'static {
+    async fn insert_instance(&self, instance: &InstanceRecord) -> StoreResult<()>;
+    async fn list_instances(
+        &self,
+        project: &ProjectId,
+        page: Page,
+    ) -> StoreResult<(Vec<InstanceRecord>, i64)>;
+    async fn get_instance(
+        &self,
+        project: &ProjectId,
+        id: &InstanceId,
+    ) -> StoreResult<Option<InstanceRecord>>;
+    async fn delete_instance(&self, project: &ProjectId, id: &InstanceId) -> StoreResult<bool>;
+
+    /// Inserts, or when the username is registered on the instance already, replaces its password.
+    /// `seal` is called with the row id the password will live under.
+    async fn upsert_db_user(
+        &self,
+        instance: &InstanceId,
+        username: &str,
+        seal: &(dyn for<'a> Fn(&'a DbUserId) -> String + Send + Sync),
+    ) -> StoreResult<DbUserId>;
+    async fn list_db_users(
+        &self,
+        instance: &InstanceId,
+        filter: &DbUserFilter,
+        page: Page,
+    ) -> StoreResult<(Vec<DbUserRecord>, i64)>;
+    async fn get_db_user(&self, id: &DbUserId) -> StoreResult<Option<DbUserRecord>>;
+    /// Sets username and sealed password; `Conflict` if the username belongs to another row.
+    async fn update_db_user(
+        &self,
+        id: &DbUserId,
+        username: &str,
+        sealed_password: &str,
+    ) -> StoreResult<bool>;
+    async fn delete_db_user(&self, id: &DbUserId) -> StoreResult<bool>;
+}
+
+/// The record of every kill: intent first, outcomes after.
+#[async_trait]
+pub trait HistoryStore: Send + Sync + 'static {
+    /// Records the request and every planned session before any KILL is sent.
+    async fn record_kill_plan(&self, plan: &KillIntent) -> StoreResult<()>;
+    /// Records each session's outcome and closes the request.
+    async fn record_kill_outcomes(
+        &self,
+        request_id: &str,
+        outcomes: &[SessionOutcome],
+    ) -> StoreResult<()>;
+    async fn list_kill_history(
+        &self,
+        instance: &InstanceId,
+        query: &HistoryQuery,
+    ) -> StoreResult<(Vec<KilledSessionRecord>, i64)>;
+}

@@ -1,0 +1,144 @@
+//! Plain rows the store reads and writes; no behaviour beyond shape.
+
+use crate::domain::{DatastoreType, DbUserId, InstanceId, ProjectId, UserId};
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProjectRecord {
+    pub id: ProjectId,
+    pub name: String,
+}
+
+#[derive(Clone, Debug)]
+pub struct UserRecord {
+    pub id: UserId,
+    pub name: String,
+    pub password_hash: String,
+    pub is_global_admin: bool,
+}
+
+pub struct NewUser<'a> {
+    pub name: &'a str,
+    pub password_hash: &'a str,
+    pub is_global_admin: bool,
+}
+
+#[derive(Clone, Debug)]
+pub struct TokenRecord {
+    pub hash: String,
+    pub user_id: UserId,
+    /// `None` for an unscoped token.
+    pub project_id: Option<ProjectId>,
+    /// Unix milliseconds.
+    pub issued_at: i64,
+    pub expires_at: i64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InstanceRecord {
+    pub id: InstanceId,
+    pub project_id: ProjectId,
+    pub name: String,
+    pub datastore_type: DatastoreType,
+    pub host: String,
+    pub port: u16,
+    pub protected_users: Vec<String>,
+    pub admin_port: Option<u16>,
+}
+
+#[derive(Clone, Debug)]
+pub struct DbUserRecord {
+    pub id: DbUserId,
+    pub instance_id: InstanceId,
+    pub username: String,
+    pub sealed_password: String,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct DbUserFilter {
+    pub id: Option<DbUserId>,
+    pub username: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Page {
+    pub offset: i64,
+    pub limit: i64,
+}
+
+/// What a kill request intends, written before the first KILL.
+#[derive(Clone, Debug)]
+pub struct KillIntent {
+    pub request_id: String,
+    pub project_id: ProjectId,
+    pub instance_id: InstanceId,
+    pub db_user_id: DbUserId,
+    /// `api:<user>`, `console:<user>`, `rule:<id>`.
+    pub source: String,
+    pub kill_type: String,
+    pub filter_json: String,
+    pub created_at: i64,
+    pub sessions: Vec<SessionSnapshot>,
+}
+
+/// A session as it was seen when the plan was made.
+#[derive(Clone, Debug)]
+pub struct SessionSnapshot {
+    pub session_id: u64,
+    pub user: String,
+    pub host: String,
+    pub db: String,
+    pub command: String,
+    pub time: i64,
+    pub state: String,
+    pub info: String,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    Killed,
+    NotFound,
+    Failed,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Killed => "killed",
+            Outcome::NotFound => "not_found",
+            Outcome::Failed => "failed",
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct SessionOutcome {
+    pub session_id: u64,
+    pub outcome: Outcome,
+    pub error_code: Option<String>,
+    /// Unix milliseconds when the server accepted the KILL.
+    pub kill_time: Option<i64>,
+}
+
+#[derive(Clone, Debug)]
+pub struct HistoryQuery {
+    /// Unix milliseconds, inclusive.
+    pub start_time: i64,
+    pub end_time: i64,
+    pub offset: i64,
+    pub limit: i64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KilledSessionRecord {
+    pub instance_id: String,
+    pub session_id: i64,
+    pub user: String,
+    pub host: String,
+    pub db: String,
+    pub command: String,
+    pub time: i64,
+    pub state: String,
+    pub info: String,
+    pub kill_time: i64,
+    pub killed_source: String,
+}

@@ -1,0 +1,13 @@
+//! The integration suite: the real service on port 0 (`spawn_app`) against a throwaway store,
+//! and a throwaway mariadbd for everything that touches a database.
+
+#[path = "../support/mod.rs"]
+mod support;
+
+mod app;
+mod db_users;
+mod errors;
+mod harness;
+mod identity;
+mod instances;
+mod secrets;
