@@ -23,6 +23,8 @@ pub struct RawSettings {
     pub connect_timeout_ms: u64,
     /// Milliseconds allowed for one statement on a target instance.
     pub statement_timeout_ms: u64,
+    /// Milliseconds a kill waits to see its sessions leave the processlist (`gone`).
+    pub verify_timeout_ms: u64,
     /// Requests per second each caller (token, or client address) may make; 0 turns it off.
     pub rate_limit_per_second: u32,
     /// How many requests a caller may make at once before the rate applies.
@@ -41,6 +43,7 @@ impl Default for RawSettings {
             token_ttl: 86_400,
             connect_timeout_ms: 5_000,
             statement_timeout_ms: 10_000,
+            verify_timeout_ms: 2_000,
             rate_limit_per_second: 50,
             rate_limit_burst: 200,
             master_key: None,
@@ -72,6 +75,7 @@ pub struct Settings {
     pub token_ttl: Duration,
     pub connect_timeout: Duration,
     pub statement_timeout: Duration,
+    pub verify_timeout: Duration,
     /// `None` when rate limiting is off.
     pub rate_limit: Option<RateLimit>,
     /// 64 hex chars or base64 of 32 bytes; when absent `<data_dir>/master.key` is used.
@@ -150,6 +154,7 @@ impl Settings {
             3_600_000,
             "ms",
         )?;
+        let verify = in_range("verify_timeout_ms", raw.verify_timeout_ms, 0, 60_000, "ms")?;
         let rate_limit = match raw.rate_limit_per_second {
             0 => None,
             per_second => Some(RateLimit {
@@ -178,6 +183,7 @@ impl Settings {
             token_ttl: Duration::from_secs(token_ttl),
             connect_timeout: Duration::from_millis(connect),
             statement_timeout: Duration::from_millis(statement),
+            verify_timeout: Duration::from_millis(verify),
             rate_limit,
             master_key: raw.master_key.map(SecretString::from),
             admin_password: raw.admin_password.map(SecretString::from),

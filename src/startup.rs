@@ -112,6 +112,7 @@ impl Application {
             settings: Arc::new(settings),
             metrics: MetricsHandle::global(),
             limiter,
+            engines: Default::default(),
         };
         Ok(Self {
             listener,

@@ -3,10 +3,12 @@
 
 mod datastore;
 mod ids;
+mod kill;
 mod role;
 mod session;
 
 pub use datastore::{DatastoreType, DbUserDatastore};
 pub use ids::{DbUserId, InstanceId, ProjectId, SessionId, UserId};
+pub use kill::{KillFilter, KillType};
 pub use role::Role;
 pub use session::Session;

@@ -1,8 +1,10 @@
 //! Target database drivers. Each engine implements [`SessionDriver`]; connecting, listing and
 //! killing always run under a timeout, and a connection whose call timed out is dropped.
 
+mod driver;
 pub mod mysql;
 pub mod postgres;
+mod registry;
 
 use std::time::Duration;
 
@@ -10,6 +12,9 @@ use secrecy::SecretString;
 
 use crate::domain::DatastoreType;
 use crate::error::DasError;
+
+pub use driver::{KillResult, Presence, SessionDriver, Snapshot};
+pub use registry::{Engines, OwnConnections};
 
 /// Where and as whom to connect.
 #[derive(Clone)]
@@ -48,6 +53,8 @@ pub enum EngineError {
     StatementTimeout,
     #[error("the instance refused the statement for lack of privilege: {0}")]
     Denied(String),
+    #[error("no such session")]
+    NoSuchSession,
     #[error("the instance answered an error: {0}")]
     Server(String),
 }
@@ -60,6 +67,7 @@ impl From<EngineError> for DasError {
             EngineError::StatementTimeout => DasError::StatementTimeout,
             EngineError::Denied(_) => DasError::PrivilegeDenied,
             EngineError::Server(detail) => DasError::Internal(detail),
+            EngineError::NoSuchSession => DasError::Internal("no such session".into()),
         }
     }
 }

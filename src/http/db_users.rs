@@ -17,7 +17,7 @@ use super::extract::{
 };
 use super::instances::{OK, ResultOk};
 use crate::domain::{DbUserDatastore, DbUserId, Role};
-use crate::engine::{Target, Timeouts, check_login};
+use crate::engine::{Target, check_login};
 use crate::error::{DasError, DasResult};
 use crate::service::{authorize, resolve_db_user, resolve_instance};
 use crate::store::{DbUserFilter, DbUserRecord, InstanceRecord};
@@ -112,13 +112,6 @@ pub struct DbUserEnvelope {
     pub db_user: DbUserOut,
 }
 
-fn timeouts(state: &AppState) -> Timeouts {
-    Timeouts {
-        connect: state.settings.connect_timeout,
-        statement: state.settings.statement_timeout,
-    }
-}
-
 async fn verify_login(
     state: &AppState,
     instance: &InstanceRecord,
@@ -131,7 +124,7 @@ async fn verify_login(
         username: creds.db_username.clone(),
         password: SecretString::from(creds.db_user_password.clone()),
     };
-    check_login(&target, timeouts(state)).await?;
+    check_login(&target, state.timeouts()).await?;
     Ok(())
 }
 
@@ -276,5 +269,6 @@ pub async fn delete_db_user(
 ) -> DasResult<Json<ResultOk>> {
     let (_, db_user) = resolve(&caller, &state, &path, Role::Admin).await?;
     state.store.delete_db_user(&db_user.id).await?;
+    state.engines.evict(&db_user.id);
     Ok(Json(OK))
 }

@@ -14,7 +14,7 @@ use super::extract::{
 use crate::domain::{DatastoreType, InstanceId, Role};
 use crate::error::{DasError, DasResult, Problem};
 use crate::service::{authorize, resolve_instance};
-use crate::store::InstanceRecord;
+use crate::store::{DbUserFilter, InstanceRecord, Page};
 
 /// The body of `POST /v3/{project_id}/instances`, as parsed (strict: unknown fields are refused).
 #[derive(ToSchema, Debug)]
@@ -210,9 +210,20 @@ pub async fn delete_instance(
     let instance = instance_id(&instance)?;
     let access = authorize(state.store.as_ref(), &caller, &project, Role::Admin).await?;
     let record = resolve_instance(state.store.as_ref(), &access, &instance).await?;
+    let all = Page {
+        offset: 0,
+        limit: i64::MAX,
+    };
+    let (db_users, _) = state
+        .store
+        .list_db_users(&record.id, &DbUserFilter::default(), all)
+        .await?;
     state
         .store
         .delete_instance(&access.project.id, &record.id)
         .await?;
+    for u in db_users {
+        state.engines.evict(&u.id);
+    }
     Ok(Json(OK))
 }

@@ -2,45 +2,32 @@
 //! One file per resource; handlers are named `<verb>_<resource>`.
 
 pub mod auth;
-mod db_users;
+pub mod db_users;
 pub mod error;
 pub mod extract;
+mod history;
 mod identity;
 mod instances;
 mod metrics;
 mod openapi;
 mod ops;
+mod processes;
 mod rate_limit;
-
-use std::sync::Arc;
 
 use axum::Router;
 use axum::http::HeaderName;
-use axum::routing::{get, post, put};
+use axum::routing::{delete, get, post, put};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
 use tower_http::trace::TraceLayer;
 
-use crate::config::Settings;
 use crate::error::DasError;
-use crate::secrets::{PasswordHasher, Sealer};
-use crate::store::Store;
+pub use crate::state::AppState;
 
 pub use metrics::MetricsHandle;
 pub use rate_limit::CallerLimiter;
 
-/// Shared by every handler.
-#[derive(Clone)]
-pub struct AppState {
-    pub store: Arc<dyn Store>,
-    pub sealer: Sealer,
-    pub hasher: Arc<PasswordHasher>,
-    pub settings: Arc<Settings>,
-    pub metrics: MetricsHandle,
-    /// `None` when rate limiting is configured off.
-    pub limiter: Option<CallerLimiter>,
-}
 
 async fn no_route() -> DasError {
     DasError::NoRoute
@@ -83,6 +70,18 @@ pub fn router(state: AppState) -> Router {
             get(db_users::get_db_user)
                 .put(db_users::update_db_user)
                 .delete(db_users::delete_db_user),
+        )
+        .route(
+            "/v3/{project_id}/instances/{instance_id}/processes",
+            get(processes::list_processes_handler),
+        )
+        .route(
+            "/v3/{project_id}/instances/{instance_id}/process",
+            delete(processes::kill_sessions_handler),
+        )
+        .route(
+            "/v3/{project_id}/instances/{instance_id}/auto-flow/query-kill-process-history",
+            get(history::kill_history),
         )
         .route("/healthz", get(ops::healthz))
         .route("/metrics", get(ops::metrics))

@@ -3,7 +3,7 @@
 use axum::Json;
 use utoipa::OpenApi;
 
-use super::{db_users, error, identity, instances, ops};
+use super::{db_users, error, history, identity, instances, ops, processes};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -14,6 +14,7 @@ use super::{db_users, error, identity, instances, ops};
         instances::create_instance, instances::list_instances, instances::get_instance, instances::delete_instance,
         db_users::register_db_user, db_users::list_db_users, db_users::get_db_user, db_users::update_db_user,
         db_users::delete_db_user,
+        processes::list_processes_handler, processes::kill_sessions_handler, history::kill_history,
         ops::healthz, ops::metrics, openapi_json,
     ),
     components(schemas(error::ErrorBody)),

@@ -10,4 +10,6 @@ mod errors;
 mod harness;
 mod identity;
 mod instances;
+mod kill_semantics;
 mod secrets;
+mod sessions;

@@ -12,6 +12,8 @@ const LOGIN_REFUSED: [u16; 4] = [1045, 1044, 1698, 1251];
 
 pub fn map_error(e: mysql_async::Error) -> EngineError {
     match e {
+        // 1094 unknown thread id (KILL); 1957 unknown query id (KILL QUERY ID, MariaDB).
+        mysql_async::Error::Server(s) if matches!(s.code, 1094 | 1957) => EngineError::NoSuchSession,
         mysql_async::Error::Server(s) if LOGIN_REFUSED.contains(&s.code) => {
             EngineError::LoginRefused
         }

@@ -1,5 +1,9 @@
 //! The MySQL family (MySQL 5.7/8.x and MariaDB) over mysql_async.
 
 mod connect;
+mod driver;
+mod flavor;
 
 pub use connect::{check_login, connect};
+pub use driver::MysqlDriver;
+pub use flavor::Flavor;

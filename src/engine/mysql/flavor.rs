@@ -1,0 +1,151 @@
+//! Where each server flavor lists its sessions, and how its rows decode into [`Session`]s.
+//! Pure: the SQL and the decoding are unit-tested against recorded rows (no MySQL server runs
+//! here).
+
+use mysql_async::Value;
+
+use crate::domain::{Session, SessionId};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Flavor {
+    /// MariaDB: `information_schema.PROCESSLIST` (ID is signed there, hence the cast).
+    MariaDb,
+    /// MySQL ≥ 8.0.22 (or 5.7.39+): `performance_schema.processlist` joined to `threads`.
+    MySqlPerfSchema,
+    /// Older MySQL, or performance_schema off: `information_schema.PROCESSLIST`.
+    MySqlInfoSchema,
+}
+
+impl Flavor {
+    /// From `SELECT VERSION()`, e.g. `10.11.19-MariaDB-0+deb12u1` or `8.0.36`.
+    pub fn detect(version: &str) -> Self {
+        if version.to_ascii_lowercase().contains("mariadb") {
+            return Flavor::MariaDb;
+        }
+        let nums: Vec<u32> = version
+            .split(|c: char| !c.is_ascii_digit())
+            .filter(|p| !p.is_empty())
+            .take(3)
+            .filter_map(|p| p.parse().ok())
+            .collect();
+        match nums.as_slice() {
+            [8, 0, patch, ..] if *patch >= 22 => Flavor::MySqlPerfSchema,
+            [major, ..] if *major > 8 => Flavor::MySqlPerfSchema,
+            [8, minor, ..] if *minor > 0 => Flavor::MySqlPerfSchema,
+            [5, 7, patch, ..] if *patch >= 39 => Flavor::MySqlPerfSchema,
+            _ => Flavor::MySqlInfoSchema,
+        }
+    }
+
+    /// The fallback when the preferred source fails (performance_schema off or not readable).
+    pub fn fallback(self) -> Option<Flavor> {
+        match self {
+            Flavor::MySqlPerfSchema => Some(Flavor::MySqlInfoSchema),
+            _ => None,
+        }
+    }
+
+    /// Columns: id, user, host, db, command, time, state, info, foreground (1/0/NULL),
+    /// transaction age in seconds (NULL when none).
+    pub fn list_sql(self) -> &'static str {
+        match self {
+            Flavor::MariaDb => {
+                "SELECT CAST(p.ID AS UNSIGNED), p.USER, p.HOST, p.DB, p.COMMAND, p.TIME, p.STATE, \
+                 p.INFO, NULL, TIMESTAMPDIFF(SECOND, t.trx_started, NOW()) \
+                 FROM information_schema.PROCESSLIST p \
+                 LEFT JOIN information_schema.INNODB_TRX t ON t.trx_mysql_thread_id = p.ID \
+                 ORDER BY 1"
+            }
+            Flavor::MySqlPerfSchema => {
+                "SELECT p.ID, p.USER, p.HOST, p.DB, p.COMMAND, p.TIME, p.STATE, p.INFO, \
+                 t.TYPE = 'FOREGROUND', TIMESTAMPDIFF(SECOND, x.trx_started, NOW()) \
+                 FROM performance_schema.processlist p \
+                 LEFT JOIN performance_schema.threads t ON t.PROCESSLIST_ID = p.ID \
+                 LEFT JOIN information_schema.INNODB_TRX x ON x.trx_mysql_thread_id = p.ID \
+                 ORDER BY p.ID"
+            }
+            Flavor::MySqlInfoSchema => {
+                "SELECT p.ID, p.USER, p.HOST, p.DB, p.COMMAND, p.TIME, p.STATE, p.INFO, NULL, \
+                 TIMESTAMPDIFF(SECOND, t.trx_started, NOW()) \
+                 FROM information_schema.PROCESSLIST p \
+                 LEFT JOIN information_schema.INNODB_TRX t ON t.trx_mysql_thread_id = p.ID \
+                 ORDER BY p.ID"
+            }
+        }
+    }
+
+    /// Ids (and what each runs) of the given sessions still listed: the verification step.
+    pub fn presence_sql(self, ids: &[SessionId]) -> String {
+        let list = ids
+            .iter()
+            .map(|i| i.0.to_string())
+            .collect::<Vec<_>>()
+            .join(",");
+        let table = match self {
+            Flavor::MySqlPerfSchema => "performance_schema.processlist",
+            _ => "information_schema.PROCESSLIST",
+        };
+        format!("SELECT ID, COMMAND, INFO FROM {table} WHERE ID IN ({list})")
+    }
+}
+
+fn text(v: &Value) -> Option<String> {
+    match v {
+        Value::NULL => None,
+        Value::Bytes(b) => Some(String::from_utf8_lossy(b).into_owned()),
+        Value::Int(i) => Some(i.to_string()),
+        Value::UInt(u) => Some(u.to_string()),
+        Value::Float(f) => Some(f.to_string()),
+        Value::Double(d) => Some(d.to_string()),
+        other => Some(other.as_sql(true).trim_matches('\'').to_owned()),
+    }
+}
+
+fn int(v: &Value) -> Option<i64> {
+    match v {
+        Value::Int(i) => Some(*i),
+        Value::UInt(u) => i64::try_from(*u).ok(),
+        Value::Bytes(b) => std::str::from_utf8(b).ok()?.trim().parse().ok(),
+        _ => None,
+    }
+}
+
+fn uint(v: &Value) -> Option<u64> {
+    match v {
+        Value::UInt(u) => Some(*u),
+        Value::Int(i) => u64::try_from(*i).ok(),
+        Value::Bytes(b) => std::str::from_utf8(b).ok()?.trim().parse().ok(),
+        _ => None,
+    }
+}
+
+/// Decodes one row of [`Flavor::list_sql`]; `None` for a row without a usable id.
+pub fn decode_session(row: &[Value]) -> Option<Session> {
+    if row.len() < 10 {
+        return None;
+    }
+    Some(Session {
+        id: SessionId(uint(&row[0])?),
+        user: text(&row[1]).unwrap_or_default(),
+        host: text(&row[2]).unwrap_or_default(),
+        database: text(&row[3]).filter(|d| !d.is_empty()),
+        command: text(&row[4]).unwrap_or_default(),
+        time: int(&row[5]).unwrap_or(0),
+        state: text(&row[6]).unwrap_or_default(),
+        sql: text(&row[7]),
+        foreground: int(&row[8]).map(|f| f != 0),
+        trx_seconds: int(&row[9]).unwrap_or(0).max(0),
+    })
+}
+
+/// Decodes a row of [`Flavor::presence_sql`] into (id, command, statement).
+pub fn decode_presence(row: &[Value]) -> Option<(SessionId, String, Option<String>)> {
+    Some((
+        SessionId(uint(row.first()?)?),
+        text(row.get(1)?).unwrap_or_default(),
+        text(row.get(2)?),
+    ))
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,95 @@
+//! One driver per (instance, db user, credentials), kept for the life of the process so its
+//! lifeline connection stays open; and the registry of every connection dbkill holds, so no
+//! kill ever targets one of them.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex, Weak};
+
+use sha2::{Digest, Sha256};
+
+use super::mysql::MysqlDriver;
+use super::{SessionDriver, Target, Timeouts};
+use crate::domain::{DbUserId, SessionId};
+
+/// Every MySQL-family driver of this process, to find dbkill's own connection ids on a server.
+#[derive(Clone, Default)]
+pub struct OwnConnections(Arc<Mutex<Vec<Weak<MysqlDriver>>>>);
+
+impl OwnConnections {
+    fn register(&self, driver: &Arc<MysqlDriver>) {
+        let mut all = self.0.lock().expect("not poisoned");
+        all.retain(|w| w.strong_count() > 0);
+        all.push(Arc::downgrade(driver));
+    }
+
+    /// Connection ids dbkill holds on the server with this identity (`host:port:server_id` as
+    /// the server itself reports it, so aliases of one server still match).
+    pub fn ids_on(&self, identity: Option<&str>) -> HashSet<SessionId> {
+        let Some(identity) = identity else {
+            return HashSet::new();
+        };
+        self.0
+            .lock()
+            .expect("not poisoned")
+            .iter()
+            .filter_map(Weak::upgrade)
+            .filter_map(|d| d.current())
+            .filter(|(server, _)| server == identity)
+            .map(|(_, id)| id)
+            .collect()
+    }
+}
+
+#[derive(Clone, PartialEq, Eq, Hash)]
+struct DriverKey {
+    db_user: DbUserId,
+    /// A password change gives a new key, so stale credentials are never used.
+    fingerprint: String,
+}
+
+#[derive(Default)]
+pub struct Engines {
+    own: OwnConnections,
+    drivers: Mutex<HashMap<DriverKey, Arc<MysqlDriver>>>,
+}
+
+impl Engines {
+    /// The driver for this db user on this target, created on first use.
+    pub fn driver(
+        &self,
+        db_user: &DbUserId,
+        sealed_password: &str,
+        target: Target,
+        kill_port: u16,
+        timeouts: Timeouts,
+    ) -> Arc<dyn SessionDriver> {
+        let key = DriverKey {
+            db_user: db_user.clone(),
+            fingerprint: format!(
+                "{}:{}:{}:{}",
+                target.host,
+                target.port,
+                kill_port,
+                hex::encode(Sha256::digest(sealed_password.as_bytes()))
+            ),
+        };
+        let mut drivers = self.drivers.lock().expect("not poisoned");
+        if let Some(d) = drivers.get(&key) {
+            return d.clone();
+        }
+        // Credentials changed: the old driver (and its connection) goes.
+        drivers.retain(|k, _| &k.db_user != db_user);
+        let driver = Arc::new(MysqlDriver::new(target, kill_port, timeouts, self.own.clone()));
+        self.own.register(&driver);
+        drivers.insert(key, driver.clone());
+        driver
+    }
+
+    /// Closes the drivers of a db user that was deleted or changed.
+    pub fn evict(&self, db_user: &DbUserId) {
+        self.drivers
+            .lock()
+            .expect("not poisoned")
+            .retain(|k, _| &k.db_user != db_user);
+    }
+}

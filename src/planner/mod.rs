@@ -1,0 +1,70 @@
+//! The pure kill planner: sessions + filters + protections → [`KillPlan`]. No I/O; shared by the
+//! API, the CLI's dry run and the console, and tested exhaustively.
+
+mod protections;
+
+use std::collections::{BTreeSet, HashSet};
+
+use crate::domain::{KillFilter, Session, SessionId};
+
+pub use protections::{Protections, SkipReason, protection_of};
+
+/// What a request will do to each session it names or matches.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct KillPlan {
+    /// Sessions to kill, newest (highest id) first: MariaDB finds a thread by scanning its list
+    /// from the newest end, so this order makes each KILL cheapest.
+    pub kill: Vec<Session>,
+    /// Sessions that matched (or were listed) but are protected or failed the other filters.
+    pub skipped: Vec<(Session, SkipReason)>,
+    /// Listed ids with no session, ascending.
+    pub not_found: Vec<SessionId>,
+}
+
+fn matches_attributes(s: &Session, filter: &KillFilter) -> bool {
+    filter.user.as_ref().is_none_or(|u| &s.user == u)
+        && filter
+            .database
+            .as_ref()
+            .is_none_or(|d| s.database.as_ref() == Some(d))
+}
+
+pub fn plan(sessions: &[Session], filter: &KillFilter, protections: &Protections) -> KillPlan {
+    let listed: Option<HashSet<SessionId>> = filter
+        .process_ids
+        .as_ref()
+        .map(|ids| ids.iter().copied().collect());
+    let mut out = KillPlan::default();
+    let mut seen = HashSet::new();
+    for s in sessions {
+        // A server never lists one id twice, but a plan must not kill anything twice either.
+        if !seen.insert(s.id) {
+            continue;
+        }
+        let is_listed = listed.as_ref().is_none_or(|l| l.contains(&s.id));
+        if !is_listed {
+            continue;
+        }
+        if !matches_attributes(s, filter) {
+            if listed.is_some() {
+                out.skipped.push((s.clone(), SkipReason::NotMatched));
+            }
+            continue;
+        }
+        match protection_of(s, protections) {
+            Some(reason) => out.skipped.push((s.clone(), reason)),
+            None => out.kill.push(s.clone()),
+        }
+    }
+    if let Some(listed) = listed {
+        let missing: BTreeSet<SessionId> =
+            listed.into_iter().filter(|id| !seen.contains(id)).collect();
+        out.not_found = missing.into_iter().collect();
+    }
+    out.kill.sort_by(|a, b| b.id.cmp(&a.id));
+    out.skipped.sort_by(|a, b| a.0.id.cmp(&b.0.id));
+    out
+}
+
+#[cfg(test)]
+mod tests;

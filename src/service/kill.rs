@@ -1,0 +1,232 @@
+//! KillSession: list → plan (pure) → record the intent → KILL newest first → verify → record
+//! the outcomes → report. Runs as its own task, so a client that hangs up cannot stop a kill
+//! halfway.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::domain::{KillFilter, KillType, Session, SessionId};
+use crate::engine::{KillResult, Presence, SessionDriver};
+use crate::error::{DasError, DasResult};
+use crate::planner::{Protections, plan};
+use crate::report::{FailedSession, KillReport, KilledSession, SkippedSession};
+use crate::state::AppState;
+use crate::store::{
+    DbUserRecord, InstanceRecord, KillIntent, Outcome, SessionOutcome, SessionSnapshot,
+};
+
+pub struct KillCommand {
+    /// The history row's key; fresh for every request.
+    pub history_id: String,
+    /// The X-Request-Id the report carries.
+    pub request_id: String,
+    pub instance: InstanceRecord,
+    pub db_user: DbUserRecord,
+    pub filter: KillFilter,
+    pub kill_type: KillType,
+    pub dry_run: bool,
+    /// `api:<user>` and friends, for history.
+    pub source: String,
+    pub filter_json: String,
+}
+
+/// History keeps this much of a statement; enough to recognise it.
+const HISTORY_SQL_CHARS: usize = 1024;
+
+fn snapshot(s: &Session) -> SessionSnapshot {
+    SessionSnapshot {
+        session_id: s.id.0,
+        user: s.user.clone(),
+        host: s.host.clone(),
+        db: s.database.clone().unwrap_or_default(),
+        command: s.command.clone(),
+        time: s.time,
+        state: s.state.clone(),
+        info: s
+            .sql
+            .as_deref()
+            .unwrap_or("")
+            .chars()
+            .take(HISTORY_SQL_CHARS)
+            .collect(),
+    }
+}
+
+pub async fn kill_sessions(state: AppState, cmd: KillCommand) -> DasResult<KillReport> {
+    let driver = super::target::driver_for(&state, &cmd.instance, &cmd.db_user)?;
+    let snap = driver.list().await?;
+    let protections = Protections {
+        own_ids: snap.own_ids,
+        protected_users: cmd.instance.protected_users.clone(),
+    };
+    let planned = plan(&snap.sessions, &cmd.filter, &protections);
+    let mut report = KillReport {
+        request_id: cmd.request_id.clone(),
+        dry_run: cmd.dry_run,
+        kill_type: cmd.kill_type,
+        killed: vec![],
+        skipped: planned
+            .skipped
+            .iter()
+            .map(|(s, reason)| SkippedSession {
+                id: s.id,
+                user: s.user.clone(),
+                reason: *reason,
+            })
+            .collect(),
+        not_found: planned.not_found.clone(),
+        failed: vec![],
+    };
+    if cmd.dry_run {
+        report.killed = planned
+            .kill
+            .into_iter()
+            .map(|session| KilledSession {
+                session,
+                gone: None,
+                kill_time: None,
+            })
+            .collect();
+        return Ok(report);
+    }
+
+    state
+        .store
+        .record_kill_plan(&KillIntent {
+            request_id: cmd.history_id.clone(),
+            project_id: cmd.instance.project_id.clone(),
+            instance_id: cmd.instance.id.clone(),
+            db_user_id: cmd.db_user.id.clone(),
+            source: cmd.source.clone(),
+            kill_type: cmd.kill_type.as_str().to_owned(),
+            filter_json: cmd.filter_json.clone(),
+            created_at: crate::clock::now_ms(),
+            sessions: planned.kill.iter().map(snapshot).collect(),
+        })
+        .await?;
+
+    let ids: Vec<SessionId> = planned.kill.iter().map(|s| s.id).collect();
+    let results = driver.kill(&ids, cmd.kill_type).await;
+    let mut by_id: HashMap<SessionId, Session> =
+        planned.kill.into_iter().map(|s| (s.id, s)).collect();
+    let mut outcomes = Vec::with_capacity(ids.len());
+    let mut accepted = vec![];
+    match results {
+        Ok(results) => {
+            for (id, result) in results {
+                let (outcome, error_code, kill_time) = match result {
+                    KillResult::Accepted(at) => {
+                        if let Some(s) = by_id.remove(&id) {
+                            accepted.push((s, at));
+                        }
+                        (Outcome::Killed, None, Some(at))
+                    }
+                    KillResult::NotFound => {
+                        report.not_found.push(id);
+                        (Outcome::NotFound, None, None)
+                    }
+                    KillResult::Failed(e) => {
+                        let error = DasError::from(e);
+                        let code = crate::http::error::status_and_code(&error).1;
+                        report.failed.push(FailedSession { id, error });
+                        (Outcome::Failed, Some(code.to_owned()), None)
+                    }
+                };
+                outcomes.push(SessionOutcome {
+                    session_id: id.0,
+                    outcome,
+                    error_code,
+                    kill_time,
+                });
+            }
+        }
+        Err(e) => {
+            // The whole batch failed before any KILL got an answer: every session failed.
+            let error = DasError::from(e);
+            let code = crate::http::error::status_and_code(&error).1;
+            for id in &ids {
+                report.failed.push(FailedSession {
+                    id: *id,
+                    error: error.clone(),
+                });
+                outcomes.push(SessionOutcome {
+                    session_id: id.0,
+                    outcome: Outcome::Failed,
+                    error_code: Some(code.to_owned()),
+                    kill_time: None,
+                });
+            }
+        }
+    }
+    state
+        .store
+        .record_kill_outcomes(&cmd.history_id, &outcomes)
+        .await?;
+
+    let gone = verify(
+        driver,
+        &accepted,
+        cmd.kill_type,
+        state.settings.verify_timeout,
+    )
+    .await;
+    report.not_found.sort();
+    report.killed = accepted
+        .into_iter()
+        .map(|(session, at)| KilledSession {
+            gone: Some(gone.contains(&session.id)),
+            session,
+            kill_time: Some(at),
+        })
+        .collect();
+    Ok(report)
+}
+
+/// Polls until every accepted session is gone or the time is up; returns the ids seen gone.
+/// For a query kill, "gone" means the killed statement no longer runs.
+async fn verify(
+    driver: Arc<dyn SessionDriver>,
+    accepted: &[(Session, i64)],
+    kill_type: KillType,
+    budget: Duration,
+) -> HashSet<SessionId> {
+    let mut pending: HashMap<SessionId, &Session> =
+        accepted.iter().map(|(s, _)| (s.id, s)).collect();
+    let mut gone = HashSet::new();
+    let deadline = Instant::now() + budget;
+    let mut pause = Duration::from_millis(2);
+    while !pending.is_empty() {
+        let ids: Vec<SessionId> = pending.keys().copied().collect();
+        let Ok(present) = driver.presence(&ids).await else {
+            break;
+        };
+        let still: HashSet<SessionId> = present
+            .iter()
+            .filter(|p| still_running(p, pending.get(&p.id).copied(), kill_type))
+            .map(|p| p.id)
+            .collect();
+        pending.retain(|id, _| {
+            let left = !still.contains(id);
+            if left {
+                gone.insert(*id);
+            }
+            !left
+        });
+        if pending.is_empty() || Instant::now() + pause > deadline {
+            break;
+        }
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(Duration::from_millis(100));
+    }
+    gone
+}
+
+fn still_running(p: &Presence, before: Option<&Session>, kill_type: KillType) -> bool {
+    match kill_type {
+        KillType::Connection => true,
+        KillType::Query => {
+            p.command == "Query" && before.is_some_and(|b| b.sql.is_some() && b.sql == p.sql)
+        }
+    }
+}

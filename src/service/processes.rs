@@ -1,0 +1,42 @@
+//! ListProcesses: every session the db user can see, filtered by exact user / database, counted,
+//! then one page in id order.
+
+use crate::domain::Session;
+use crate::error::DasResult;
+use crate::state::AppState;
+use crate::store::{DbUserRecord, InstanceRecord, Page};
+
+pub struct ProcessPage {
+    pub sessions: Vec<Session>,
+    /// All matches, not the page size.
+    pub count: usize,
+}
+
+pub async fn list_processes(
+    state: &AppState,
+    instance: &InstanceRecord,
+    db_user: &DbUserRecord,
+    user: Option<&str>,
+    database: Option<&str>,
+    page: Page,
+) -> DasResult<ProcessPage> {
+    let driver = super::target::driver_for(state, instance, db_user)?;
+    let mut sessions: Vec<Session> = driver
+        .list()
+        .await?
+        .sessions
+        .into_iter()
+        .filter(|s| user.is_none_or(|u| s.user == u))
+        .filter(|s| database.is_none_or(|d| s.database.as_deref() == Some(d)))
+        .collect();
+    sessions.sort_by_key(|s| s.id);
+    let count = sessions.len();
+    let start = usize::try_from(page.offset).unwrap_or(usize::MAX).min(count);
+    let end = start
+        .saturating_add(usize::try_from(page.limit).unwrap_or(0))
+        .min(count);
+    Ok(ProcessPage {
+        sessions: sessions.drain(start..end).collect(),
+        count,
+    })
+}
