@@ -132,6 +132,13 @@ impl Application {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
+        let warm_state = self.state.clone();
+        tokio::spawn(async move {
+            match crate::service::warm_all(&warm_state).await {
+                Ok(n) => tracing::info!("opening lifelines for {n} db users"),
+                Err(e) => tracing::warn!("cannot open lifelines: {e}"),
+            }
+        });
         let app = router(self.state);
         axum::serve(
             self.listener,

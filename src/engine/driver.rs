@@ -37,7 +37,14 @@ pub trait SessionDriver: Send + Sync {
     /// Every session the db user can see, ordered by id.
     async fn list(&self) -> Result<Snapshot, EngineError>;
     /// Sends one KILL per id, in the order given; each id gets its own result.
-    async fn kill(&self, ids: &[SessionId], kill_type: KillType) -> Result<Vec<(SessionId, KillResult)>, EngineError>;
+    async fn kill(
+        &self,
+        ids: &[SessionId],
+        kill_type: KillType,
+    ) -> Result<Vec<(SessionId, KillResult)>, EngineError>;
+    /// `KILL [QUERY] USER` where the engine has it: the number of threads signalled, or `None`
+    /// when the engine has no such statement. Call it only when it is exactly the planned kill.
+    async fn kill_user(&self, user: &str, kill_type: KillType) -> Result<Option<u64>, EngineError>;
     /// Which of `ids` the server still lists.
     async fn presence(&self, ids: &[SessionId]) -> Result<Vec<Presence>, EngineError>;
 }

@@ -43,12 +43,14 @@ pub struct Timeouts {
     pub statement: Duration,
 }
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Clone, Debug, thiserror::Error)]
 pub enum EngineError {
     #[error("the instance refused the login")]
     LoginRefused,
     #[error("the instance could not be reached: {0}")]
     Unreachable(String),
+    #[error("the instance is at max_connections")]
+    TooManyConnections,
     #[error("a statement timed out")]
     StatementTimeout,
     #[error("the instance refused the statement for lack of privilege: {0}")]
@@ -63,7 +65,7 @@ impl From<EngineError> for DasError {
     fn from(e: EngineError) -> Self {
         match e {
             EngineError::LoginRefused => DasError::LoginRefused,
-            EngineError::Unreachable(_) => DasError::Unreachable,
+            EngineError::Unreachable(_) | EngineError::TooManyConnections => DasError::Unreachable,
             EngineError::StatementTimeout => DasError::StatementTimeout,
             EngineError::Denied(_) => DasError::PrivilegeDenied,
             EngineError::Server(detail) => DasError::Internal(detail),

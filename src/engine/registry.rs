@@ -4,6 +4,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, Weak};
+use std::time::Duration;
 
 use sha2::{Digest, Sha256};
 
@@ -38,6 +39,24 @@ impl OwnConnections {
             .map(|(_, id)| id)
             .collect()
     }
+}
+
+/// How often an idle lifeline is pinged (and reopened if lost): well under any `wait_timeout`.
+const KEEPALIVE: Duration = Duration::from_secs(30);
+
+/// Opens the lifeline now, while the server is presumably healthy, then keeps it alive until the
+/// driver is dropped (evicted, or its credentials changed).
+fn spawn_keepalive(driver: Weak<MysqlDriver>) {
+    tokio::spawn(async move {
+        loop {
+            let Some(d) = driver.upgrade() else { return };
+            if let Err(e) = d.keep_alive().await {
+                tracing::warn!("lifeline to a target is down, retrying in {KEEPALIVE:?}: {e}");
+            }
+            drop(d);
+            tokio::time::sleep(KEEPALIVE).await;
+        }
+    });
 }
 
 #[derive(Clone, PartialEq, Eq, Hash)]
@@ -79,9 +98,15 @@ impl Engines {
         }
         // Credentials changed: the old driver (and its connection) goes.
         drivers.retain(|k, _| &k.db_user != db_user);
-        let driver = Arc::new(MysqlDriver::new(target, kill_port, timeouts, self.own.clone()));
+        let driver = Arc::new(MysqlDriver::new(
+            target,
+            kill_port,
+            timeouts,
+            self.own.clone(),
+        ));
         self.own.register(&driver);
         drivers.insert(key, driver.clone());
+        spawn_keepalive(Arc::downgrade(&driver));
         driver
     }
 

@@ -157,6 +157,10 @@ pub async fn register_db_user(
             sealer.seal(&secret, &password_aad(id))
         })
         .await?;
+    state.engines.evict(&id);
+    if let Some(record) = state.store.get_db_user(&id).await? {
+        crate::service::warm(&state, &instance, &record);
+    }
     Ok(Json(DbUserIdOut {
         db_user_id: id.to_string(),
     }))

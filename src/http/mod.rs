@@ -28,7 +28,6 @@ pub use crate::state::AppState;
 pub use metrics::MetricsHandle;
 pub use rate_limit::CallerLimiter;
 
-
 async fn no_route() -> DasError {
     DasError::NoRoute
 }

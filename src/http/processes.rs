@@ -10,11 +10,15 @@ use utoipa::ToSchema;
 use super::AppState;
 use super::auth::Principal;
 use super::error::{Lang, message, status_and_code};
-use super::extract::{JsonObject, PathParams, QueryParams, db_user_id, instance_id, page, project_id, query_str};
+use super::extract::{
+    JsonObject, PathParams, QueryParams, db_user_id, instance_id, page, project_id, query_str,
+};
 use crate::domain::{DbUserId, KillFilter, KillType, Role, Session, SessionId};
 use crate::error::{DasError, DasResult, Problem};
 use crate::report::KillReport;
-use crate::service::{KillCommand, authorize, kill_sessions, list_processes, resolve_db_user, resolve_instance};
+use crate::service::{
+    KillCommand, authorize, kill_sessions, list_processes, resolve_db_user, resolve_instance,
+};
 
 /// One session, as DAS lists it: every field a string.
 #[derive(Serialize, ToSchema)]
@@ -126,7 +130,10 @@ impl KillSessionIn {
             Some(raw) if raw.len() > MAX_PROCESS_IDS => {
                 return Err(DasError::bad(
                     "process_ids",
-                    Problem::Length { min: 0, max: MAX_PROCESS_IDS },
+                    Problem::Length {
+                        min: 0,
+                        max: MAX_PROCESS_IDS,
+                    },
                 ));
             }
             Some(raw) => Some(
@@ -145,8 +152,9 @@ impl KillSessionIn {
         };
         let kill_type = match body.str_opt("kill_type")? {
             None => KillType::Connection,
-            Some(k) => KillType::parse(&k)
-                .ok_or_else(|| DasError::bad("kill_type", Problem::OneOf(&["connection", "query"])))?,
+            Some(k) => KillType::parse(&k).ok_or_else(|| {
+                DasError::bad("kill_type", Problem::OneOf(&["connection", "query"]))
+            })?,
         };
         let parsed = Self {
             db_user_id,
@@ -180,10 +188,17 @@ impl KillSessionIn {
     }
 }
 
+/// A killed (or, in a dry run, targeted) session as the kill saw it.
 #[derive(Serialize, ToSchema)]
 pub struct KilledOut {
-    #[serde(flatten)]
-    pub process: ProcessOut,
+    pub id: String,
+    pub user: String,
+    pub host: String,
+    pub database: String,
+    pub command: String,
+    pub time: String,
+    pub state: String,
+    pub sql: String,
     /// Seen leaving the processlist (query kill: its statement ended); absent in a dry run.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub gone: Option<bool>,
@@ -225,10 +240,18 @@ impl KillReportOut {
                 .killed
                 .iter()
                 .map(|k| {
-                    let mut process = ProcessOut::from(&k.session);
-                    // The report lists the session as it was when the KILL was decided.
-                    process.trx_executed_time = k.session.trx_seconds.to_string();
-                    KilledOut { process, gone: k.gone }
+                    let p = ProcessOut::from(&k.session);
+                    KilledOut {
+                        id: p.id,
+                        user: p.user,
+                        host: p.host,
+                        database: p.database,
+                        command: p.command,
+                        time: p.time,
+                        state: p.state,
+                        sql: p.sql,
+                        gone: k.gone,
+                    }
                 })
                 .collect(),
             skipped: r
@@ -271,7 +294,12 @@ pub async fn kill_sessions_handler(
     let access = authorize(state.store.as_ref(), &caller, &project, Role::Operator).await?;
     let instance = resolve_instance(state.store.as_ref(), &access, &instance).await?;
     let body = JsonObject::read(body).await?;
-    let db_user = resolve_db_user(state.store.as_ref(), &instance, &KillSessionIn::db_user_id(&body)?).await?;
+    let db_user = resolve_db_user(
+        state.store.as_ref(),
+        &instance,
+        &KillSessionIn::db_user_id(&body)?,
+    )
+    .await?;
     let input = KillSessionIn::parse(&body, db_user.id.clone())?;
     let request_id = headers
         .get("x-request-id")
@@ -293,5 +321,8 @@ pub async fn kill_sessions_handler(
     let report = tokio::spawn(kill_sessions(state.clone(), cmd))
         .await
         .map_err(DasError::internal)??;
-    Ok(Json(KillReportOut::new(report, Lang::from_headers(&headers))))
+    Ok(Json(KillReportOut::new(
+        report,
+        Lang::from_headers(&headers),
+    )))
 }

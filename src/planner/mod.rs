@@ -61,9 +61,22 @@ pub fn plan(sessions: &[Session], filter: &KillFilter, protections: &Protections
             listed.into_iter().filter(|id| !seen.contains(id)).collect();
         out.not_found = missing.into_iter().collect();
     }
-    out.kill.sort_by(|a, b| b.id.cmp(&a.id));
-    out.skipped.sort_by(|a, b| a.0.id.cmp(&b.0.id));
+    out.kill.sort_by_key(|s| std::cmp::Reverse(s.id));
+    out.skipped.sort_by_key(|(s, _)| s.id);
     out
+}
+
+/// The user whose `KILL USER` does exactly what `plan` does: the request names only a user, and
+/// every session of that user is planned for killing (none protected, none already killing).
+pub fn kill_user_equivalent<'f>(planned: &KillPlan, filter: &'f KillFilter) -> Option<&'f str> {
+    match filter {
+        KillFilter {
+            process_ids: None,
+            database: None,
+            user: Some(user),
+        } if planned.skipped.is_empty() && !planned.kill.is_empty() => Some(user),
+        _ => None,
+    }
 }
 
 #[cfg(test)]

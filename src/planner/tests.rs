@@ -57,7 +57,10 @@ fn user_filter_kills_only_that_user_and_reports_protections() {
     let p = plan(&sample(), &f, &protections());
     assert_eq!(ids(&p.kill), vec![11, 10], "newest first");
     assert_eq!(p.skipped.len(), 1);
-    assert_eq!((p.skipped[0].0.id.0, p.skipped[0].1), (16, SkipReason::AlreadyKilled));
+    assert_eq!(
+        (p.skipped[0].0.id.0, p.skipped[0].1),
+        (16, SkipReason::AlreadyKilled)
+    );
     assert!(p.not_found.is_empty());
 }
 
@@ -76,7 +79,10 @@ fn filters_are_anded() {
     };
     let p = plan(&sample(), &f, &protections());
     assert_eq!(ids(&p.kill), vec![12]);
-    assert_eq!(p.skipped, vec![(sample()[3].clone(), SkipReason::NotMatched)]);
+    assert_eq!(
+        p.skipped,
+        vec![(sample()[3].clone(), SkipReason::NotMatched)]
+    );
     assert_eq!(p.not_found, vec![SessionId(999)]);
 }
 
@@ -119,7 +125,10 @@ fn own_connection_wins_even_when_named_by_user() {
 fn background_threads_reported_by_mysql_are_system_threads() {
     let mut s = session(5, "app", None, "Sleep");
     s.foreground = Some(false);
-    assert_eq!(protection_of(&s, &Protections::default()), Some(SkipReason::SystemThread));
+    assert_eq!(
+        protection_of(&s, &Protections::default()),
+        Some(SkipReason::SystemThread)
+    );
     s.foreground = Some(true);
     assert_eq!(protection_of(&s, &Protections::default()), None);
 }
@@ -136,18 +145,77 @@ fn duplicate_ids_are_planned_once() {
     assert_eq!(ids(&p.kill), vec![10]);
 }
 
-const USERS: [&str; 7] = ["aaa", "bbb", "root", "system user", "event_scheduler", "unauthenticated user", "repl"];
+#[test]
+fn kill_user_is_used_only_when_exactly_equivalent() {
+    let by_user = |u: &str| KillFilter {
+        user: Some(u.into()),
+        ..Default::default()
+    };
+    // bbb's sessions are all killable.
+    let f = by_user("bbb");
+    let p = plan(&sample(), &f, &protections());
+    assert_eq!(kill_user_equivalent(&p, &f), Some("bbb"));
+    // aaa has an already-killed session: KILL USER would touch it too.
+    let f = by_user("aaa");
+    assert_eq!(
+        kill_user_equivalent(&plan(&sample(), &f, &protections()), &f),
+        None
+    );
+    // dbkill's own account, protected users, system users: never.
+    for u in ["dbkill", "root", "event_scheduler", "nobody"] {
+        let f = by_user(u);
+        assert_eq!(
+            kill_user_equivalent(&plan(&sample(), &f, &protections()), &f),
+            None,
+            "{u}"
+        );
+    }
+    // Any other filter rules it out.
+    let f = KillFilter {
+        user: Some("bbb".into()),
+        database: Some("example".into()),
+        ..Default::default()
+    };
+    assert_eq!(
+        kill_user_equivalent(&plan(&sample(), &f, &protections()), &f),
+        None
+    );
+}
+
+const USERS: [&str; 7] = [
+    "aaa",
+    "bbb",
+    "root",
+    "system user",
+    "event_scheduler",
+    "unauthenticated user",
+    "repl",
+];
 const DBS: [Option<&str>; 3] = [None, Some("example"), Some("other")];
-const COMMANDS: [&str; 8] = ["Sleep", "Query", "Daemon", "Binlog Dump", "Slave_IO", "Killed", "Connect", "Execute"];
+const COMMANDS: [&str; 8] = [
+    "Sleep",
+    "Query",
+    "Daemon",
+    "Binlog Dump",
+    "Slave_IO",
+    "Killed",
+    "Connect",
+    "Execute",
+];
 
 fn arb_session() -> impl Strategy<Value = Session> {
-    (0u64..40, 0..USERS.len(), 0..DBS.len(), 0..COMMANDS.len(), proptest::option::of(any::<bool>())).prop_map(
-        |(id, u, d, c, fg)| {
+    (
+        0u64..40,
+        0..USERS.len(),
+        0..DBS.len(),
+        0..COMMANDS.len(),
+        proptest::option::of(any::<bool>()),
+    )
+        .prop_map(|(id, u, d, c, fg)| {
             let mut s = session(id, USERS[u], DBS[d], COMMANDS[c]);
             s.foreground = fg;
             s
-        },
-    )
+        })
 }
 
 fn arb_filter() -> impl Strategy<Value = KillFilter> {
@@ -177,7 +245,8 @@ fn reference_is_killed(s: &Session, f: &KillFilter, p: &Protections) -> bool {
         Some(d) => s.database.as_deref() == Some(d.as_str()),
         None => true,
     };
-    let real_user = !["system user", "event_scheduler", "unauthenticated user"].contains(&s.user.as_str());
+    let real_user =
+        !["system user", "event_scheduler", "unauthenticated user"].contains(&s.user.as_str());
     let client_command = ["Sleep", "Query", "Execute"].contains(&s.command.as_str());
     let protected = p.own_ids.contains(&s.id)
         || !real_user
@@ -208,6 +277,12 @@ proptest! {
         let mut want: Vec<u64> = sessions.iter().filter(|s| reference_is_killed(s, &filter, &p)).map(|s| s.id.0).collect();
         want.sort_unstable_by(|a, b| b.cmp(a));
         prop_assert_eq!(ids(&got.kill), want);
+        // The KILL USER shortcut is only taken when every session of that user is in the plan.
+        if let Some(user) = kill_user_equivalent(&got, &filter) {
+            let all_of_user: HashSet<u64> = sessions.iter().filter(|s| s.user == user).map(|s| s.id.0).collect();
+            let planned: HashSet<u64> = got.kill.iter().map(|s| s.id.0).collect();
+            prop_assert_eq!(all_of_user, planned);
+        }
         for s in &got.kill {
             prop_assert!(protection_of(s, &p).is_none());
             prop_assert!(!p.own_ids.contains(&s.id));

@@ -7,9 +7,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::domain::{KillFilter, KillType, Session, SessionId};
-use crate::engine::{KillResult, Presence, SessionDriver};
+use crate::engine::{EngineError, KillResult, Presence, SessionDriver};
 use crate::error::{DasError, DasResult};
-use crate::planner::{Protections, plan};
+use crate::planner::{Protections, kill_user_equivalent, plan};
 use crate::report::{FailedSession, KillReport, KilledSession, SkippedSession};
 use crate::state::AppState;
 use crate::store::{
@@ -107,7 +107,24 @@ pub async fn kill_sessions(state: AppState, cmd: KillCommand) -> DasResult<KillR
         .await?;
 
     let ids: Vec<SessionId> = planned.kill.iter().map(|s| s.id).collect();
-    let results = driver.kill(&ids, cmd.kill_type).await;
+    let results = match kill_user_equivalent(&planned, &cmd.filter) {
+        Some(user) => match driver.kill_user(user, cmd.kill_type).await {
+            // Signalled at least every planned session: one statement did the whole plan.
+            Ok(Some(n)) if usize::try_from(n).unwrap_or(usize::MAX) >= ids.len() => {
+                let at = crate::clock::now_ms();
+                Ok(ids
+                    .iter()
+                    .map(|&id| (id, KillResult::Accepted(at)))
+                    .collect())
+            }
+            // No KILL USER here, or fewer signalled than planned (sessions that ended since the
+            // listing, or no privilege: MariaDB then signals none, or refuses). Per id, each
+            // session gets its own exact answer.
+            Ok(_) | Err(EngineError::Denied(_)) => driver.kill(&ids, cmd.kill_type).await,
+            Err(e) => Err(e),
+        },
+        None => driver.kill(&ids, cmd.kill_type).await,
+    };
     let mut by_id: HashMap<SessionId, Session> =
         planned.kill.into_iter().map(|s| (s.id, s)).collect();
     let mut outcomes = Vec::with_capacity(ids.len());

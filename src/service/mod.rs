@@ -4,9 +4,11 @@
 
 mod access;
 mod kill;
+mod lifelines;
 mod processes;
 mod target;
 
 pub use access::{Access, authorize, resolve_db_user, resolve_instance};
 pub use kill::{KillCommand, kill_sessions};
+pub use lifelines::{warm, warm_all};
 pub use processes::{ProcessPage, list_processes};

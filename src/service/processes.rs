@@ -31,7 +31,9 @@ pub async fn list_processes(
         .collect();
     sessions.sort_by_key(|s| s.id);
     let count = sessions.len();
-    let start = usize::try_from(page.offset).unwrap_or(usize::MAX).min(count);
+    let start = usize::try_from(page.offset)
+        .unwrap_or(usize::MAX)
+        .min(count);
     let end = start
         .saturating_add(usize::try_from(page.limit).unwrap_or(0))
         .min(count);

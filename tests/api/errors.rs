@@ -350,6 +350,18 @@ async fn health_metrics_and_openapi_need_no_credentials() {
             "/v3/{project_id}/instances/{instance_id}/db-users/{db_user_id}",
             vec!["get", "put", "delete"],
         ),
+        (
+            "/v3/{project_id}/instances/{instance_id}/processes",
+            vec!["get"],
+        ),
+        (
+            "/v3/{project_id}/instances/{instance_id}/process",
+            vec!["delete"],
+        ),
+        (
+            "/v3/{project_id}/instances/{instance_id}/auto-flow/query-kill-process-history",
+            vec!["get"],
+        ),
         ("/healthz", vec!["get"]),
         ("/metrics", vec!["get"]),
         ("/openapi.json", vec!["get"]),

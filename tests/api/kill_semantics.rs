@@ -55,9 +55,21 @@ async fn victims(aaa: &str, bbb: &str, example: &str, other: &str) -> Vec<Victim
     for user in [aaa, bbb] {
         for database in [example, other] {
             let (conn, id) = idle(db, user, Some(database)).await;
-            out.push(Victim { id, user: user.into(), db: database.into(), conn: Some(conn), running: None });
+            out.push(Victim {
+                id,
+                user: user.into(),
+                db: database.into(),
+                conn: Some(conn),
+                running: None,
+            });
             let (task, id) = sleeping(db, user, Some(database)).await;
-            out.push(Victim { id, user: user.into(), db: database.into(), conn: None, running: Some(task) });
+            out.push(Victim {
+                id,
+                user: user.into(),
+                db: database.into(),
+                conn: None,
+                running: Some(task),
+            });
         }
     }
     out
@@ -96,7 +108,10 @@ async fn every_filter_combination_kills_exactly_its_sessions() {
             body["database"] = json!(example);
         }
         let listed: Option<BTreeSet<u64>> = by_ids.map(|pick| {
-            vs.iter().filter(|v| pick(v, &aaa, &bbb)).map(|v| v.id).collect()
+            vs.iter()
+                .filter(|v| pick(v, &aaa, &bbb))
+                .map(|v| v.id)
+                .collect()
         });
         if let Some(ids) = &listed {
             body["process_ids"] = json!(ids.iter().map(u64::to_string).collect::<Vec<_>>());
@@ -113,15 +128,28 @@ async fn every_filter_combination_kills_exactly_its_sessions() {
         let report = ctx.kill(&app, body.clone()).await;
         let killed: BTreeSet<u64> = ids_of(&report["killed"]).into_iter().collect();
         assert_eq!(killed, expected, "case {case}: {body} → {report}");
-        assert!(report["killed"].as_array().unwrap().iter().all(|k| k["gone"] == true), "{report}");
+        assert!(
+            report["killed"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|k| k["gone"] == true),
+            "{report}"
+        );
         assert_eq!(report["failed"], json!([]));
         assert_eq!(report["not_found"], json!([]));
-        if listed.is_some() {
+        if let Some(listed) = &listed {
             // Listed ids that failed user/database are reported, not killed.
             let not_matched: BTreeSet<u64> = ids_of(&report["skipped"]).into_iter().collect();
-            let want: BTreeSet<u64> = listed.unwrap().difference(&expected).copied().collect();
+            let want: BTreeSet<u64> = listed.difference(&expected).copied().collect();
             assert_eq!(not_matched, want, "case {case}");
-            assert!(report["skipped"].as_array().unwrap().iter().all(|s| s["reason"] == "not_matched"));
+            assert!(
+                report["skipped"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .all(|s| s["reason"] == "not_matched")
+            );
         }
         for v in vs.iter_mut() {
             if expected.contains(&v.id) {
@@ -131,7 +159,11 @@ async fn every_filter_combination_kills_exactly_its_sessions() {
             }
         }
         // Leave no victims behind for the next case.
-        let rest: Vec<String> = vs.iter().filter(|v| !expected.contains(&v.id)).map(|v| v.id.to_string()).collect();
+        let rest: Vec<String> = vs
+            .iter()
+            .filter(|v| !expected.contains(&v.id))
+            .map(|v| v.id.to_string())
+            .collect();
         ctx.kill(&app, json!({"process_ids": rest})).await;
     }
 }
@@ -157,28 +189,49 @@ async fn list_processes_reports_nine_strings_counts_and_pages() {
     let all = ctx.list(&app, &format!("user={user}")).await;
     assert_eq!(all["count"], 3);
     let rows = all["processes"].as_array().unwrap();
-    assert_eq!(ids_of(&all["processes"]), { let mut v = vec![nodb, in_trx, busy]; v.sort(); v });
+    assert_eq!(ids_of(&all["processes"]), {
+        let mut v = vec![nodb, in_trx, busy];
+        v.sort();
+        v
+    });
     for row in rows {
         let obj = row.as_object().unwrap();
         assert_eq!(obj.len(), 9, "{row}");
         assert!(obj.values().all(Value::is_string), "{row}");
     }
-    let by_id = |id: u64| rows.iter().find(|r| r["id"] == id.to_string()).unwrap();
+    let by_id = |id: u64| {
+        rows.iter()
+            .find(|r| r["id"].as_str() == Some(&id.to_string()))
+            .unwrap()
+    };
     assert_eq!(by_id(nodb)["database"], "--");
     assert_eq!(by_id(nodb)["sql"], "");
     assert_eq!(by_id(nodb)["command"], "Sleep");
     assert_eq!(by_id(nodb)["trx_executed_time"], "0");
-    assert!(by_id(in_trx)["trx_executed_time"].as_str().unwrap().parse::<i64>().unwrap() >= 1, "{}", by_id(in_trx));
+    assert!(
+        by_id(in_trx)["trx_executed_time"]
+            .as_str()
+            .unwrap()
+            .parse::<i64>()
+            .unwrap()
+            >= 1,
+        "{}",
+        by_id(in_trx)
+    );
     assert_eq!(by_id(busy)["sql"], "SELECT SLEEP(100)");
     assert_eq!(by_id(busy)["state"], "User sleep");
     assert_eq!(by_id(busy)["user"], user.as_str());
     assert!(by_id(busy)["host"].as_str().unwrap().contains(':'));
 
-    let page = ctx.list(&app, &format!("user={user}&offset=1&limit=1")).await;
+    let page = ctx
+        .list(&app, &format!("user={user}&offset=1&limit=1"))
+        .await;
     assert_eq!(page["count"], 3);
     assert_eq!(page["processes"].as_array().unwrap().len(), 1);
     assert_eq!(page["processes"][0]["id"], all["processes"][1]["id"]);
-    let in_db = ctx.list(&app, &format!("user={user}&database={database}")).await;
+    let in_db = ctx
+        .list(&app, &format!("user={user}&database={database}"))
+        .await;
     assert_eq!(in_db["count"], 2);
     let default_page = ctx.list(&app, "").await;
     assert!(default_page["processes"].as_array().unwrap().len() <= 20);

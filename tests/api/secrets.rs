@@ -85,6 +85,21 @@ async fn db_user_passwords_never_leak_and_survive_a_restart() {
         .call(Method::GET, &format!("/v3/{p}/instances/{i}"), &token, None)
         .await;
     assert_eq!(inst.status.as_u16(), 200);
+    // The sealed password still opens after the restart: listing sessions logs in with it.
+    let sessions = app
+        .call(
+            Method::GET,
+            &format!("/v3/{p}/instances/{i}/processes?db_user_id={id}&user={user}"),
+            &token,
+            None,
+        )
+        .await;
+    assert_eq!(sessions.status.as_u16(), 200, "{}", sessions.text);
+    assert!(
+        sessions.body["count"].as_u64().unwrap() >= 1,
+        "its own lifeline is listed: {}",
+        sessions.text
+    );
     let again = app
         .expect(Method::POST, &base,
             Some(json!({"db_username": user, "db_user_password": password, "datastore_type": "MySQL"})), 200)

@@ -1,8 +1,8 @@
 //! Shared set-up for the session tests: a killer account registered as a db user, victim
 //! sessions of named users on named databases, and checks that a connection really died.
 
-use mysql_async::prelude::Queryable;
 use mysql_async::Conn;
+use mysql_async::prelude::Queryable;
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -35,12 +35,19 @@ impl KillCtx {
     /// KillSession as the admin with `extra` merged into `{"db_user_id": …}`; expects 200.
     pub async fn kill(&self, app: &TestApp, extra: Value) -> Value {
         let mut body = json!({"db_user_id": self.db_user_id});
-        body.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
-        app.expect(Method::DELETE, &self.process_path(), Some(body), 200).await
+        body.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        app.expect(Method::DELETE, &self.process_path(), Some(body), 200)
+            .await
     }
 
     pub async fn list(&self, app: &TestApp, query: &str) -> Value {
-        let path = format!("{}?db_user_id={}&{query}", self.processes_path(), self.db_user_id);
+        let path = format!(
+            "{}?db_user_id={}&{query}",
+            self.processes_path(),
+            self.db_user_id
+        );
         app.expect(Method::GET, &path, None, 200).await
     }
 }
@@ -101,7 +108,10 @@ pub async fn sleeping(
     db: &MariaDb,
     user: &str,
     database: Option<&str>,
-) -> (tokio::task::JoinHandle<(Conn, Result<(), mysql_async::Error>)>, u64) {
+) -> (
+    tokio::task::JoinHandle<(Conn, Result<(), mysql_async::Error>)>,
+    u64,
+) {
     let (mut conn, id) = idle(db, user, database).await;
     let task = tokio::spawn(async move {
         let r = conn.query_drop("SELECT SLEEP(100)").await;
@@ -123,7 +133,11 @@ pub async fn sleeping(
 /// Whether a connection still works: a killed one fails its next statement.
 pub async fn usable(conn: &mut Conn) -> bool {
     matches!(
-        tokio::time::timeout(std::time::Duration::from_secs(5), conn.query_first::<i64, _>("SELECT 1")).await,
+        tokio::time::timeout(
+            std::time::Duration::from_secs(5),
+            conn.query_first::<i64, _>("SELECT 1")
+        )
+        .await,
         Ok(Ok(Some(1)))
     )
 }

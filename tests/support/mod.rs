@@ -1,3 +1,4 @@
 //! Shared helpers for integration tests; include with `mod support;`.
 
 pub mod mariadb;
+pub mod proxy;

@@ -13,7 +13,9 @@ const LOGIN_REFUSED: [u16; 4] = [1045, 1044, 1698, 1251];
 pub fn map_error(e: mysql_async::Error) -> EngineError {
     match e {
         // 1094 unknown thread id (KILL); 1957 unknown query id (KILL QUERY ID, MariaDB).
-        mysql_async::Error::Server(s) if matches!(s.code, 1094 | 1957) => EngineError::NoSuchSession,
+        mysql_async::Error::Server(s) if matches!(s.code, 1094 | 1957) => {
+            EngineError::NoSuchSession
+        }
         mysql_async::Error::Server(s) if LOGIN_REFUSED.contains(&s.code) => {
             EngineError::LoginRefused
         }
@@ -21,8 +23,9 @@ pub fn map_error(e: mysql_async::Error) -> EngineError {
         mysql_async::Error::Server(s) if matches!(s.code, 1095 | 1227 | 1142) => {
             EngineError::Denied(format!("error {}", s.code))
         }
-        // 1040 too many connections, 1203/1226 per-user limits, 1129 host blocked.
-        mysql_async::Error::Server(s) if matches!(s.code, 1040 | 1203 | 1226 | 1129) => {
+        mysql_async::Error::Server(s) if s.code == 1040 => EngineError::TooManyConnections,
+        // 1203/1226 per-user limits, 1129 host blocked.
+        mysql_async::Error::Server(s) if matches!(s.code, 1203 | 1226 | 1129) => {
             EngineError::Unreachable(format!("error {}", s.code))
         }
         mysql_async::Error::Server(s) => {
@@ -34,7 +37,30 @@ pub fn map_error(e: mysql_async::Error) -> EngineError {
     }
 }
 
+/// Connects, retrying with backoff while the server answers 1040 "Too many connections" (a
+/// storm's slots free up in milliseconds), all within the connect timeout.
 pub async fn connect(target: &Target, port: u16, timeouts: Timeouts) -> Result<Conn, EngineError> {
+    let deadline = tokio::time::Instant::now() + timeouts.connect;
+    let mut pause = std::time::Duration::from_millis(5);
+    loop {
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        let attempt = Timeouts {
+            connect: left,
+            ..timeouts
+        };
+        match connect_once(target, port, attempt).await {
+            Err(EngineError::TooManyConnections)
+                if tokio::time::Instant::now() + pause < deadline =>
+            {
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(std::time::Duration::from_millis(200));
+            }
+            other => return other,
+        }
+    }
+}
+
+async fn connect_once(target: &Target, port: u16, timeouts: Timeouts) -> Result<Conn, EngineError> {
     let opts = OptsBuilder::default()
         .ip_or_hostname(target.host.clone())
         .tcp_port(port)

@@ -46,8 +46,23 @@ impl Flavor {
     }
 
     /// Columns: id, user, host, db, command, time, state, info, foreground (1/0/NULL),
-    /// transaction age in seconds (NULL when none).
-    pub fn list_sql(self) -> &'static str {
+    /// transaction age in seconds (NULL when none). `with_trx` joins INNODB_TRX, which needs
+    /// PROCESS; without it every transaction age reads 0.
+    pub fn list_sql(self, with_trx: bool) -> String {
+        let sql = self.list_sql_with_trx();
+        if with_trx {
+            return sql.to_owned();
+        }
+        let (head, tail) = sql
+            .split_once("LEFT JOIN information_schema.INNODB_TRX")
+            .expect("joined");
+        let order = &tail[tail.find("ORDER BY").expect("ordered")..];
+        head.replace("TIMESTAMPDIFF(SECOND, t.trx_started, NOW())", "NULL")
+            .replace("TIMESTAMPDIFF(SECOND, x.trx_started, NOW())", "NULL")
+            + order
+    }
+
+    fn list_sql_with_trx(self) -> &'static str {
         match self {
             Flavor::MariaDb => {
                 "SELECT CAST(p.ID AS UNSIGNED), p.USER, p.HOST, p.DB, p.COMMAND, p.TIME, p.STATE, \

@@ -3,6 +3,7 @@
 mod connect;
 mod driver;
 mod flavor;
+mod kill;
 
 pub use connect::{check_login, connect};
 pub use driver::MysqlDriver;

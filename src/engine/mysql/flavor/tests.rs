@@ -13,7 +13,10 @@ fn b(s: &str) -> Value {
 
 #[test]
 fn versions_pick_the_right_source() {
-    assert_eq!(Flavor::detect("10.11.19-MariaDB-0+deb12u1"), Flavor::MariaDb);
+    assert_eq!(
+        Flavor::detect("10.11.19-MariaDB-0+deb12u1"),
+        Flavor::MariaDb
+    );
     assert_eq!(Flavor::detect("5.5.5-10.6.12-MariaDB"), Flavor::MariaDb);
     assert_eq!(Flavor::detect("8.0.36"), Flavor::MySqlPerfSchema);
     assert_eq!(Flavor::detect("8.0.22-log"), Flavor::MySqlPerfSchema);
@@ -22,18 +25,35 @@ fn versions_pick_the_right_source() {
     assert_eq!(Flavor::detect("9.1.0"), Flavor::MySqlPerfSchema);
     assert_eq!(Flavor::detect("5.7.44-log"), Flavor::MySqlPerfSchema);
     assert_eq!(Flavor::detect("5.7.38"), Flavor::MySqlInfoSchema);
-    assert_eq!(Flavor::MySqlPerfSchema.fallback(), Some(Flavor::MySqlInfoSchema));
+    assert_eq!(
+        Flavor::MySqlPerfSchema.fallback(),
+        Some(Flavor::MySqlInfoSchema)
+    );
     assert_eq!(Flavor::MariaDb.fallback(), None);
 }
 
 #[test]
 fn mysql8_sql_reads_performance_schema_joined_to_threads() {
-    let sql = Flavor::MySqlPerfSchema.list_sql();
+    let sql = Flavor::MySqlPerfSchema.list_sql(true);
     assert!(sql.contains("FROM performance_schema.processlist p"));
     assert!(sql.contains("JOIN performance_schema.threads t ON t.PROCESSLIST_ID = p.ID"));
     assert!(sql.contains("t.TYPE = 'FOREGROUND'"));
     assert!(sql.contains("INNODB_TRX"));
-    assert!(Flavor::MariaDb.list_sql().contains("CAST(p.ID AS UNSIGNED)"));
+    assert!(
+        Flavor::MariaDb
+            .list_sql(true)
+            .contains("CAST(p.ID AS UNSIGNED)")
+    );
+    for flavor in [
+        Flavor::MariaDb,
+        Flavor::MySqlPerfSchema,
+        Flavor::MySqlInfoSchema,
+    ] {
+        let plain = flavor.list_sql(false);
+        assert!(!plain.contains("INNODB_TRX"), "{plain}");
+        assert!(plain.contains("ORDER BY"), "{plain}");
+        assert!(!plain.contains("trx_started"), "{plain}");
+    }
     let presence = Flavor::MySqlPerfSchema.presence_sql(&[SessionId(7), SessionId(9)]);
     assert_eq!(
         presence,
@@ -45,17 +65,75 @@ fn mysql8_sql_reads_performance_schema_joined_to_threads() {
 /// thread (system user / Connect), an idle SYSTEM_USER DBA session, and a background row.
 fn recorded_mysql8_rows() -> Vec<Vec<Value>> {
     vec![
-        vec![Value::UInt(5), b("event_scheduler"), b("localhost"), Value::NULL, b("Daemon"), Value::Int(4260107), b("Waiting on empty queue"), Value::NULL, Value::Int(1), Value::NULL],
-        vec![Value::UInt(11), b("system user"), b(""), Value::NULL, b("Connect"), Value::Int(120), b("Replica has read all relay log; waiting for more updates"), Value::NULL, Value::Int(1), Value::NULL],
-        vec![Value::UInt(11212), b("aaa"), b("10.0.0.5:51234"), b("example"), b("Query"), Value::Int(12), b("User sleep"), b("SELECT SLEEP(100)"), Value::Int(1), Value::Int(30)],
-        vec![Value::UInt(11213), b("dba"), b("10.0.0.9:40000"), b("mysql"), b("Sleep"), Value::Int(3), b(""), Value::NULL, Value::Int(1), Value::NULL],
-        vec![Value::UInt(11214), b("aaa"), b("10.0.0.5:51240"), Value::NULL, b("Sleep"), Value::Int(0), b(""), Value::NULL, Value::Int(0), Value::NULL],
+        vec![
+            Value::UInt(5),
+            b("event_scheduler"),
+            b("localhost"),
+            Value::NULL,
+            b("Daemon"),
+            Value::Int(4260107),
+            b("Waiting on empty queue"),
+            Value::NULL,
+            Value::Int(1),
+            Value::NULL,
+        ],
+        vec![
+            Value::UInt(11),
+            b("system user"),
+            b(""),
+            Value::NULL,
+            b("Connect"),
+            Value::Int(120),
+            b("Replica has read all relay log; waiting for more updates"),
+            Value::NULL,
+            Value::Int(1),
+            Value::NULL,
+        ],
+        vec![
+            Value::UInt(11212),
+            b("aaa"),
+            b("10.0.0.5:51234"),
+            b("example"),
+            b("Query"),
+            Value::Int(12),
+            b("User sleep"),
+            b("SELECT SLEEP(100)"),
+            Value::Int(1),
+            Value::Int(30),
+        ],
+        vec![
+            Value::UInt(11213),
+            b("dba"),
+            b("10.0.0.9:40000"),
+            b("mysql"),
+            b("Sleep"),
+            Value::Int(3),
+            b(""),
+            Value::NULL,
+            Value::Int(1),
+            Value::NULL,
+        ],
+        vec![
+            Value::UInt(11214),
+            b("aaa"),
+            b("10.0.0.5:51240"),
+            Value::NULL,
+            b("Sleep"),
+            Value::Int(0),
+            b(""),
+            Value::NULL,
+            Value::Int(0),
+            Value::NULL,
+        ],
     ]
 }
 
 #[test]
 fn recorded_mysql8_rows_decode_into_sessions() {
-    let sessions: Vec<Session> = recorded_mysql8_rows().iter().filter_map(|r| decode_session(r)).collect();
+    let sessions: Vec<Session> = recorded_mysql8_rows()
+        .iter()
+        .filter_map(|r| decode_session(r))
+        .collect();
     assert_eq!(sessions.len(), 5);
     let client = &sessions[2];
     assert_eq!(client.id, SessionId(11212));
@@ -87,10 +165,35 @@ fn recorded_mysql8_rows_decode_into_sessions() {
 
 #[test]
 fn text_protocol_rows_and_signed_mariadb_ids_decode_too() {
-    let row = vec![b("42"), b("app"), b("localhost:5000"), b(""), b("Sleep"), b("7"), Value::NULL, Value::NULL, Value::NULL, b("0")];
+    let row = vec![
+        b("42"),
+        b("app"),
+        b("localhost:5000"),
+        b(""),
+        b("Sleep"),
+        b("7"),
+        Value::NULL,
+        Value::NULL,
+        Value::NULL,
+        b("0"),
+    ];
     let s = decode_session(&row).unwrap();
-    assert_eq!((s.id, s.time, s.database, s.foreground), (SessionId(42), 7, None, None));
-    let negative = vec![Value::Int(-1), b("x"), b(""), Value::NULL, b("Sleep"), Value::Int(0), Value::NULL, Value::NULL, Value::NULL, Value::NULL];
+    assert_eq!(
+        (s.id, s.time, s.database, s.foreground),
+        (SessionId(42), 7, None, None)
+    );
+    let negative = vec![
+        Value::Int(-1),
+        b("x"),
+        b(""),
+        Value::NULL,
+        b("Sleep"),
+        Value::Int(0),
+        Value::NULL,
+        Value::NULL,
+        Value::NULL,
+        Value::NULL,
+    ];
     assert!(decode_session(&negative).is_none());
     assert!(decode_session(&[Value::UInt(1)]).is_none());
 }

@@ -1,0 +1,316 @@
+//! The kill executor against a real server: pipelined batches resume after a failing statement,
+//! across batch boundaries; `KILL USER` is used exactly when it is equivalent; the saturation
+//! lifeline still kills when the server is full.
+
+use std::time::Duration;
+
+use dbkill::domain::{DatastoreType, KillType, SessionId};
+use dbkill::engine::mysql::MysqlDriver;
+use dbkill::engine::{KillResult, OwnConnections, SessionDriver, Target, Timeouts};
+use reqwest::Method;
+use secrecy::SecretString;
+use serde_json::json;
+
+use crate::app::spawn_app;
+use crate::sessions::{create_victim_user, idle, killer_ctx, usable};
+use crate::support::mariadb::{MariaDb, MariaDbOptions, shared, unique_name};
+
+fn driver(db: &MariaDb, user: &str, password: &str) -> MysqlDriver {
+    let target = Target {
+        datastore: DatastoreType::Mariadb,
+        host: db.host().into(),
+        port: db.port(),
+        username: user.into(),
+        password: SecretString::from(password.to_owned()),
+    };
+    let timeouts = Timeouts {
+        connect: Duration::from_secs(5),
+        statement: Duration::from_secs(10),
+    };
+    MysqlDriver::new(target, db.port(), timeouts, OwnConnections::default())
+}
+
+fn killer(db: &MariaDb, grants: &str) -> String {
+    let name = unique_name("exec");
+    db.sql(&format!(
+        "CREATE USER '{name}'@'%' IDENTIFIED BY 'pw'; GRANT {grants} ON *.* TO '{name}'@'%'"
+    ));
+    name
+}
+
+#[tokio::test]
+async fn batches_resume_after_each_failing_statement_across_boundaries() {
+    let db = shared();
+    let victim = unique_name("batch");
+    create_victim_user(db, &victim);
+    let mut conns = vec![];
+    for _ in 0..5 {
+        conns.push(idle(db, &victim, None).await);
+    }
+    // 1001 ids: victims at both ends and around the 500-statement batch boundary, every other id
+    // unknown to the server, so nearly every statement ends its batch with 1094.
+    let mut ids: Vec<SessionId> = (0..1001).map(|i| SessionId(4_000_000_000 + i)).collect();
+    let positions = [0usize, 499, 500, 501, 1000];
+    for (pos, (_, id)) in positions.iter().zip(&conns) {
+        ids[*pos] = SessionId(*id);
+    }
+    let d = driver(db, &killer(db, "PROCESS, CONNECTION ADMIN"), "pw");
+    let results = d.kill(&ids, KillType::Connection).await.unwrap();
+    assert_eq!(results.len(), ids.len(), "every id gets exactly one answer");
+    for (i, (id, result)) in results.iter().enumerate() {
+        assert_eq!(*id, ids[i], "answers come in the order sent");
+        if positions.contains(&i) {
+            assert!(matches!(result, KillResult::Accepted(_)), "{i}: {result:?}");
+        } else {
+            assert!(matches!(result, KillResult::NotFound), "{i}: {result:?}");
+        }
+    }
+    for (conn, id) in conns.iter_mut() {
+        assert!(!usable(conn).await, "{id} should be dead");
+        assert!(!db.alive(*id));
+    }
+}
+
+#[tokio::test]
+async fn refused_kills_fail_one_by_one_and_later_ids_still_run() {
+    let db = shared();
+    let victim = unique_name("refused");
+    create_victim_user(db, &victim);
+    let (mut a, a_id) = idle(db, &victim, None).await;
+    let (mut b, b_id) = idle(db, &victim, None).await;
+    let weak = driver(db, &killer(db, "PROCESS"), "pw");
+    let results = weak
+        .kill(
+            &[SessionId(a_id), SessionId(4_100_000_000), SessionId(b_id)],
+            KillType::Connection,
+        )
+        .await
+        .unwrap();
+    assert!(
+        matches!(
+            results[0].1,
+            KillResult::Failed(dbkill::engine::EngineError::Denied(_))
+        ),
+        "{results:?}"
+    );
+    assert!(matches!(results[1].1, KillResult::NotFound), "{results:?}");
+    assert!(
+        matches!(
+            results[2].1,
+            KillResult::Failed(dbkill::engine::EngineError::Denied(_))
+        ),
+        "{results:?}"
+    );
+    assert!(usable(&mut a).await && usable(&mut b).await);
+    // Without CONNECTION ADMIN, MariaDB's KILL USER signals nobody (silently, or refusing).
+    match weak.kill_user(&victim, KillType::Connection).await {
+        Ok(Some(0)) | Err(dbkill::engine::EngineError::Denied(_)) => {}
+        other => panic!("{other:?}"),
+    }
+    // The lifeline is still in step after the refused statements: its next answer is its own.
+    let listed = weak.list().await.unwrap();
+    assert!(listed.sessions.iter().any(|s| s.id.0 == a_id));
+    assert!(usable(&mut a).await);
+}
+
+fn com_kill(db: &MariaDb) -> u64 {
+    db.sql("SELECT VARIABLE_VALUE FROM information_schema.GLOBAL_STATUS WHERE VARIABLE_NAME = 'COM_KILL'")
+        .parse()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn kill_user_is_used_exactly_when_equivalent() {
+    // A server of its own: the test counts every KILL statement the server runs.
+    let db = MariaDb::start(MariaDbOptions {
+        event_scheduler: false,
+        ..Default::default()
+    });
+    let app = spawn_app().await;
+    let ctx = killer_ctx(&app, &db, "PROCESS, CONNECTION ADMIN", &[]).await;
+    let victim = unique_name("ku");
+    create_victim_user(&db, &victim);
+    db.sql(&format!(
+        "CREATE DATABASE ku_db; GRANT ALL ON ku_db.* TO '{victim}'@'%'"
+    ));
+    ctx.list(&app, "").await;
+
+    let mut open = vec![];
+    for _ in 0..4 {
+        open.push(idle(&db, &victim, Some("ku_db")).await);
+    }
+    let before = com_kill(&db);
+    let report = ctx.kill(&app, json!({"user": victim})).await;
+    assert_eq!(report["killed"].as_array().unwrap().len(), 4, "{report}");
+    assert_eq!(
+        com_kill(&db) - before,
+        1,
+        "one KILL USER did the whole plan"
+    );
+    for (conn, _) in open.iter_mut() {
+        assert!(!usable(conn).await);
+    }
+
+    // By database the same sessions take one pipelined KILL each.
+    let mut open = vec![];
+    for _ in 0..4 {
+        open.push(idle(&db, &victim, Some("ku_db")).await);
+    }
+    let before = com_kill(&db);
+    let report = ctx.kill(&app, json!({"database": "ku_db"})).await;
+    assert_eq!(report["killed"].as_array().unwrap().len(), 4, "{report}");
+    assert_eq!(com_kill(&db) - before, 4);
+
+    // A session of the user that must survive (here: one already being killed is skipped) rules
+    // KILL USER out; so does a protected session — tested through the protected-user path below.
+    let mut open = vec![];
+    for _ in 0..3 {
+        open.push(idle(&db, &victim, None).await);
+    }
+    let p_ctx = killer_ctx(&app, &db, "PROCESS, CONNECTION ADMIN", &[&victim]).await;
+    let before = com_kill(&db);
+    let report = p_ctx.kill(&app, json!({"user": victim})).await;
+    assert_eq!(report["killed"], json!([]), "{report}");
+    assert_eq!(report["skipped"].as_array().unwrap().len(), 3);
+    assert_eq!(
+        com_kill(&db) - before,
+        0,
+        "protected sessions: no KILL at all"
+    );
+    for (conn, _) in open.iter_mut() {
+        assert!(usable(conn).await);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_server_is_still_killed_through_the_lifeline_within_100_ms() {
+    let db = MariaDb::start(MariaDbOptions {
+        max_connections: 20,
+        event_scheduler: false,
+        ..Default::default()
+    });
+    let app = spawn_app().await;
+    let ctx = killer_ctx(&app, &db, "PROCESS, CONNECTION ADMIN", &[]).await;
+    // The lifeline opens while the server is healthy.
+    ctx.list(&app, "").await;
+    let victim = unique_name("storm");
+    create_victim_user(&db, &victim);
+
+    // Fill every slot with victims.
+    let mut victims = vec![];
+    loop {
+        match db
+            .try_connect(&victim, crate::sessions::VICTIM_PASSWORD, None)
+            .await
+        {
+            Ok(c) => victims.push(c),
+            Err(_) => break,
+        }
+        assert!(victims.len() <= 30, "max_connections did not hold");
+    }
+    assert!(victims.len() >= 15, "only {} victims got in", victims.len());
+    // And keep a reconnect storm going while the kill runs.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    // The storm runs on a thread of its own, as a separate client machine would.
+    let storm = {
+        let stop = stop.clone();
+        let port = db.port();
+        let user = victim.clone();
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async move {
+                let mut clients = vec![];
+                for _ in 0..8 {
+                    clients.push(tokio::spawn(reconnect_until(
+                        stop.clone(),
+                        port,
+                        user.clone(),
+                    )));
+                }
+                futures_sum(clients).await
+            })
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    let sent = dbkill::clock::now_ms();
+    let report = ctx.kill(&app, json!({"user": victim})).await;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let refused = storm.join().unwrap();
+    assert!(refused > 0, "the storm never hit max_connections");
+    let killed = report["killed"].as_array().unwrap();
+    assert!(killed.len() >= victims.len(), "{report}");
+    let history = app
+        .expect(Method::GET, &ctx.history_path(), None, 200)
+        .await;
+    let first_kill = history["killed_sessions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["kill_time"].as_i64().unwrap())
+        .min()
+        .unwrap();
+    assert!(
+        first_kill - sent <= 100,
+        "first KILL {} ms after the request",
+        first_kill - sent
+    );
+    for c in victims.iter_mut() {
+        assert!(!usable(c).await);
+    }
+}
+
+/// Connects and disconnects as `user` until `stop`; returns how often it was refused.
+async fn reconnect_until(
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    port: u16,
+    user: String,
+) -> u32 {
+    let mut refused = 0u32;
+    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+        let opts = mysql_async::OptsBuilder::default()
+            .ip_or_hostname("127.0.0.1")
+            .tcp_port(port)
+            .user(Some(user.clone()))
+            .pass(Some(crate::sessions::VICTIM_PASSWORD))
+            .prefer_socket(false);
+        match tokio::time::timeout(Duration::from_secs(2), mysql_async::Conn::new(opts)).await {
+            Ok(Ok(c)) => drop(c.disconnect().await),
+            _ => refused += 1,
+        }
+    }
+    refused
+}
+
+async fn futures_sum(tasks: Vec<tokio::task::JoinHandle<u32>>) -> u32 {
+    let mut sum = 0;
+    for t in tasks {
+        sum += t.await.unwrap();
+    }
+    sum
+}
+
+#[tokio::test]
+async fn a_lost_lifeline_is_reopened_and_opened_at_registration() {
+    let app = spawn_app().await;
+    let db = shared();
+    let ctx = killer_ctx(&app, db, "PROCESS, CONNECTION ADMIN", &[]).await;
+    // Registration opens the lifeline without any other call.
+    let mut lifeline = vec![];
+    for _ in 0..100 {
+        lifeline = db.processlist_ids(&ctx.killer);
+        if !lifeline.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(lifeline.len(), 1, "one lifeline per db user");
+    // Someone kills it behind dbkill's back: the next call reopens it and works.
+    db.sql(&format!("KILL {}", lifeline[0]));
+    let listed = ctx.list(&app, &format!("user={}", ctx.killer)).await;
+    assert_eq!(listed["count"], 1, "{listed}");
+    assert_ne!(listed["processes"][0]["id"], lifeline[0].to_string());
+}
