@@ -25,6 +25,8 @@ pub struct RawSettings {
     pub statement_timeout_ms: u64,
     /// Milliseconds a kill waits to see its sessions leave the processlist (`gone`).
     pub verify_timeout_ms: u64,
+    /// Connections one large kill may spread its KILL batches over (the lifeline included).
+    pub kill_connections: u64,
     /// Requests per second each caller (token, or client address) may make; 0 turns it off.
     pub rate_limit_per_second: u32,
     /// How many requests a caller may make at once before the rate applies.
@@ -44,6 +46,7 @@ impl Default for RawSettings {
             connect_timeout_ms: 5_000,
             statement_timeout_ms: 10_000,
             verify_timeout_ms: 2_000,
+            kill_connections: 1,
             rate_limit_per_second: 50,
             rate_limit_burst: 200,
             master_key: None,
@@ -76,6 +79,7 @@ pub struct Settings {
     pub connect_timeout: Duration,
     pub statement_timeout: Duration,
     pub verify_timeout: Duration,
+    pub kill_connections: usize,
     /// `None` when rate limiting is off.
     pub rate_limit: Option<RateLimit>,
     /// 64 hex chars or base64 of 32 bytes; when absent `<data_dir>/master.key` is used.
@@ -155,6 +159,13 @@ impl Settings {
             "ms",
         )?;
         let verify = in_range("verify_timeout_ms", raw.verify_timeout_ms, 0, 60_000, "ms")?;
+        let kill_connections = in_range(
+            "kill_connections",
+            raw.kill_connections,
+            1,
+            16,
+            "connections",
+        )?;
         let rate_limit = match raw.rate_limit_per_second {
             0 => None,
             per_second => Some(RateLimit {
@@ -184,6 +195,7 @@ impl Settings {
             connect_timeout: Duration::from_millis(connect),
             statement_timeout: Duration::from_millis(statement),
             verify_timeout: Duration::from_millis(verify),
+            kill_connections: kill_connections as usize,
             rate_limit,
             master_key: raw.master_key.map(SecretString::from),
             admin_password: raw.admin_password.map(SecretString::from),

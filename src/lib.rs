@@ -22,6 +22,7 @@ pub mod planner;
 pub mod report;
 pub mod secrets;
 pub mod service;
+pub mod signing;
 pub mod startup;
 pub mod state;
 pub mod store;

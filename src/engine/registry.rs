@@ -81,6 +81,7 @@ impl Engines {
         target: Target,
         kill_port: u16,
         timeouts: Timeouts,
+        kill_connections: usize,
     ) -> Arc<dyn SessionDriver> {
         let key = DriverKey {
             db_user: db_user.clone(),
@@ -98,12 +99,10 @@ impl Engines {
         }
         // Credentials changed: the old driver (and its connection) goes.
         drivers.retain(|k, _| &k.db_user != db_user);
-        let driver = Arc::new(MysqlDriver::new(
-            target,
-            kill_port,
-            timeouts,
-            self.own.clone(),
-        ));
+        let driver = Arc::new(
+            MysqlDriver::new(target, kill_port, timeouts, self.own.clone())
+                .with_kill_connections(kill_connections),
+        );
         self.own.register(&driver);
         drivers.insert(key, driver.clone());
         spawn_keepalive(Arc::downgrade(&driver));

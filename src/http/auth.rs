@@ -4,7 +4,7 @@
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 
-use super::AppState;
+use super::{AppState, SignedCaller};
 use crate::domain::{ProjectId, Role};
 use crate::error::DasError;
 use crate::secrets::hash_token;
@@ -51,6 +51,23 @@ impl FromRequestParts<AppState> for Principal {
     type Rejection = DasError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, DasError> {
+        if let Some(signed) = parts.extensions.get::<SignedCaller>().cloned() {
+            let user =
+                state
+                    .store
+                    .get_user(&signed.user_id)
+                    .await?
+                    .ok_or(DasError::Unauthenticated(
+                        "the access key's user no longer exists",
+                    ))?;
+            let roles = state.store.roles_of(&user.id).await?;
+            return Ok(Principal {
+                user,
+                scope: None,
+                roles,
+                channel: "api",
+            });
+        }
         let token = parts
             .headers
             .get("x-auth-token")

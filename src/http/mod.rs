@@ -2,6 +2,7 @@
 //! One file per resource; handlers are named `<verb>_<resource>`.
 
 pub mod auth;
+mod credentials;
 pub mod db_users;
 pub mod error;
 pub mod extract;
@@ -13,6 +14,7 @@ mod openapi;
 mod ops;
 mod processes;
 mod rate_limit;
+mod signed;
 
 use axum::Router;
 use axum::http::HeaderName;
@@ -27,6 +29,7 @@ pub use crate::state::AppState;
 
 pub use metrics::MetricsHandle;
 pub use rate_limit::CallerLimiter;
+pub use signed::SignedCaller;
 
 async fn no_route() -> DasError {
     DasError::NoRoute
@@ -48,6 +51,14 @@ pub fn router(state: AppState) -> Router {
             post(identity::create_project).get(identity::list_projects),
         )
         .route("/v3/users", post(identity::create_user))
+        .route(
+            "/v3.0/OS-CREDENTIAL/credentials",
+            post(credentials::create_credential).get(credentials::list_credentials),
+        )
+        .route(
+            "/v3.0/OS-CREDENTIAL/credentials/{access}",
+            delete(credentials::delete_credential),
+        )
         .route(
             "/v3/projects/{project_id}/users/{user_id}/roles/{role}",
             put(identity::bind_role).delete(identity::unbind_role),
@@ -89,6 +100,10 @@ pub fn router(state: AppState) -> Router {
         .method_not_allowed_fallback(no_route)
         .with_state(state.clone());
     api.layer(axum::middleware::from_fn_with_state(
+        state.clone(),
+        signed::verify_signature,
+    ))
+    .layer(axum::middleware::from_fn_with_state(
         state.clone(),
         rate_limit::limit,
     ))

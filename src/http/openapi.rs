@@ -3,7 +3,7 @@
 use axum::Json;
 use utoipa::OpenApi;
 
-use super::{db_users, error, history, identity, instances, ops, processes};
+use super::{credentials, db_users, error, history, identity, instances, ops, processes};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -11,6 +11,7 @@ use super::{db_users, error, history, identity, instances, ops, processes};
     paths(
         identity::create_token, identity::revoke_token, identity::create_project, identity::list_projects,
         identity::create_user, identity::bind_role, identity::unbind_role,
+        credentials::create_credential, credentials::list_credentials, credentials::delete_credential,
         instances::create_instance, instances::list_instances, instances::get_instance, instances::delete_instance,
         db_users::register_db_user, db_users::list_db_users, db_users::get_db_user, db_users::update_db_user,
         db_users::delete_db_user,

@@ -55,7 +55,7 @@ fn snapshot(s: &Session) -> SessionSnapshot {
 
 pub async fn kill_sessions(state: AppState, cmd: KillCommand) -> DasResult<KillReport> {
     let driver = super::target::driver_for(&state, &cmd.instance, &cmd.db_user)?;
-    let snap = driver.list().await?;
+    let snap = driver.list(&cmd.filter).await?;
     let protections = Protections {
         own_ids: snap.own_ids,
         protected_users: cmd.instance.protected_users.clone(),
@@ -200,8 +200,12 @@ pub async fn kill_sessions(state: AppState, cmd: KillCommand) -> DasResult<KillR
     Ok(report)
 }
 
-/// Polls until every accepted session is gone or the time is up; returns the ids seen gone.
+/// Waits until every accepted session is gone or the time is up; returns the ids seen gone.
 /// For a query kill, "gone" means the killed statement no longer runs.
+///
+/// Each processlist read walks every thread under a global lock, slowing the very exits it
+/// waits for; so between reads it watches the cheap connection counter and reads the
+/// processlist again only once the counter stops falling.
 async fn verify(
     driver: Arc<dyn SessionDriver>,
     accepted: &[(Session, i64)],
@@ -212,8 +216,18 @@ async fn verify(
         accepted.iter().map(|(s, _)| (s.id, s)).collect();
     let mut gone = HashSet::new();
     let deadline = Instant::now() + budget;
-    let mut pause = Duration::from_millis(2);
-    while !pending.is_empty() {
+    let mut last_count = u64::MAX;
+    loop {
+        // Connection kills: wait while the counter still falls (sessions are leaving).
+        if kill_type == KillType::Connection {
+            while Instant::now() < deadline {
+                match driver.connected_count().await {
+                    Ok(n) if n < last_count => last_count = n,
+                    _ => break,
+                }
+                tokio::time::sleep(Duration::from_millis(3)).await;
+            }
+        }
         let ids: Vec<SessionId> = pending.keys().copied().collect();
         let Ok(present) = driver.presence(&ids).await else {
             break;
@@ -230,11 +244,11 @@ async fn verify(
             }
             !left
         });
-        if pending.is_empty() || Instant::now() + pause > deadline {
+        if pending.is_empty() || Instant::now() + Duration::from_millis(20) > deadline {
             break;
         }
-        tokio::time::sleep(pause).await;
-        pause = (pause * 2).min(Duration::from_millis(100));
+        // Lingering sessions (rolling back): look again a little later.
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
     gone
 }

@@ -1,7 +1,7 @@
 //! ListProcesses: every session the db user can see, filtered by exact user / database, counted,
 //! then one page in id order.
 
-use crate::domain::Session;
+use crate::domain::{KillFilter, Session};
 use crate::error::DasResult;
 use crate::state::AppState;
 use crate::store::{DbUserRecord, InstanceRecord, Page};
@@ -21,8 +21,14 @@ pub async fn list_processes(
     page: Page,
 ) -> DasResult<ProcessPage> {
     let driver = super::target::driver_for(state, instance, db_user)?;
+    let filter = KillFilter {
+        process_ids: None,
+        user: user.map(str::to_owned),
+        database: database.map(str::to_owned),
+    };
+    // The engine narrows on the server; names are compared exactly here.
     let mut sessions: Vec<Session> = driver
-        .list()
+        .list(&filter)
         .await?
         .sessions
         .into_iter()
@@ -37,8 +43,18 @@ pub async fn list_processes(
     let end = start
         .saturating_add(usize::try_from(page.limit).unwrap_or(0))
         .min(count);
-    Ok(ProcessPage {
-        sessions: sessions.drain(start..end).collect(),
-        count,
-    })
+    let mut sessions: Vec<Session> = sessions.drain(start..end).collect();
+    // Transaction ages only for the page: INNODB_TRX is read once, for these ids. Without
+    // PROCESS the db user may not read it; the ages then stay 0.
+    let ids: Vec<_> = sessions.iter().map(|s| s.id).collect();
+    match driver.trx_ages(&ids).await {
+        Ok(ages) => {
+            for s in &mut sessions {
+                s.trx_seconds = ages.get(&s.id).copied().unwrap_or(0);
+            }
+        }
+        Err(crate::engine::EngineError::Denied(_)) => {}
+        Err(e) => return Err(e.into()),
+    }
+    Ok(ProcessPage { sessions, count })
 }

@@ -36,5 +36,6 @@ pub fn driver_for(
         target,
         kill_port,
         state.timeouts(),
+        state.settings.kill_connections,
     ))
 }

@@ -28,8 +28,8 @@ pub enum StoreError {
 pub type StoreResult<T> = Result<T, StoreError>;
 
 /// Everything the service needs from its store.
-pub trait Store: IdentityStore + CatalogStore + HistoryStore {}
-impl<T: IdentityStore + CatalogStore + HistoryStore> Store for T {}
+pub trait Store: IdentityStore + AccessKeyStore + CatalogStore + HistoryStore {}
+impl<T: IdentityStore + AccessKeyStore + CatalogStore + HistoryStore> Store for T {}
 
 /// Projects, users, role bindings and tokens.
 #[async_trait]
@@ -54,6 +54,16 @@ pub trait IdentityStore: Send + Sync + 'static {
     async fn insert_token(&self, token: &TokenRecord) -> StoreResult<()>;
     async fn find_token(&self, hash: &str) -> StoreResult<Option<TokenRecord>>;
     async fn delete_token(&self, hash: &str) -> StoreResult<bool>;
+}
+
+/// Access keys for signed requests.
+#[async_trait]
+pub trait AccessKeyStore: Send + Sync + 'static {
+    async fn insert_access_key(&self, key: &AccessKeyRecord) -> StoreResult<()>;
+    async fn get_access_key(&self, access: &str) -> StoreResult<Option<AccessKeyRecord>>;
+    /// Every key of `user`, or of every user when `None`.
+    async fn list_access_keys(&self, user: Option<&UserId>) -> StoreResult<Vec<AccessKeyRecord>>;
+    async fn delete_access_key(&self, access: &str) -> StoreResult<bool>;
 }
 
 /// Instances and the db users (sealed credentials) registered on them.

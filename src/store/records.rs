@@ -142,3 +142,15 @@ pub struct KilledSessionRecord {
     pub kill_time: i64,
     pub killed_source: String,
 }
+
+/// A permanent access key; the secret stays sealed (AAD = the access key id).
+#[derive(Clone, Debug)]
+pub struct AccessKeyRecord {
+    pub access: String,
+    pub user_id: UserId,
+    pub sealed_secret: String,
+    pub description: String,
+    pub status: String,
+    /// Unix milliseconds.
+    pub created_at: i64,
+}

@@ -333,6 +333,8 @@ async fn health_metrics_and_openapi_need_no_credentials() {
         ("/v3/auth/tokens", vec!["post", "delete"]),
         ("/v3/projects", vec!["post", "get"]),
         ("/v3/users", vec!["post"]),
+        ("/v3.0/OS-CREDENTIAL/credentials", vec!["post", "get"]),
+        ("/v3.0/OS-CREDENTIAL/credentials/{access}", vec!["delete"]),
         (
             "/v3/projects/{project_id}/users/{user_id}/roles/{role}",
             vec!["put", "delete"],

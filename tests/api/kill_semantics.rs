@@ -238,3 +238,23 @@ async fn list_processes_reports_nine_strings_counts_and_pages() {
     assert!(default_page["count"].as_u64().unwrap() >= 3);
     ctx.kill(&app, json!({"user": user})).await;
 }
+
+#[tokio::test]
+async fn names_are_matched_exactly_even_where_the_server_compares_loosely() {
+    let app = spawn_app().await;
+    let db = shared();
+    let ctx = killer_ctx(&app, db, "PROCESS, CONNECTION ADMIN", &[]).await;
+    // MariaDB account names are case-sensitive, but the processlist compares them loosely.
+    let lower = unique_name("case");
+    let upper = lower.to_uppercase();
+    create_victim_user(db, &lower);
+    create_victim_user(db, &upper);
+    let (mut keep, keep_id) = idle(db, &upper, None).await;
+    let (mut die, _) = idle(db, &lower, None).await;
+    let listed = ctx.list(&app, &format!("user={lower}")).await;
+    assert_eq!(listed["count"], 1, "{listed}");
+    let report = ctx.kill(&app, json!({"user": lower})).await;
+    assert_eq!(report["killed"].as_array().unwrap().len(), 1, "{report}");
+    assert!(!usable(&mut die).await);
+    assert!(usable(&mut keep).await && db.alive(keep_id));
+}

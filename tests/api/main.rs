@@ -16,3 +16,4 @@ mod kill_validation;
 mod protections;
 mod secrets;
 mod sessions;
+mod signing;

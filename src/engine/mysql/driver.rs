@@ -3,6 +3,7 @@
 //! when lost. Every call runs under a timeout; a connection whose call timed out is dropped,
 //! never reused (mysql_async connections are not cancel-safe).
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Mutex as StdMutex;
@@ -13,9 +14,11 @@ use mysql_async::{Conn, Row, Value};
 use tokio::sync::Mutex;
 
 use super::connect::{connect, map_error};
-use super::flavor::{Flavor, decode_presence, decode_session};
-use super::kill::{BATCH, batch_sql, is_plain_account_name, kill_user, run_batch};
-use crate::domain::{KillType, SessionId};
+use super::flavor::{Flavor, Prefilter, decode_presence, decode_session, decode_trx};
+#[cfg(test)]
+use super::kill::kill_result;
+use super::kill::{BATCH, batch_sql, is_plain_account_name, kill_on, kill_user, run_batch, settle};
+use crate::domain::{KillFilter, KillType, SessionId};
 use crate::engine::driver::{KillResult, Presence, SessionDriver, Snapshot};
 use crate::engine::{EngineError, OwnConnections, Target, Timeouts};
 
@@ -24,8 +27,6 @@ type OpFuture<'c, T> = Pin<Box<dyn Future<Output = Result<T, EngineError>> + Sen
 struct Lifeline {
     conn: Conn,
     flavor: Flavor,
-    /// Cleared when the account may not read INNODB_TRX (no PROCESS privilege).
-    with_trx: bool,
 }
 
 pub struct MysqlDriver {
@@ -34,6 +35,8 @@ pub struct MysqlDriver {
     port: u16,
     timeouts: Timeouts,
     lifeline: Mutex<Option<Lifeline>>,
+    /// Connections a large kill may use; the lifeline is one of them.
+    kill_connections: usize,
     /// (server identity, connection id) of the open lifeline, readable without the async lock.
     current: StdMutex<Option<(String, SessionId)>>,
     own: OwnConnections,
@@ -55,9 +58,17 @@ impl MysqlDriver {
             port,
             timeouts,
             lifeline: Mutex::new(None),
+            kill_connections: 1,
             current: StdMutex::new(None),
             own,
         }
+    }
+
+    /// Lets a kill of many sessions spread its batches over up to `n` connections. One (the
+    /// default) is fastest on small servers, where the server, not the round trip, is the limit.
+    pub fn with_kill_connections(mut self, n: usize) -> Self {
+        self.kill_connections = n.max(1);
+        self
     }
 
     /// (server identity, connection id) of this driver's open connection, if any.
@@ -71,6 +82,15 @@ impl MysqlDriver {
 
     async fn open(&self) -> Result<Lifeline, EngineError> {
         let mut conn = connect(&self.target, self.port, self.timeouts).await?;
+        // String literals in prefilters are quoted with backslash escapes.
+        timed(self.timeouts, async {
+            conn.query_drop(
+                "SET SESSION sql_mode = REPLACE(@@sql_mode, 'NO_BACKSLASH_ESCAPES', '')",
+            )
+            .await
+            .map_err(map_error)
+        })
+        .await?;
         let row: Option<(String, u64, String, u64)> = timed(self.timeouts, async {
             conn.query_first("SELECT VERSION(), @@server_id, @@hostname, @@port")
                 .await
@@ -85,7 +105,6 @@ impl MysqlDriver {
         Ok(Lifeline {
             conn,
             flavor: Flavor::detect(&version),
-            with_trx: true,
         })
     }
 
@@ -116,58 +135,12 @@ impl MysqlDriver {
         }
     }
 
-    /// Keeps the lifeline open (reopening it when lost), so it exists before it is needed:
-    /// when the server is at max_connections a new connection may not get in.
-    pub async fn keep_alive(&self) -> Result<(), EngineError> {
-        self.with_lifeline(|line, t| {
-            Box::pin(
-                async move { timed(t, async { line.conn.ping().await.map_err(map_error) }).await },
-            )
-        })
-        .await
-    }
-}
-
-async fn list_rows(line: &mut Lifeline, timeouts: Timeouts) -> Result<Vec<Row>, EngineError> {
-    loop {
-        let sql = line.flavor.list_sql(line.with_trx);
-        let rows = timed(timeouts, async {
-            line.conn.query::<Row, _>(sql).await.map_err(map_error)
-        })
-        .await;
-        match rows {
-            Err(EngineError::Denied(_)) if line.with_trx => line.with_trx = false,
-            Err(EngineError::Server(_) | EngineError::Denied(_))
-                if line.flavor.fallback().is_some() =>
-            {
-                line.flavor = line.flavor.fallback().expect("checked");
-            }
-            other => return other,
-        }
-    }
-}
-
-#[async_trait]
-impl SessionDriver for MysqlDriver {
-    async fn list(&self) -> Result<Snapshot, EngineError> {
-        let rows = self
-            .with_lifeline(|line, t| Box::pin(list_rows(line, t)))
-            .await?;
-        let sessions = rows
-            .into_iter()
-            .filter_map(|r| decode_session(&r.unwrap()))
-            .collect();
-        Ok(Snapshot {
-            sessions,
-            own_ids: self.own.ids_on(self.current().map(|c| c.0).as_deref()),
-        })
-    }
-
-    async fn kill(
+    /// Sends `ids` in batches over the lifeline, reopening it when lost.
+    async fn kill_on_lifeline(
         &self,
         ids: &[SessionId],
         kill_type: KillType,
-    ) -> Result<Vec<(SessionId, KillResult)>, EngineError> {
+    ) -> Vec<(SessionId, KillResult)> {
         let mut results = Vec::with_capacity(ids.len());
         let mut pos = 0;
         while pos < ids.len() {
@@ -178,20 +151,8 @@ impl SessionDriver for MysqlDriver {
                     Box::pin(timed(t, run_batch(&mut line.conn, sql)))
                 })
                 .await;
-            let at = crate::clock::now_ms();
             match outcome {
-                Ok((done, stopped)) => {
-                    results.extend(
-                        batch[..done]
-                            .iter()
-                            .map(|&id| (id, KillResult::Accepted(at))),
-                    );
-                    pos += done;
-                    if let Some(e) = stopped {
-                        results.push((batch[done], kill_result(Err(e))));
-                        pos += 1;
-                    }
-                }
+                Ok(outcome) => pos += settle(batch, outcome, &mut results),
                 // The batch's fate is unknown; verification still reports what left.
                 Err(e @ EngineError::StatementTimeout) => {
                     results.extend(batch.iter().map(|&id| (id, KillResult::Failed(e.clone()))));
@@ -206,6 +167,140 @@ impl SessionDriver for MysqlDriver {
                     break;
                 }
             }
+        }
+        results
+    }
+
+    /// Keeps the lifeline open (reopening it when lost), so it exists before it is needed:
+    /// when the server is at max_connections a new connection may not get in.
+    pub async fn keep_alive(&self) -> Result<(), EngineError> {
+        self.with_lifeline(|line, t| {
+            Box::pin(
+                async move { timed(t, async { line.conn.ping().await.map_err(map_error) }).await },
+            )
+        })
+        .await
+    }
+}
+
+/// Lists with the flavor's preferred source, falling back (once, for good) when it fails.
+async fn list_rows(
+    line: &mut Lifeline,
+    timeouts: Timeouts,
+    primary: String,
+    fallback: Option<(Flavor, String)>,
+) -> Result<Vec<Row>, EngineError> {
+    let rows = timed(timeouts, async {
+        line.conn.query::<Row, _>(primary).await.map_err(map_error)
+    })
+    .await;
+    match (rows, fallback) {
+        (Err(EngineError::Server(_) | EngineError::Denied(_)), Some((flavor, sql))) => {
+            line.flavor = flavor;
+            timed(timeouts, async {
+                line.conn.query::<Row, _>(sql).await.map_err(map_error)
+            })
+            .await
+        }
+        (rows, _) => rows,
+    }
+}
+
+#[async_trait]
+impl SessionDriver for MysqlDriver {
+    async fn list(&self, filter: &KillFilter) -> Result<Snapshot, EngineError> {
+        let pre = match &filter.process_ids {
+            Some(ids) => Prefilter {
+                ids: Some(ids),
+                ..Default::default()
+            },
+            None => Prefilter {
+                ids: None,
+                user: filter.user.as_deref(),
+                database: filter.database.as_deref(),
+            },
+        };
+        let rows = self
+            .with_lifeline(|line, t| {
+                let primary = line.flavor.list_sql(&pre);
+                let fallback = line.flavor.fallback().map(|f| (f, f.list_sql(&pre)));
+                Box::pin(list_rows(line, t, primary, fallback))
+            })
+            .await?;
+        let sessions = rows
+            .into_iter()
+            .filter_map(|r| decode_session(&r.unwrap()))
+            .collect();
+        Ok(Snapshot {
+            sessions,
+            own_ids: self.own.ids_on(self.current().map(|c| c.0).as_deref()),
+        })
+    }
+
+    async fn trx_ages(&self, ids: &[SessionId]) -> Result<HashMap<SessionId, i64>, EngineError> {
+        if ids.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let rows: Vec<Row> = self
+            .with_lifeline(|line, t| {
+                let sql = Flavor::trx_sql(ids);
+                Box::pin(timed(t, async move {
+                    line.conn.query::<Row, _>(sql).await.map_err(map_error)
+                }))
+            })
+            .await?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|r| decode_trx(&r.unwrap()))
+            .collect())
+    }
+
+    async fn kill(
+        &self,
+        ids: &[SessionId],
+        kill_type: KillType,
+    ) -> Result<Vec<(SessionId, KillResult)>, EngineError> {
+        let helpers = self
+            .kill_connections
+            .min(ids.len().div_ceil(BATCH))
+            .saturating_sub(1);
+        if helpers == 0 {
+            return Ok(self.kill_on_lifeline(ids, kill_type).await);
+        }
+        // Batch i goes to connection i % n, keeping newest-first order within each share.
+        let n = helpers + 1;
+        let shares: Vec<Vec<SessionId>> = (0..n)
+            .map(|w| {
+                ids.chunks(BATCH)
+                    .skip(w)
+                    .step_by(n)
+                    .flatten()
+                    .copied()
+                    .collect()
+            })
+            .collect();
+        let mut tasks = tokio::task::JoinSet::new();
+        for share in shares.iter().skip(1).cloned() {
+            let (target, port, timeouts) = (self.target.clone(), self.port, self.timeouts);
+            tasks.spawn(async move {
+                let done = match connect(&target, port, timeouts).await {
+                    Ok(mut conn) => {
+                        let done = kill_on(&mut conn, &share, kill_type, timeouts).await;
+                        let _ = tokio::time::timeout(timeouts.statement, conn.disconnect()).await;
+                        done
+                    }
+                    // No extra connection (a full server): the lifeline takes the share.
+                    Err(_) => vec![],
+                };
+                (share, done)
+            });
+        }
+        let mut results = self.kill_on_lifeline(&shares[0], kill_type).await;
+        while let Some(joined) = tasks.join_next().await {
+            let (share, done) = joined.map_err(|e| EngineError::Server(e.to_string()))?;
+            let rest = &share[done.len()..];
+            results.extend(done);
+            results.extend(self.kill_on_lifeline(rest, kill_type).await);
         }
         Ok(results)
     }
@@ -224,6 +319,20 @@ impl SessionDriver for MysqlDriver {
                     .await
                     .map(Some)
             })
+        })
+        .await
+    }
+
+    async fn connected_count(&self) -> Result<u64, EngineError> {
+        self.with_lifeline(|line, t| {
+            Box::pin(timed(t, async move {
+                let row: Option<(String, u64)> = line
+                    .conn
+                    .query_first("SHOW GLOBAL STATUS LIKE 'Threads_connected'")
+                    .await
+                    .map_err(map_error)?;
+                Ok(row.map(|(_, n)| n).unwrap_or(0))
+            }))
         })
         .await
     }
@@ -247,15 +356,6 @@ impl SessionDriver for MysqlDriver {
                 decode_presence(&values).map(|(id, command, sql)| Presence { id, command, sql })
             })
             .collect())
-    }
-}
-
-/// 1094 "Unknown thread id" means the session is gone already; everything else is per session.
-pub fn kill_result(outcome: Result<(), EngineError>) -> KillResult {
-    match outcome {
-        Ok(()) => KillResult::Accepted(crate::clock::now_ms()),
-        Err(EngineError::NoSuchSession) => KillResult::NotFound,
-        Err(e) => KillResult::Failed(e),
     }
 }
 

@@ -45,62 +45,88 @@ impl Flavor {
         }
     }
 
-    /// Columns: id, user, host, db, command, time, state, info, foreground (1/0/NULL),
-    /// transaction age in seconds (NULL when none). `with_trx` joins INNODB_TRX, which needs
-    /// PROCESS; without it every transaction age reads 0.
-    pub fn list_sql(self, with_trx: bool) -> String {
-        let sql = self.list_sql_with_trx();
-        if with_trx {
-            return sql.to_owned();
-        }
-        let (head, tail) = sql
-            .split_once("LEFT JOIN information_schema.INNODB_TRX")
-            .expect("joined");
-        let order = &tail[tail.find("ORDER BY").expect("ordered")..];
-        head.replace("TIMESTAMPDIFF(SECOND, t.trx_started, NOW())", "NULL")
-            .replace("TIMESTAMPDIFF(SECOND, x.trx_started, NOW())", "NULL")
-            + order
-    }
-
-    fn list_sql_with_trx(self) -> &'static str {
-        match self {
+    /// Columns: id, user, host, db, command, time, state, info, foreground (1/0/NULL).
+    /// `pre` narrows the rows on the server; it is a superset (the server compares names
+    /// case-insensitively), and the planner applies the exact filters.
+    pub fn list_sql(self, pre: &Prefilter<'_>) -> String {
+        let head = match self {
             Flavor::MariaDb => {
                 "SELECT CAST(p.ID AS UNSIGNED), p.USER, p.HOST, p.DB, p.COMMAND, p.TIME, p.STATE, \
-                 p.INFO, NULL, TIMESTAMPDIFF(SECOND, t.trx_started, NOW()) \
-                 FROM information_schema.PROCESSLIST p \
-                 LEFT JOIN information_schema.INNODB_TRX t ON t.trx_mysql_thread_id = p.ID \
-                 ORDER BY 1"
+                 p.INFO, NULL FROM information_schema.PROCESSLIST p"
             }
             Flavor::MySqlPerfSchema => {
                 "SELECT p.ID, p.USER, p.HOST, p.DB, p.COMMAND, p.TIME, p.STATE, p.INFO, \
-                 t.TYPE = 'FOREGROUND', TIMESTAMPDIFF(SECOND, x.trx_started, NOW()) \
-                 FROM performance_schema.processlist p \
-                 LEFT JOIN performance_schema.threads t ON t.PROCESSLIST_ID = p.ID \
-                 LEFT JOIN information_schema.INNODB_TRX x ON x.trx_mysql_thread_id = p.ID \
-                 ORDER BY p.ID"
+                 t.TYPE = 'FOREGROUND' FROM performance_schema.processlist p \
+                 LEFT JOIN performance_schema.threads t ON t.PROCESSLIST_ID = p.ID"
             }
             Flavor::MySqlInfoSchema => {
-                "SELECT p.ID, p.USER, p.HOST, p.DB, p.COMMAND, p.TIME, p.STATE, p.INFO, NULL, \
-                 TIMESTAMPDIFF(SECOND, t.trx_started, NOW()) \
-                 FROM information_schema.PROCESSLIST p \
-                 LEFT JOIN information_schema.INNODB_TRX t ON t.trx_mysql_thread_id = p.ID \
-                 ORDER BY p.ID"
+                "SELECT p.ID, p.USER, p.HOST, p.DB, p.COMMAND, p.TIME, p.STATE, p.INFO, NULL \
+                 FROM information_schema.PROCESSLIST p"
             }
-        }
+        };
+        format!("{head}{} ORDER BY p.ID", pre.where_clause())
+    }
+
+    /// Open transactions' ages in seconds for the given sessions (INNODB_TRX needs PROCESS).
+    pub fn trx_sql(ids: &[SessionId]) -> String {
+        format!(
+            "SELECT trx_mysql_thread_id, TIMESTAMPDIFF(SECOND, trx_started, NOW()) \
+             FROM information_schema.INNODB_TRX WHERE trx_mysql_thread_id IN ({})",
+            id_list(ids)
+        )
     }
 
     /// Ids (and what each runs) of the given sessions still listed: the verification step.
     pub fn presence_sql(self, ids: &[SessionId]) -> String {
-        let list = ids
-            .iter()
-            .map(|i| i.0.to_string())
-            .collect::<Vec<_>>()
-            .join(",");
+        let list = id_list(ids);
         let table = match self {
             Flavor::MySqlPerfSchema => "performance_schema.processlist",
             _ => "information_schema.PROCESSLIST",
         };
         format!("SELECT ID, COMMAND, INFO FROM {table} WHERE ID IN ({list})")
+    }
+}
+
+fn id_list(ids: &[SessionId]) -> String {
+    ids.iter()
+        .map(|i| i.0.to_string())
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// What the server may filter on before sending rows. Literals are quoted by mysql_common for
+/// a session without NO_BACKSLASH_ESCAPES, which the lifeline guarantees when it opens.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Prefilter<'a> {
+    pub ids: Option<&'a [SessionId]>,
+    pub user: Option<&'a str>,
+    pub database: Option<&'a str>,
+}
+
+impl Prefilter<'_> {
+    fn where_clause(&self) -> String {
+        let mut conds = vec![];
+        if let Some(ids) = self.ids {
+            conds.push(format!(
+                "p.ID IN ({})",
+                if ids.is_empty() {
+                    "NULL".into()
+                } else {
+                    id_list(ids)
+                }
+            ));
+        }
+        if let Some(user) = self.user {
+            conds.push(format!("p.USER = {}", Value::from(user).as_sql(false)));
+        }
+        if let Some(db) = self.database {
+            conds.push(format!("p.DB = {}", Value::from(db).as_sql(false)));
+        }
+        if conds.is_empty() {
+            String::new()
+        } else {
+            format!(" WHERE {}", conds.join(" AND "))
+        }
     }
 }
 
@@ -136,7 +162,7 @@ fn uint(v: &Value) -> Option<u64> {
 
 /// Decodes one row of [`Flavor::list_sql`]; `None` for a row without a usable id.
 pub fn decode_session(row: &[Value]) -> Option<Session> {
-    if row.len() < 10 {
+    if row.len() < 9 {
         return None;
     }
     Some(Session {
@@ -149,8 +175,16 @@ pub fn decode_session(row: &[Value]) -> Option<Session> {
         state: text(&row[6]).unwrap_or_default(),
         sql: text(&row[7]),
         foreground: int(&row[8]).map(|f| f != 0),
-        trx_seconds: int(&row[9]).unwrap_or(0).max(0),
+        trx_seconds: 0,
     })
+}
+
+/// Decodes a row of [`Flavor::trx_sql`] into (id, age in seconds).
+pub fn decode_trx(row: &[Value]) -> Option<(SessionId, i64)> {
+    Some((
+        SessionId(uint(row.first()?)?),
+        int(row.get(1)?).unwrap_or(0).max(0),
+    ))
 }
 
 /// Decodes a row of [`Flavor::presence_sql`] into (id, command, statement).

@@ -7,7 +7,7 @@ use mysql_async::{Conn, QueryResult, TextProtocol};
 
 use super::connect::map_error;
 use crate::domain::{KillType, SessionId};
-use crate::engine::EngineError;
+use crate::engine::{EngineError, KillResult, Timeouts};
 
 /// KILL statements per round trip. 500 amortises the round trip while keeping one batch well
 /// under any statement timeout even on a loaded server.
@@ -72,6 +72,58 @@ async fn next_answer(
         Ok(_) => Ok(None),
         Err(e @ mysql_async::Error::Server(_)) => Ok(Some(map_error(e))),
         Err(e) => Err(map_error(e)),
+    }
+}
+
+/// Fills `results` with one answer per id of one batch outcome; returns how many ids it settled.
+pub fn settle(
+    batch: &[SessionId],
+    outcome: BatchOutcome,
+    results: &mut Vec<(SessionId, KillResult)>,
+) -> usize {
+    let at = crate::clock::now_ms();
+    let (done, stopped) = outcome;
+    results.extend(
+        batch[..done]
+            .iter()
+            .map(|&id| (id, KillResult::Accepted(at))),
+    );
+    match stopped {
+        Some(e) => {
+            results.push((batch[done], kill_result(Err(e))));
+            done + 1
+        }
+        None => done,
+    }
+}
+
+/// Runs `ids` in batches on a connection of its own (a helper of the lifeline). Stops at the
+/// first connection failure and returns the answers so far; the caller sends the rest again.
+pub async fn kill_on(
+    conn: &mut Conn,
+    ids: &[SessionId],
+    kill_type: KillType,
+    timeouts: Timeouts,
+) -> Vec<(SessionId, KillResult)> {
+    let mut results = Vec::with_capacity(ids.len());
+    let mut pos = 0;
+    while pos < ids.len() {
+        let batch = &ids[pos..(pos + BATCH).min(ids.len())];
+        let sql = batch_sql(kill_type, batch);
+        match tokio::time::timeout(timeouts.statement, run_batch(conn, sql)).await {
+            Ok(Ok(outcome)) => pos += settle(batch, outcome, &mut results),
+            _ => break,
+        }
+    }
+    results
+}
+
+/// 1094 "Unknown thread id" means the session is gone already; everything else is per session.
+pub fn kill_result(outcome: Result<(), EngineError>) -> KillResult {
+    match outcome {
+        Ok(()) => KillResult::Accepted(crate::clock::now_ms()),
+        Err(EngineError::NoSuchSession) => KillResult::NotFound,
+        Err(e) => KillResult::Failed(e),
     }
 }
 

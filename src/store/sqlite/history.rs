@@ -1,5 +1,7 @@
 //! Kill history in SQLite: the intent is committed before any KILL, outcomes after.
 
+use std::collections::BTreeMap;
+
 use async_trait::async_trait;
 use sqlx::Row;
 
@@ -8,6 +10,9 @@ use crate::domain::InstanceId;
 use crate::store::{
     HistoryQuery, HistoryStore, KillIntent, KilledSessionRecord, SessionOutcome, StoreResult,
 };
+
+/// Rows per multi-row statement: 9 parameters each stays far below SQLite's limit.
+const ROWS_PER_INSERT: usize = 500;
 
 #[async_trait]
 impl HistoryStore for SqliteStore {
@@ -27,22 +32,28 @@ impl HistoryStore for SqliteStore {
         .bind(plan.created_at)
         .execute(&mut *tx)
         .await?;
-        for s in &plan.sessions {
-            sqlx::query(
+        // Many rows per statement: a 10,000-session plan is on record in milliseconds, before
+        // the first KILL.
+        for chunk in plan.sessions.chunks(ROWS_PER_INSERT) {
+            let values = vec!["(?, ?, ?, ?, ?, ?, ?, ?, ?, 'planned')"; chunk.len()].join(", ");
+            let sql = format!(
                 "INSERT INTO kill_sessions (request_id, session_id, user, host, db, command, time, \
-                 state, info, outcome) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'planned')",
-            )
-            .bind(&plan.request_id)
-            .bind(s.session_id as i64)
-            .bind(&s.user)
-            .bind(&s.host)
-            .bind(&s.db)
-            .bind(&s.command)
-            .bind(s.time)
-            .bind(&s.state)
-            .bind(&s.info)
-            .execute(&mut *tx)
-            .await?;
+                 state, info, outcome) VALUES {values}"
+            );
+            let mut insert = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for s in chunk {
+                insert = insert
+                    .bind(&plan.request_id)
+                    .bind(s.session_id as i64)
+                    .bind(&s.user)
+                    .bind(&s.host)
+                    .bind(&s.db)
+                    .bind(&s.command)
+                    .bind(s.time)
+                    .bind(&s.state)
+                    .bind(&s.info);
+            }
+            insert.execute(&mut *tx).await?;
         }
         tx.commit().await?;
         Ok(())
@@ -54,18 +65,31 @@ impl HistoryStore for SqliteStore {
         outcomes: &[SessionOutcome],
     ) -> StoreResult<()> {
         let mut tx = self.pool.begin().await?;
+        // Sessions that share an outcome (a KILL batch shares its time) are updated together.
+        let mut groups: BTreeMap<(&str, Option<&str>, Option<i64>), Vec<i64>> = BTreeMap::new();
         for o in outcomes {
-            sqlx::query(
-                "UPDATE kill_sessions SET outcome = ?, error_code = ?, kill_time = ? \
-                 WHERE request_id = ? AND session_id = ?",
-            )
-            .bind(o.outcome.as_str())
-            .bind(&o.error_code)
-            .bind(o.kill_time)
-            .bind(request_id)
-            .bind(o.session_id as i64)
-            .execute(&mut *tx)
-            .await?;
+            groups
+                .entry((o.outcome.as_str(), o.error_code.as_deref(), o.kill_time))
+                .or_default()
+                .push(o.session_id as i64);
+        }
+        for ((outcome, error_code, kill_time), ids) in groups {
+            for chunk in ids.chunks(ROWS_PER_INSERT) {
+                let marks = vec!["?"; chunk.len()].join(",");
+                let sql = format!(
+                    "UPDATE kill_sessions SET outcome = ?, error_code = ?, kill_time = ? \
+                     WHERE request_id = ? AND session_id IN ({marks})"
+                );
+                let mut update = sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .bind(outcome)
+                    .bind(error_code)
+                    .bind(kill_time)
+                    .bind(request_id);
+                for id in chunk {
+                    update = update.bind(id);
+                }
+                update.execute(&mut *tx).await?;
+            }
         }
         sqlx::query("UPDATE kill_requests SET finished_at = ? WHERE id = ?")
             .bind(now_ms())

@@ -1,5 +1,6 @@
 //! The embedded SQLite store: one file `<data-dir>/dbkill.db`, WAL, migrations applied at open.
 
+mod access_keys;
 mod catalog;
 mod history;
 mod identity;

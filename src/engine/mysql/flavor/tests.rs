@@ -34,35 +34,59 @@ fn versions_pick_the_right_source() {
 
 #[test]
 fn mysql8_sql_reads_performance_schema_joined_to_threads() {
-    let sql = Flavor::MySqlPerfSchema.list_sql(true);
+    let sql = Flavor::MySqlPerfSchema.list_sql(&Prefilter::default());
     assert!(sql.contains("FROM performance_schema.processlist p"));
     assert!(sql.contains("JOIN performance_schema.threads t ON t.PROCESSLIST_ID = p.ID"));
     assert!(sql.contains("t.TYPE = 'FOREGROUND'"));
-    assert!(sql.contains("INNODB_TRX"));
+    assert!(sql.ends_with("ORDER BY p.ID"), "{sql}");
+    assert!(!sql.contains("WHERE"));
     assert!(
         Flavor::MariaDb
-            .list_sql(true)
+            .list_sql(&Prefilter::default())
             .contains("CAST(p.ID AS UNSIGNED)")
     );
-    for flavor in [
-        Flavor::MariaDb,
-        Flavor::MySqlPerfSchema,
-        Flavor::MySqlInfoSchema,
-    ] {
-        let plain = flavor.list_sql(false);
-        assert!(!plain.contains("INNODB_TRX"), "{plain}");
-        assert!(plain.contains("ORDER BY"), "{plain}");
-        assert!(!plain.contains("trx_started"), "{plain}");
-    }
+    assert!(
+        Flavor::MySqlInfoSchema
+            .list_sql(&Prefilter::default())
+            .contains("information_schema.PROCESSLIST")
+    );
     let presence = Flavor::MySqlPerfSchema.presence_sql(&[SessionId(7), SessionId(9)]);
     assert_eq!(
         presence,
         "SELECT ID, COMMAND, INFO FROM performance_schema.processlist WHERE ID IN (7,9)"
     );
+    assert!(Flavor::trx_sql(&[SessionId(3)]).ends_with("WHERE trx_mysql_thread_id IN (3)"));
 }
 
-/// Recorded MySQL 8.0 rows: a client in a transaction, the event scheduler, a replica SQL
-/// thread (system user / Connect), an idle SYSTEM_USER DBA session, and a background row.
+#[test]
+fn prefilters_quote_their_literals() {
+    let ids = [SessionId(1), SessionId(2)];
+    let by_ids = Prefilter {
+        ids: Some(&ids),
+        ..Default::default()
+    };
+    assert!(
+        Flavor::MariaDb
+            .list_sql(&by_ids)
+            .contains(" WHERE p.ID IN (1,2) ORDER BY")
+    );
+    let none = Prefilter {
+        ids: Some(&[]),
+        ..Default::default()
+    };
+    assert!(Flavor::MariaDb.list_sql(&none).contains("p.ID IN (NULL)"));
+    let hostile = Prefilter {
+        user: Some("a'b\\c"),
+        database: Some("x' OR '1'='1"),
+        ..Default::default()
+    };
+    let sql = Flavor::MariaDb.list_sql(&hostile);
+    assert!(sql.contains(r"p.USER = 'a\'b\\c'"), "{sql}");
+    assert!(sql.contains(r"p.DB = 'x\' OR \'1\'=\'1'"), "{sql}");
+}
+
+/// Recorded MySQL 8.0 rows: a client, the event scheduler, a replica SQL thread (system user /
+/// Connect), an idle SYSTEM_USER DBA session, and a background row.
 fn recorded_mysql8_rows() -> Vec<Vec<Value>> {
     vec![
         vec![
@@ -144,7 +168,6 @@ fn recorded_mysql8_rows_decode_into_sessions() {
     assert_eq!(client.time, 12);
     assert_eq!(client.state, "User sleep");
     assert_eq!(client.sql.as_deref(), Some("SELECT SLEEP(100)"));
-    assert_eq!(client.trx_seconds, 30);
     assert_eq!(client.foreground, Some(true));
     assert_eq!(sessions[4].foreground, Some(false));
     assert_eq!(sessions[4].database, None);
@@ -196,4 +219,17 @@ fn text_protocol_rows_and_signed_mariadb_ids_decode_too() {
     ];
     assert!(decode_session(&negative).is_none());
     assert!(decode_session(&[Value::UInt(1)]).is_none());
+}
+
+#[test]
+fn transaction_rows_decode() {
+    assert_eq!(
+        decode_trx(&[Value::UInt(5), Value::Int(42)]),
+        Some((SessionId(5), 42))
+    );
+    assert_eq!(
+        decode_trx(&[Value::UInt(5), Value::NULL]),
+        Some((SessionId(5), 0))
+    );
+    assert_eq!(decode_trx(&[Value::UInt(5)]), None);
 }
