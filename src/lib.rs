@@ -9,9 +9,10 @@
 //!
 //! Modules: [`config`] settings, [`startup`] the running application, [`http`] routes and the one
 //! error mapping, [`domain`] pure types, [`secrets`] keys/tokens/passwords, [`store`] persistence,
-//! [`engine`] target database drivers.
+//! [`engine`] target database drivers, [`cli`] the client subcommands over the REST API.
 #![forbid(unsafe_code)]
 
+pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod domain;

@@ -31,6 +31,8 @@ enum Command {
         #[arg(long, env = "DBKILL_CONFIG")]
         config: Option<PathBuf>,
     },
+    #[command(flatten)]
+    Client(dbkill::cli::ClientCommand),
 }
 
 fn init_logging() {
@@ -54,5 +56,6 @@ async fn main() -> anyhow::Result<()> {
             tracing::info!("dbkill listening on http://{}", app.local_addr());
             app.run_until_stopped(shutdown_signal()).await
         }
+        Command::Client(command) => std::process::exit(dbkill::cli::run(command).await),
     }
 }

@@ -2,6 +2,7 @@
 //! One file per resource; handlers are named `<verb>_<resource>`.
 
 pub mod auth;
+mod console;
 mod credentials;
 pub mod db_users;
 pub mod error;
@@ -96,6 +97,9 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(ops::healthz))
         .route("/metrics", get(ops::metrics))
         .route("/openapi.json", get(openapi::openapi_json))
+        .route("/console", get(console::console_index))
+        .route("/console/", get(console::console_index))
+        .route("/console/{file}", get(console::console_file))
         .fallback(no_route)
         .method_not_allowed_fallback(no_route)
         .with_state(state.clone());

@@ -91,6 +91,7 @@ pub async fn kill_sessions(state: AppState, cmd: KillCommand) -> DasResult<KillR
         return Ok(report);
     }
 
+    let snapshots: Vec<SessionSnapshot> = planned.kill.iter().map(snapshot).collect();
     state
         .store
         .record_kill_plan(&KillIntent {
@@ -102,7 +103,7 @@ pub async fn kill_sessions(state: AppState, cmd: KillCommand) -> DasResult<KillR
             kill_type: cmd.kill_type.as_str().to_owned(),
             filter_json: cmd.filter_json.clone(),
             created_at: crate::clock::now_ms(),
-            sessions: planned.kill.iter().map(snapshot).collect(),
+            sessions: snapshots.clone(),
         })
         .await?;
 
@@ -178,7 +179,7 @@ pub async fn kill_sessions(state: AppState, cmd: KillCommand) -> DasResult<KillR
     }
     state
         .store
-        .record_kill_outcomes(&cmd.history_id, &outcomes)
+        .record_kill_outcomes(&cmd.history_id, &snapshots, &outcomes)
         .await?;
 
     let gone = verify(
@@ -225,7 +226,8 @@ async fn verify(
                     Ok(n) if n < last_count => last_count = n,
                     _ => break,
                 }
-                tokio::time::sleep(Duration::from_millis(3)).await;
+                // Each read costs the server a fraction of a millisecond; 10 ms keeps that small.
+                tokio::time::sleep(Duration::from_millis(10)).await;
             }
         }
         let ids: Vec<SessionId> = pending.keys().copied().collect();

@@ -112,10 +112,11 @@ pub trait CatalogStore: Send + Sync + 'static {
 pub trait HistoryStore: Send + Sync + 'static {
     /// Records the request and every planned session before any KILL is sent.
     async fn record_kill_plan(&self, plan: &KillIntent) -> StoreResult<()>;
-    /// Records each session's outcome and closes the request.
+    /// Records each planned session with its outcome and closes the request.
     async fn record_kill_outcomes(
         &self,
         request_id: &str,
+        sessions: &[SessionSnapshot],
         outcomes: &[SessionOutcome],
     ) -> StoreResult<()>;
     async fn list_kill_history(

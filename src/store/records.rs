@@ -81,7 +81,7 @@ pub struct KillIntent {
 }
 
 /// A session as it was seen when the plan was made.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize)]
 pub struct SessionSnapshot {
     pub session_id: u64,
     pub user: String,

@@ -93,6 +93,9 @@ pub async fn spawn_app_with(tweak: impl FnOnce(&mut RawSettings)) -> TestApp {
 
 async fn start(raw: RawSettings, data_dir: Arc<TempDir>) -> TestApp {
     logs();
+    // reqwest is built with `rustls-no-provider` (for the CLI), so every process that builds a
+    // client must install a provider first; a second install is refused, which is fine.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let settings = Settings::validate(raw.clone()).expect("valid test settings");
     let app = Application::build(settings).await.expect("app builds");
     let base = format!("http://{}", app.local_addr());

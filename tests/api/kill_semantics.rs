@@ -258,3 +258,36 @@ async fn names_are_matched_exactly_even_where_the_server_compares_loosely() {
     assert!(!usable(&mut die).await);
     assert!(usable(&mut keep).await && db.alive(keep_id));
 }
+
+#[tokio::test]
+async fn killing_a_subset_by_ids_and_user_reports_them_gone_promptly() {
+    let app = spawn_app().await;
+    let db = shared();
+    let ctx = killer_ctx(&app, db, "PROCESS, CONNECTION ADMIN", &[]).await;
+    let user = unique_name("subset");
+    create_victim_user(db, &user);
+    let mut sleepers = vec![];
+    for _ in 0..10 {
+        sleepers.push(sleeping(db, &user, None).await);
+    }
+    let chosen: Vec<String> = sleepers[..5].iter().map(|(_, id)| id.to_string()).collect();
+    let started = std::time::Instant::now();
+    let report = ctx
+        .kill(&app, json!({"process_ids": chosen, "user": user}))
+        .await;
+    let took = started.elapsed();
+    assert_eq!(report["killed"].as_array().unwrap().len(), 5, "{report}");
+    assert!(
+        report["killed"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|k| k["gone"] == true),
+        "{report}"
+    );
+    assert!(
+        took < std::time::Duration::from_millis(1_500),
+        "took {took:?}"
+    );
+    ctx.kill(&app, json!({"user": user})).await;
+}

@@ -5,6 +5,8 @@
 mod support;
 
 mod app;
+mod cli;
+mod console;
 mod db_users;
 mod errors;
 mod executor;

@@ -1,6 +1,6 @@
 //! Kill history in SQLite: the intent is committed before any KILL, outcomes after.
 
-use std::collections::BTreeMap;
+use std::collections::HashMap;
 
 use async_trait::async_trait;
 use sqlx::Row;
@@ -8,19 +8,22 @@ use sqlx::Row;
 use super::{SqliteStore, now_ms};
 use crate::domain::InstanceId;
 use crate::store::{
-    HistoryQuery, HistoryStore, KillIntent, KilledSessionRecord, SessionOutcome, StoreResult,
+    HistoryQuery, HistoryStore, KillIntent, KilledSessionRecord, SessionOutcome, SessionSnapshot,
+    StoreResult,
 };
 
-/// Rows per multi-row statement: 9 parameters each stays far below SQLite's limit.
+/// Rows per multi-row statement: 12 parameters each stays far below SQLite's limit.
 const ROWS_PER_INSERT: usize = 500;
 
 #[async_trait]
 impl HistoryStore for SqliteStore {
     async fn record_kill_plan(&self, plan: &KillIntent) -> StoreResult<()> {
-        let mut tx = self.pool.begin().await?;
+        // One row, one statement: the intent is on record in a millisecond even for 10,000
+        // sessions, so the first KILL is not kept waiting.
+        let plan_json = serde_json::to_string(&plan.sessions).expect("snapshots serialise");
         sqlx::query(
             "INSERT INTO kill_requests (id, project_id, instance_id, db_user_id, source, kill_type, \
-             filter_json, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+             filter_json, created_at, plan_json) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(&plan.request_id)
         .bind(plan.project_id.as_str())
@@ -30,20 +33,32 @@ impl HistoryStore for SqliteStore {
         .bind(&plan.kill_type)
         .bind(&plan.filter_json)
         .bind(plan.created_at)
-        .execute(&mut *tx)
+        .bind(plan_json)
+        .execute(&self.pool)
         .await?;
-        // Many rows per statement: a 10,000-session plan is on record in milliseconds, before
-        // the first KILL.
-        for chunk in plan.sessions.chunks(ROWS_PER_INSERT) {
-            let values = vec!["(?, ?, ?, ?, ?, ?, ?, ?, ?, 'planned')"; chunk.len()].join(", ");
+        Ok(())
+    }
+
+    async fn record_kill_outcomes(
+        &self,
+        request_id: &str,
+        sessions: &[SessionSnapshot],
+        outcomes: &[SessionOutcome],
+    ) -> StoreResult<()> {
+        let by_id: HashMap<u64, &SessionOutcome> =
+            outcomes.iter().map(|o| (o.session_id, o)).collect();
+        let mut tx = self.pool.begin().await?;
+        for chunk in sessions.chunks(ROWS_PER_INSERT) {
+            let values = vec!["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"; chunk.len()].join(", ");
             let sql = format!(
                 "INSERT INTO kill_sessions (request_id, session_id, user, host, db, command, time, \
-                 state, info, outcome) VALUES {values}"
+                 state, info, outcome, error_code, kill_time) VALUES {values}"
             );
             let mut insert = sqlx::query(sqlx::AssertSqlSafe(sql));
             for s in chunk {
+                let o = by_id.get(&s.session_id);
                 insert = insert
-                    .bind(&plan.request_id)
+                    .bind(request_id)
                     .bind(s.session_id as i64)
                     .bind(&s.user)
                     .bind(&s.host)
@@ -51,45 +66,12 @@ impl HistoryStore for SqliteStore {
                     .bind(&s.command)
                     .bind(s.time)
                     .bind(&s.state)
-                    .bind(&s.info);
+                    .bind(&s.info)
+                    .bind(o.map_or("planned", |o| o.outcome.as_str()))
+                    .bind(o.and_then(|o| o.error_code.as_deref()))
+                    .bind(o.and_then(|o| o.kill_time));
             }
             insert.execute(&mut *tx).await?;
-        }
-        tx.commit().await?;
-        Ok(())
-    }
-
-    async fn record_kill_outcomes(
-        &self,
-        request_id: &str,
-        outcomes: &[SessionOutcome],
-    ) -> StoreResult<()> {
-        let mut tx = self.pool.begin().await?;
-        // Sessions that share an outcome (a KILL batch shares its time) are updated together.
-        let mut groups: BTreeMap<(&str, Option<&str>, Option<i64>), Vec<i64>> = BTreeMap::new();
-        for o in outcomes {
-            groups
-                .entry((o.outcome.as_str(), o.error_code.as_deref(), o.kill_time))
-                .or_default()
-                .push(o.session_id as i64);
-        }
-        for ((outcome, error_code, kill_time), ids) in groups {
-            for chunk in ids.chunks(ROWS_PER_INSERT) {
-                let marks = vec!["?"; chunk.len()].join(",");
-                let sql = format!(
-                    "UPDATE kill_sessions SET outcome = ?, error_code = ?, kill_time = ? \
-                     WHERE request_id = ? AND session_id IN ({marks})"
-                );
-                let mut update = sqlx::query(sqlx::AssertSqlSafe(sql))
-                    .bind(outcome)
-                    .bind(error_code)
-                    .bind(kill_time)
-                    .bind(request_id);
-                for id in chunk {
-                    update = update.bind(id);
-                }
-                update.execute(&mut *tx).await?;
-            }
         }
         sqlx::query("UPDATE kill_requests SET finished_at = ? WHERE id = ?")
             .bind(now_ms())
@@ -145,5 +127,87 @@ impl HistoryStore for SqliteStore {
             })
             .collect::<StoreResult<_>>()?;
         Ok((records, total))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{DbUserId, InstanceId, ProjectId};
+    use crate::store::{Outcome, SessionOutcome};
+
+    fn snapshot(id: u64) -> SessionSnapshot {
+        SessionSnapshot {
+            session_id: id,
+            user: "app".into(),
+            host: "h:1".into(),
+            db: "shop".into(),
+            command: "Sleep".into(),
+            time: 3,
+            state: String::new(),
+            info: String::new(),
+        }
+    }
+
+    #[tokio::test]
+    async fn the_intent_is_on_record_before_any_outcome() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path()).await.unwrap();
+        let instance = InstanceId::new_random("in01");
+        let sessions = vec![snapshot(7), snapshot(9)];
+        store
+            .record_kill_plan(&KillIntent {
+                request_id: "r1".into(),
+                project_id: ProjectId::new_random(),
+                instance_id: instance.clone(),
+                db_user_id: DbUserId::new_random(),
+                source: "api:admin".into(),
+                kill_type: "connection".into(),
+                filter_json: "{}".into(),
+                created_at: 1,
+                sessions: sessions.clone(),
+            })
+            .await
+            .unwrap();
+        // As after a crash right here: the plan is on record, nothing is reported killed yet.
+        let (plan, finished): (String, Option<i64>) =
+            sqlx::query_as("SELECT plan_json, finished_at FROM kill_requests WHERE id = 'r1'")
+                .fetch_one(&store.pool)
+                .await
+                .unwrap();
+        assert!(
+            plan.contains("\"session_id\":7") && plan.contains("\"session_id\":9"),
+            "{plan}"
+        );
+        assert_eq!(finished, None);
+        let q = HistoryQuery {
+            start_time: 0,
+            end_time: i64::MAX,
+            offset: 0,
+            limit: 10,
+        };
+        assert_eq!(store.list_kill_history(&instance, &q).await.unwrap().1, 0);
+
+        let outcomes = [
+            SessionOutcome {
+                session_id: 7,
+                outcome: Outcome::Killed,
+                error_code: None,
+                kill_time: Some(100),
+            },
+            SessionOutcome {
+                session_id: 9,
+                outcome: Outcome::Failed,
+                error_code: Some("DAS.210003".into()),
+                kill_time: None,
+            },
+        ];
+        store
+            .record_kill_outcomes("r1", &sessions, &outcomes)
+            .await
+            .unwrap();
+        let (rows, total) = store.list_kill_history(&instance, &q).await.unwrap();
+        assert_eq!(total, 1);
+        assert_eq!((rows[0].session_id, rows[0].kill_time), (7, 100));
     }
 }

@@ -1,0 +1,314 @@
+//! The kill benchmark of issue #4: dbkill (by user, by database, by id list) against MariaDB's
+//! own `KILL USER`, the plain client loop and pt-kill, plus ListProcesses and dbkill's memory.
+//!
+//! Run it through `scripts/bench` (installs pt-kill and MariaDB when missing, builds
+//! `target/release/dbkill`), e.g. `scripts/bench --sizes 1000 --reps 1`. It starts a throwaway
+//! `mariadbd` (12,000 connections) and `dbkill serve`, registers the server in dbkill, warms it
+//! up, then for each N and each rep runs every method once, in an order rotated per rep:
+//!
+//! 1. open N idle victim connections (TCP, 64 at a time) and wait until the processlist shows N;
+//! 2. settle 0.5 s, repeated (up to 30 s) while other processes on the machine were busy;
+//! 3. take t0 and run the method while an admin connection polls as baseline.md describes
+//!    (`Threads_connected` every ~1 ms until at most 64 extra remain, then the victims'
+//!    processlist count until 0): time-to-zero, and when the method returned;
+//! 4. record mysqld CPU (also without the probe's own thread, found by its `TID`), the killer's
+//!    CPU, other processes' CPU, and for dbkill its report (exactly the N victims?) and peak RSS.
+//!
+//! All killers reach the server over TCP, as dbkill must (`client-loop-socket`, not run by
+//! default, is the client loop over the unix socket, as baseline.md ran it). Results go to
+//! stdout, as text and then as Markdown for BENCHMARKS.md; progress goes to stderr. Everything
+//! it starts is stopped on exit: mariadbd and dbkill also when the benchmark is killed.
+
+#[path = "../tests/support/mariadb.rs"]
+mod mariadb;
+
+#[path = "bench/listing.rs"]
+mod listing;
+#[path = "bench/machine.rs"]
+mod machine;
+#[path = "bench/methods.rs"]
+mod methods;
+#[path = "bench/report.rs"]
+mod report;
+#[path = "bench/service.rs"]
+mod service;
+#[path = "bench/victims.rs"]
+mod victims;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, bail};
+
+use mariadb::{MariaDb, MariaDbOptions};
+use methods::{Bench, Method, Run};
+use service::Dbkill;
+
+const KILLER: (&str, &str) = ("killer", "killerpw");
+
+const USAGE: &str = "usage: bench [--sizes 1000,5000,10000] [--reps 3] [--methods dbkill-user,…] \
+[--list-calls 7] [--poll-ms 1] [--dbkill target/release/dbkill]
+methods (default all but the last): dbkill-user dbkill-database dbkill-ids kill-user client-loop
+  pt-kill client-loop-socket";
+
+struct Args {
+    sizes: Vec<usize>,
+    reps: usize,
+    methods: Vec<Method>,
+    list_calls: usize,
+    poll_ms: u64,
+    dbkill: PathBuf,
+}
+
+impl Args {
+    fn parse() -> Result<Args> {
+        let exe = std::env::current_exe()?;
+        // target/release/examples/bench -> target/release/dbkill
+        let default_dbkill = exe
+            .parent()
+            .and_then(|p| p.parent())
+            .map(|p| p.join("dbkill"))
+            .context("locate target/release")?;
+        let mut args = Args {
+            sizes: vec![1000, 5000, 10_000],
+            reps: 3,
+            methods: Method::DEFAULT.to_vec(),
+            list_calls: 7,
+            poll_ms: 1,
+            dbkill: default_dbkill,
+        };
+        let mut it = std::env::args().skip(1);
+        while let Some(flag) = it.next() {
+            if flag == "-h" || flag == "--help" {
+                println!("{USAGE}");
+                std::process::exit(0);
+            }
+            let value = it
+                .next()
+                .with_context(|| format!("{flag} needs a value\n{USAGE}"))?;
+            match flag.as_str() {
+                "--sizes" => {
+                    args.sizes = value
+                        .split(',')
+                        .map(|s| {
+                            s.trim()
+                                .parse::<usize>()
+                                .with_context(|| format!("bad size {s:?}"))
+                        })
+                        .collect::<Result<_>>()?;
+                }
+                "--reps" => args.reps = value.parse().context("bad --reps")?,
+                "--methods" => {
+                    args.methods = value
+                        .split(',')
+                        .map(|s| {
+                            Method::parse(s.trim())
+                                .with_context(|| format!("unknown method {s:?}\n{USAGE}"))
+                        })
+                        .collect::<Result<_>>()?;
+                }
+                "--list-calls" => args.list_calls = value.parse().context("bad --list-calls")?,
+                "--poll-ms" => args.poll_ms = value.parse().context("bad --poll-ms")?,
+                "--dbkill" => args.dbkill = PathBuf::from(value),
+                _ => bail!("unknown flag {flag}\n{USAGE}"),
+            }
+        }
+        if args.sizes.is_empty()
+            || args.sizes.contains(&0)
+            || args.reps == 0
+            || args.poll_ms == 0
+            || args.methods.is_empty()
+        {
+            bail!("sizes, reps and methods must be non-empty and positive\n{USAGE}");
+        }
+        Ok(args)
+    }
+}
+
+fn main() -> ExitCode {
+    match run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("bench: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run() -> Result<()> {
+    let args = Args::parse()?;
+    // reqwest is built with `rustls-no-provider` (for the CLI); plain HTTP still needs one set.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let command = std::iter::once("scripts/bench".to_owned())
+        .chain(std::env::args().skip(1))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let largest = args.sizes.iter().copied().max().unwrap_or(0);
+    let nofile = machine::raise_nofile_limit()?;
+    if nofile < largest as u64 + 256 {
+        bail!("descriptor limit {nofile} is too low for {largest} victims; raise it (ulimit -n)");
+    }
+    let info = machine::collect(nofile, &args.dbkill);
+    eprintln!("bench: starting mariadbd");
+    let db = MariaDb::start(MariaDbOptions {
+        max_connections: (largest as u32 + 500).max(12_000),
+        event_scheduler: false,
+        extra_args: vec![
+            "--skip-name-resolve".into(),
+            "--thread-cache-size=256".into(),
+        ],
+        ..MariaDbOptions::default()
+    });
+    let (victim, vpw, vdb) = (victims::USER, victims::PASSWORD, victims::DATABASE);
+    let (killer, kpw) = KILLER;
+    db.sql(&format!(
+        "DROP USER IF EXISTS ''@'localhost';
+         CREATE DATABASE {vdb};
+         CREATE USER '{victim}'@'%' IDENTIFIED BY '{vpw}'; GRANT ALL ON {vdb}.* TO '{victim}'@'%';
+         CREATE USER '{killer}'@'%' IDENTIFIED BY '{kpw}'; GRANT PROCESS, CONNECTION ADMIN ON *.* TO '{killer}'@'%';"
+    ));
+    let runtime = tokio::runtime::Runtime::new()?;
+    let result = runtime.block_on(bench(&args, &db, &info, command));
+    drop(runtime);
+    drop(db);
+    result
+}
+
+async fn bench(
+    args: &Args,
+    db: &MariaDb,
+    info: &machine::MachineInfo,
+    command: String,
+) -> Result<()> {
+    let mysqld_pid = db.server_pid().context("mariadbd pid")?;
+    eprintln!("bench: starting {} serve", args.dbkill.display());
+    let dbkill = Dbkill::start(&args.dbkill, db.port(), KILLER).await?;
+    let mut bench = Bench {
+        port: db.port(),
+        socket: db.dir().join("sock"),
+        mysqld_pid,
+        clock_ticks: machine::clock_ticks(),
+        probe: victims::Probe::connect(&db.dir().join("sock")).await?,
+        killer: victims::connect_tcp(db.port(), KILLER.0, KILLER.1, None).await?,
+        killer_login: KILLER,
+        dbkill,
+    };
+    bench.probe.interval = std::time::Duration::from_millis(args.poll_ms);
+    // Warm-up: dbkill opens its lifeline connection on the first call.
+    let warm = bench.dbkill.list(victims::USER, 20).await?;
+    if warm.status != 200 {
+        bail!(
+            "warm-up ListProcesses: HTTP {}: {}\n{}",
+            warm.status,
+            String::from_utf8_lossy(&warm.body),
+            bench.dbkill.log_tail()
+        );
+    }
+    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    let idle_kib = machine::status_kib(bench.dbkill.pid, "VmRSS").ok();
+
+    let mut runs: Vec<Run> = Vec::new();
+    let mut lists = Vec::new();
+    let measured = measure(args, &mut bench, &mut runs, &mut lists).await;
+    if let Err(e) = &measured {
+        eprintln!("bench: stopped early ({e:#}); the results so far follow");
+    }
+    let idle_end_kib = machine::status_kib(bench.dbkill.pid, "VmRSS").ok();
+    let summary = report::Summary {
+        runs: &runs,
+        lists: &lists,
+        memory: report::Memory {
+            idle_kib,
+            idle_end_kib,
+        },
+        info,
+        command,
+        sizes: &args.sizes,
+        reps: args.reps,
+    };
+    println!("{}", summary.text());
+    println!("\n---------------- Markdown (for BENCHMARKS.md) ----------------\n");
+    println!("{}", summary.markdown());
+    measured
+}
+
+/// The runs themselves: every N, every rep, every method, then ListProcesses at that N.
+async fn measure(
+    args: &Args,
+    bench: &mut Bench,
+    runs: &mut Vec<Run>,
+    lists: &mut Vec<listing::ListBench>,
+) -> Result<()> {
+    for &n in &args.sizes {
+        for rep in 0..args.reps {
+            for method in williams_order(&args.methods, rep) {
+                let run = bench
+                    .run(method, n)
+                    .await
+                    .with_context(|| format!("N={n} {}", method.key()))?;
+                eprintln!("{}", progress(&run, rep, args.reps));
+                runs.push(run);
+            }
+        }
+        if args.methods.iter().any(|m| m.is_dbkill()) {
+            let l = bench
+                .list_bench(n, args.list_calls)
+                .await
+                .with_context(|| format!("N={n} ListProcesses"))?;
+            if let Some(p) = &l.problem {
+                eprintln!("N={n} ListProcesses: {p}");
+            }
+            lists.push(l);
+        }
+    }
+    Ok(())
+}
+
+/// Rep `rep`'s order of `methods`: row `rep` of a Williams square, so that every method runs in
+/// every position and (over enough reps) after every other method equally often, which a plain
+/// rotation would not give (its neighbours never change).
+fn williams_order(methods: &[Method], rep: usize) -> Vec<Method> {
+    let n = methods.len();
+    // First row 0, 1, n-1, 2, n-2, …; row r adds r to each entry (mod n).
+    let first = (0..n).map(|j| {
+        if j % 2 == 1 {
+            j.div_ceil(2)
+        } else {
+            (n - j / 2) % n
+        }
+    });
+    first.map(|i| methods[(i + rep) % n]).collect()
+}
+
+fn progress(run: &Run, rep: usize, reps: usize) -> String {
+    let zero = run.zero.map_or("never".to_owned(), |z| {
+        format!("{:.1} ms", z.as_secs_f64() * 1e3)
+    });
+    let mut line = format!(
+        "N={} rep {}/{reps} {:<15} zero {zero:>10}, returned {:>8.1} ms, \
+         mysqld CPU {:>4.0} µs/session ({:.0} excl. probe)",
+        run.n,
+        rep + 1,
+        run.method.key(),
+        run.returned.as_secs_f64() * 1e3,
+        run.cpu_s / run.n as f64 * 1e6,
+        (run.cpu_s - run.probe_cpu_s) / run.n as f64 * 1e6
+    );
+    if let Some(r) = &run.report {
+        line += &format!(", {}", r.summary);
+    }
+    if let Some(k) = run.peak_rss_kib {
+        line += &format!(", peak RSS {:.1} MiB", k as f64 / 1024.0);
+    }
+    if run.other_cores > 0.1 || run.settled > std::time::Duration::from_secs(1) {
+        line += &format!(
+            ", others used {:.2} cores (settled {:.1} s)",
+            run.other_cores,
+            run.settled.as_secs_f64()
+        );
+    }
+    if let Some(p) = &run.problem {
+        line += &format!(" — PROBLEM: {p}");
+    }
+    line
+}

@@ -1,0 +1,282 @@
+//! `dbkill serve` as a child process, and the API calls the benchmark makes to it (the curl
+//! walk-through of README.md: token, project, instance, db user, ListProcesses, KillSession).
+
+use std::io::Write;
+use std::net::TcpListener;
+use std::os::unix::process::CommandExt;
+use std::path::Path;
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use serde_json::{Value, json};
+use tempfile::TempDir;
+
+const ADMIN_PASSWORD: &str = "bench-admin-pw-0123";
+const START_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Kills `$1` (dbkill's pid) with SIGTERM and deletes `$2` (its temporary directory) when its
+/// stdin reaches EOF without a line first, i.e. when the benchmark died without cleaning up. A
+/// clean shutdown writes a line, then kills, reaps and deletes itself.
+const GUARDIAN: &str = r#"
+IFS= read -r line && exit 0
+kill -TERM "$1" 2>/dev/null
+sleep 2
+case $2 in
+    */dbkill-bench-*) rm -rf -- "$2" ;;
+esac
+"#;
+
+/// A running `dbkill serve` with a project, an instance (the benchmark's mariadbd) and a db user
+/// registered. Dropping it kills the process and deletes its data directory.
+pub struct Dbkill {
+    child: Child,
+    guardian: Child,
+    guardian_stdin: Option<ChildStdin>,
+    dir: TempDir,
+    pub pid: u32,
+    http: reqwest::Client,
+    base: String,
+    token: String,
+    project: String,
+    instance: String,
+    pub db_user: String,
+}
+
+/// An HTTP answer and when its body had fully arrived.
+pub struct Answer {
+    pub done: Instant,
+    pub status: u16,
+    pub body: Vec<u8>,
+}
+
+impl Dbkill {
+    /// Starts a private copy of `bin` (so a rebuild during the run cannot change what is
+    /// measured) as `serve` on a free port with a fresh data directory, waits for `/healthz`,
+    /// then registers the instance on `mysql_port` with `killer` as its db user.
+    pub async fn start(bin: &Path, mysql_port: u16, killer: (&str, &str)) -> Result<Dbkill> {
+        if !bin.is_file() {
+            bail!(
+                "{} not found; run `cargo build --release` first (scripts/bench does)",
+                bin.display()
+            );
+        }
+        let dir = tempfile::Builder::new().prefix("dbkill-bench-").tempdir()?;
+        let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        let log = std::fs::File::create(dir.path().join("dbkill.log"))?;
+        let copy = dir.path().join("dbkill");
+        std::fs::copy(bin, &copy).with_context(|| format!("copy {}", bin.display()))?;
+        let mut cmd = Command::new(&copy);
+        for (key, _) in std::env::vars_os() {
+            if key.to_string_lossy().starts_with("DBKILL_") {
+                cmd.env_remove(key);
+            }
+        }
+        let child = cmd
+            .arg("serve")
+            .current_dir(dir.path())
+            .env("DBKILL_LISTEN", format!("127.0.0.1:{port}"))
+            .env("DBKILL_DATA_DIR", dir.path().join("data"))
+            .env("DBKILL_ADMIN_PASSWORD", ADMIN_PASSWORD)
+            .env("DBKILL_RATE_LIMIT_PER_SECOND", "0")
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            // Terminal signals go to the benchmark only; the guardian handles its death.
+            .process_group(0)
+            .spawn()
+            .with_context(|| format!("spawn {} serve", bin.display()))?;
+        let pid = child.id();
+        let guardian = Command::new("sh")
+            .args(["-c", GUARDIAN, "sh", &pid.to_string()])
+            .arg(dir.path())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .process_group(0)
+            .spawn();
+        let mut guardian = match guardian {
+            Ok(g) => g,
+            Err(e) => {
+                let mut child = child;
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(e).context("spawn guardian for dbkill");
+            }
+        };
+        let guardian_stdin = guardian.stdin.take();
+        let http = reqwest::Client::builder()
+            .no_proxy()
+            .pool_idle_timeout(None)
+            .timeout(Duration::from_secs(300))
+            .build()?;
+        let mut dbkill = Dbkill {
+            child,
+            guardian,
+            guardian_stdin,
+            dir,
+            pid,
+            http,
+            base: format!("http://127.0.0.1:{port}"),
+            token: String::new(),
+            project: String::new(),
+            instance: String::new(),
+            db_user: String::new(),
+        };
+        dbkill.wait_ready().await?;
+        dbkill.register(mysql_port, killer).await?;
+        Ok(dbkill)
+    }
+
+    async fn wait_ready(&mut self) -> Result<()> {
+        let deadline = Instant::now() + START_TIMEOUT;
+        loop {
+            if let Some(status) = self.child.try_wait()? {
+                bail!(
+                    "dbkill serve exited ({status}) during startup:\n{}",
+                    self.log_tail()
+                );
+            }
+            let ok = self.http.get(format!("{}/healthz", self.base)).send().await;
+            if ok.is_ok_and(|r| r.status().is_success()) {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                bail!(
+                    "dbkill serve not ready within {START_TIMEOUT:?}:\n{}",
+                    self.log_tail()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    async fn register(&mut self, mysql_port: u16, (user, password): (&str, &str)) -> Result<()> {
+        let login = json!({"auth": {"identity": {"methods": ["password"],
+            "password": {"user": {"name": "admin", "password": ADMIN_PASSWORD}}}}});
+        let resp = self
+            .http
+            .post(format!("{}/v3/auth/tokens", self.base))
+            .json(&login)
+            .send()
+            .await?;
+        if resp.status().as_u16() != 201 {
+            bail!(
+                "login: {} {}",
+                resp.status(),
+                resp.text().await.unwrap_or_default()
+            );
+        }
+        self.token = resp
+            .headers()
+            .get("x-subject-token")
+            .context("login: no X-Subject-Token")?
+            .to_str()?
+            .to_owned();
+        let project = self
+            .post("/v3/projects", json!({"project": {"name": "bench"}}))
+            .await?;
+        self.project = string_at(&project, "/project/id")?;
+        let instance = self
+            .post(
+                &format!("/v3/{}/instances", self.project),
+                json!({"name": "bench-mariadb", "datastore_type": "mariadb", "host": "127.0.0.1",
+                       "port": mysql_port, "protected_users": ["root"]}),
+            )
+            .await?;
+        self.instance = string_at(&instance, "/instance_id")?;
+        let db_user = self
+            .post(
+                &format!("/v3/{}/instances/{}/db-users", self.project, self.instance),
+                json!({"db_username": user, "db_user_password": password, "datastore_type": "MySQL"}),
+            )
+            .await?;
+        self.db_user = string_at(&db_user, "/db_user_id")?;
+        Ok(())
+    }
+
+    async fn post(&self, path: &str, body: Value) -> Result<Value> {
+        let resp = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .header("X-Auth-Token", &self.token)
+            .json(&body)
+            .send()
+            .await?;
+        let status = resp.status();
+        let text = resp.text().await?;
+        if !status.is_success() {
+            bail!("POST {path}: {status} {text}");
+        }
+        serde_json::from_str(&text).with_context(|| format!("POST {path}: not JSON: {text}"))
+    }
+
+    /// KillSession (`DELETE …/process`) with a prepared JSON body.
+    pub async fn kill(&self, body: Vec<u8>) -> Result<Answer> {
+        let url = format!(
+            "{}/v3/{}/instances/{}/process",
+            self.base, self.project, self.instance
+        );
+        let resp = self
+            .http
+            .delete(url)
+            .header("X-Auth-Token", &self.token)
+            .header("Content-Type", "application/json")
+            .body(body)
+            .send()
+            .await?;
+        answer(resp).await
+    }
+
+    /// ListProcesses (`GET …/processes`) of one user: the count and the first page of `limit`.
+    pub async fn list(&self, user: &str, limit: u32) -> Result<Answer> {
+        let url = format!(
+            "{}/v3/{}/instances/{}/processes?db_user_id={}&user={user}&limit={limit}",
+            self.base, self.project, self.instance, self.db_user
+        );
+        let resp = self
+            .http
+            .get(url)
+            .header("X-Auth-Token", &self.token)
+            .send()
+            .await?;
+        answer(resp).await
+    }
+
+    /// The last lines of dbkill's log, for error messages.
+    pub fn log_tail(&self) -> String {
+        let log = std::fs::read_to_string(self.dir.path().join("dbkill.log")).unwrap_or_default();
+        let lines: Vec<&str> = log.lines().collect();
+        lines[lines.len().saturating_sub(20)..].join("\n")
+    }
+}
+
+impl Drop for Dbkill {
+    fn drop(&mut self) {
+        // SIGKILL leaves a zombie until we reap it, so the guardian can never hit a reused pid.
+        let _ = self.child.kill();
+        if let Some(mut stdin) = self.guardian_stdin.take() {
+            let _ = stdin.write_all(b"stop\n");
+        }
+        let _ = self.guardian.wait();
+        let _ = self.child.wait();
+    }
+}
+
+async fn answer(resp: reqwest::Response) -> Result<Answer> {
+    let status = resp.status().as_u16();
+    let body = resp.bytes().await?;
+    let done = Instant::now();
+    Ok(Answer {
+        done,
+        status,
+        body: body.to_vec(),
+    })
+}
+
+fn string_at(v: &Value, pointer: &str) -> Result<String> {
+    v.pointer(pointer)
+        .and_then(Value::as_str)
+        .map(str::to_owned)
+        .with_context(|| format!("no string at {pointer} in {v}"))
+}

@@ -1,0 +1,183 @@
+//! The shapes the CLI reads from and sends to dbkill's REST API (see `spec/api.md`). Unknown
+//! fields are ignored so that a newer server does not break an older CLI.
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, Eq)]
+pub struct IdName {
+    pub id: String,
+    pub name: String,
+}
+
+/// The body of `POST /v3/auth/tokens` (the token itself comes in `X-Subject-Token`).
+#[derive(Deserialize, Debug)]
+pub struct TokenInfo {
+    pub expires_at: String,
+    pub user: IdName,
+    pub project: Option<IdName>,
+}
+
+#[derive(Deserialize, Debug)]
+pub struct TokenEnvelope {
+    pub token: TokenInfo,
+}
+
+#[derive(Deserialize, Debug)]
+pub struct ProjectList {
+    pub projects: Vec<IdName>,
+}
+
+#[derive(Deserialize, Clone, Debug)]
+pub struct Instance {
+    pub instance_id: String,
+    pub name: String,
+    pub datastore_type: String,
+    pub host: String,
+    pub port: u16,
+    #[serde(default)]
+    pub protected_users: Vec<String>,
+    pub admin_port: Option<u16>,
+}
+
+#[derive(Deserialize, Debug)]
+pub struct InstanceList {
+    pub instances: Vec<Instance>,
+    pub total: i64,
+}
+
+#[derive(Serialize, Debug)]
+pub struct NewInstance {
+    pub name: String,
+    pub datastore_type: String,
+    pub host: String,
+    pub port: u16,
+    pub protected_users: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub admin_port: Option<u16>,
+}
+
+#[derive(Deserialize, Debug)]
+pub struct InstanceId {
+    pub instance_id: String,
+}
+
+#[derive(Deserialize, Clone, Debug)]
+pub struct DbUser {
+    pub db_user_id: String,
+    pub db_username: String,
+}
+
+#[derive(Deserialize, Debug)]
+pub struct DbUserList {
+    pub db_users: Vec<DbUser>,
+    pub total: i64,
+}
+
+#[derive(Deserialize, Debug)]
+pub struct DbUserId {
+    pub db_user_id: String,
+}
+
+/// One session as ListProcesses gives it: every field a string, as in DAS.
+#[derive(Deserialize, Serialize, Clone, Debug)]
+pub struct Process {
+    pub id: String,
+    pub user: String,
+    pub host: String,
+    pub database: String,
+    pub command: String,
+    pub time: String,
+    pub state: String,
+    pub sql: String,
+    pub trx_executed_time: String,
+}
+
+#[derive(Deserialize, Debug)]
+pub struct ProcessList {
+    pub processes: Vec<Process>,
+    pub count: usize,
+}
+
+/// The body of KillSession; `None` and empty filters are left out.
+#[derive(Serialize, Debug, Clone)]
+pub struct KillRequest {
+    pub db_user_id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub process_ids: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub database: Option<String>,
+    pub dry_run: bool,
+    pub kill_type: &'static str,
+}
+
+#[derive(Deserialize, Debug, Clone)]
+pub struct Killed {
+    pub id: String,
+    pub user: String,
+    pub host: String,
+    pub database: String,
+    pub command: String,
+    pub time: String,
+    pub state: String,
+    pub sql: String,
+    pub gone: Option<bool>,
+}
+
+#[derive(Deserialize, Debug, Clone)]
+pub struct Skipped {
+    pub id: String,
+    pub user: String,
+    pub reason: String,
+}
+
+#[derive(Deserialize, Debug, Clone)]
+pub struct Failed {
+    pub id: String,
+    pub error_code: String,
+    pub error_msg: String,
+}
+
+#[derive(Deserialize, Debug, Clone, Default)]
+pub struct KillReport {
+    pub killed: Vec<Killed>,
+    pub skipped: Vec<Skipped>,
+    pub not_found: Vec<String>,
+    pub failed: Vec<Failed>,
+}
+
+impl KillReport {
+    /// Adds the report of one more request of the same kill.
+    pub fn merge(&mut self, other: KillReport) {
+        self.killed.extend(other.killed);
+        self.skipped.extend(other.skipped);
+        self.not_found.extend(other.not_found);
+        self.failed.extend(other.failed);
+    }
+}
+
+#[derive(Deserialize, Debug)]
+pub struct KilledSession {
+    pub session_id: i64,
+    pub user: String,
+    pub host: String,
+    pub db: String,
+    pub command: String,
+    /// Unix milliseconds.
+    pub kill_time: i64,
+    pub killed_source: String,
+}
+
+#[derive(Deserialize, Debug)]
+pub struct KillHistory {
+    pub killed_sessions: Vec<KilledSession>,
+    pub total_count: i64,
+}
+
+/// A DAS error body.
+#[derive(Deserialize, Debug)]
+pub struct ErrorBody {
+    pub error_code: String,
+    pub error_msg: String,
+}

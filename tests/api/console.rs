@@ -1,0 +1,216 @@
+//! The web console: its files are served without credentials under a strict CSP, and in Debian's
+//! headless Chromium (driven by `tests/browser/console.mjs`) a DBA signs in, sees real sessions of
+//! the throwaway mariadbd, selects two, kills them through the dry-run confirmation — and on the
+//! server exactly those two are gone and the history names `console:admin`.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use reqwest::{Method, StatusCode};
+use serde_json::Value;
+
+use crate::app::{ADMIN_PASSWORD, spawn_app};
+use crate::sessions::{create_database, create_victim_user, idle, ids_of, killer_ctx, usable};
+use crate::support::mariadb::{shared, unique_name};
+
+const INSTALL_HINT: &str = "run scripts/test: it installs Debian's chromium and runs \
+    `npm ci --prefix tests/browser` (playwright-core) before the suite";
+
+fn repo() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+#[tokio::test]
+async fn console_files_need_no_credentials_and_carry_a_strict_policy() {
+    let app = spawn_app().await;
+    for (path, content_type, marker) in [
+        ("/console", "text/html; charset=utf-8", "<!doctype html>"),
+        ("/console/", "text/html; charset=utf-8", "<!doctype html>"),
+        (
+            "/console/index.html",
+            "text/html; charset=utf-8",
+            "<!doctype html>",
+        ),
+        (
+            "/console/app.js",
+            "text/javascript; charset=utf-8",
+            "X-Dbkill-Console",
+        ),
+        (
+            "/console/i18n.js",
+            "text/javascript; charset=utf-8",
+            "DBKILL_I18N",
+        ),
+        ("/console/style.css", "text/css; charset=utf-8", ":root"),
+        ("/console/favicon.svg", "image/svg+xml", "<svg"),
+    ] {
+        let r = app.raw_request(Method::GET, path, None, &[], None).await;
+        assert_eq!(r.status, StatusCode::OK, "{path}: {}", r.text);
+        assert_eq!(r.headers["content-type"], content_type, "{path}");
+        assert!(r.text.contains(marker), "{path}: {}", r.text);
+        assert_eq!(r.headers["cache-control"], "no-cache", "{path}");
+        assert_eq!(r.headers["x-content-type-options"], "nosniff", "{path}");
+        let csp = r.headers["content-security-policy"].to_str().unwrap();
+        for directive in [
+            "default-src 'self'",
+            "script-src 'self'",
+            "connect-src 'self'",
+            "object-src 'none'",
+            "frame-ancestors 'none'",
+        ] {
+            assert!(csp.contains(directive), "{path}: {csp}");
+        }
+        assert!(!csp.contains("unsafe"), "{path}: {csp}");
+    }
+
+    // Only the known files: anything else is the JSON 404 of every unknown route, including a
+    // name that decodes to a path outside the assets.
+    for path in [
+        "/console/nope.js",
+        "/console/%2E%2E%2FCargo.toml",
+        "/console/app.js/x",
+    ] {
+        let r = app.raw_request(Method::GET, path, None, &[], None).await;
+        assert_eq!(r.status, StatusCode::NOT_FOUND, "{path}: {}", r.text);
+        assert_eq!(r.code(), "APIGW.0101", "{path}: {}", r.text);
+    }
+    let r = app
+        .raw_request(Method::POST, "/console", None, &[], Some(b"{}".to_vec()))
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND, "{}", r.text);
+    assert_eq!(r.code(), "APIGW.0101");
+}
+
+/// Whether the session left the processlist within a few seconds.
+async fn gone(id: u64) -> bool {
+    for _ in 0..50 {
+        if !shared().alive(id) {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    false
+}
+
+#[tokio::test]
+async fn in_a_browser_a_dba_kills_exactly_the_two_sessions_selected() {
+    let playwright = repo().join("tests/browser/node_modules/playwright-core");
+    assert!(
+        playwright.is_dir(),
+        "{} is missing: {INSTALL_HINT}",
+        playwright.display()
+    );
+    assert!(
+        Path::new("/usr/bin/chromium").exists(),
+        "/usr/bin/chromium is missing: {INSTALL_HINT}"
+    );
+
+    let app = spawn_app().await;
+    let db = shared();
+    let ctx = killer_ctx(&app, db, "PROCESS, CONNECTION ADMIN", &[]).await;
+    let projects = app.expect(Method::GET, "/v3/projects", None, 200).await;
+    let project_name = projects["projects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["id"] == ctx.project.as_str())
+        .map(|p| p["name"].as_str().unwrap().to_owned())
+        .expect("the test project is listed");
+    let user = unique_name("console");
+    let database = unique_name("shop");
+    create_victim_user(db, &user);
+    create_database(db, &database);
+    let mut victims = Vec::new();
+    for _ in 0..4 {
+        victims.push(idle(db, &user, Some(&database)).await);
+    }
+    // Two that are not neighbours in the table.
+    let mut chosen = vec![victims[0].1, victims[2].1];
+    let mut spared = vec![victims[1].1, victims[3].1];
+    chosen.sort_unstable();
+    spared.sort_unstable();
+
+    let screenshot: PathBuf = repo().join("target/console.png");
+    let confirm_shot = screenshot.with_file_name("console-confirm.png");
+    // Screenshots of an earlier run must not pass for this one's.
+    for shot in [&screenshot, &confirm_shot] {
+        let _ = std::fs::remove_file(shot);
+    }
+    let mut cmd = std::process::Command::new("node");
+    cmd.arg(repo().join("tests/browser/console.mjs"))
+        .current_dir(repo())
+        .env("DBKILL_CONSOLE_URL", &app.base)
+        .env("DBKILL_CONSOLE_USER", "admin")
+        .env("DBKILL_CONSOLE_PASSWORD", ADMIN_PASSWORD)
+        .env("DBKILL_CONSOLE_PROJECT", &project_name)
+        .env("DBKILL_CONSOLE_INSTANCE", "maria")
+        .env(
+            "DBKILL_CONSOLE_VICTIMS",
+            format!("{},{}", chosen[0], chosen[1]),
+        )
+        .env("DBKILL_CONSOLE_FILTER_USER", &user)
+        .env("DBKILL_CONSOLE_EXPECT_ROWS", "4")
+        .env("DBKILL_CONSOLE_SCREENSHOT", &screenshot);
+    // The service runs on this test's runtime: the browser must be awaited, not waited for.
+    let run = tokio::process::Command::from(cmd)
+        .kill_on_drop(true)
+        .output();
+    let out = tokio::time::timeout(Duration::from_secs(180), run)
+        .await
+        .expect("the browser test finishes within 180 s")
+        .unwrap_or_else(|e| panic!("cannot run node ({e}): {INSTALL_HINT}"));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "tests/browser/console.mjs failed ({}):\n{stdout}\n{stderr}",
+        out.status
+    );
+    assert!(stdout.contains("console.mjs: ok"), "{stdout}\n{stderr}");
+
+    // On the server: exactly the two chosen sessions are gone, the other two still work.
+    for (conn, id) in &mut victims {
+        if chosen.contains(id) {
+            assert!(gone(*id).await, "session {id} was selected but is alive");
+            assert!(
+                !usable(conn).await,
+                "the client of session {id} still works"
+            );
+        } else {
+            assert!(db.alive(*id), "session {id} was not selected but is gone");
+            assert!(
+                usable(conn).await,
+                "session {id} was not selected but broke"
+            );
+        }
+    }
+    let listed = ctx.list(&app, &format!("user={user}&limit=100")).await;
+    assert_eq!(ids_of(&listed["processes"]), spared, "{listed}");
+
+    let history = app
+        .expect(
+            Method::GET,
+            &format!("{}?page_size=100", ctx.history_path()),
+            None,
+            200,
+        )
+        .await;
+    assert_eq!(history["total_count"], 2, "{history}");
+    let mut killed: Vec<u64> = history["killed_sessions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            assert_eq!(e["killed_source"], "console:admin", "{e}");
+            assert_eq!(e["user"], Value::from(user.as_str()), "{e}");
+            e["session_id"].as_u64().unwrap()
+        })
+        .collect();
+    killed.sort_unstable();
+    assert_eq!(killed, chosen, "{history}");
+
+    for shot in [&screenshot, &confirm_shot] {
+        let png = std::fs::read(shot).unwrap_or_else(|e| panic!("{}: {e}", shot.display()));
+        assert!(png.starts_with(b"\x89PNG\r\n\x1a\n"), "{}", shot.display());
+    }
+}
