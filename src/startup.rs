@@ -17,7 +17,7 @@ use tokio::net::TcpListener;
 use crate::config::Settings;
 use crate::http::{AppState, CallerLimiter, MetricsHandle, router};
 use crate::secrets::{MasterKey, PasswordHasher, Sealer, hash_password, random_bytes};
-use crate::store::{NewUser, SqliteStore, Store};
+use crate::store::{CachedStore, NewUser, SqliteStore, Store};
 
 pub struct Application {
     listener: TcpListener,
@@ -106,7 +106,7 @@ impl Application {
         let hasher = tokio::task::spawn_blocking(PasswordHasher::default).await?;
         let limiter = settings.rate_limit.map(CallerLimiter::new);
         let state = AppState {
-            store: Arc::new(store.clone()),
+            store: Arc::new(CachedStore::new(store.clone())),
             sealer: Sealer::new(&key),
             hasher: Arc::new(hasher),
             settings: Arc::new(settings),

@@ -2,6 +2,7 @@
 //! credentials and kill history. Handlers see only the [`Store`] trait, so a PostgreSQL
 //! implementation can replace the embedded SQLite one without touching them.
 
+mod cached;
 mod records;
 mod sqlite;
 
@@ -9,6 +10,7 @@ use async_trait::async_trait;
 
 use crate::domain::{DbUserId, InstanceId, ProjectId, Role, UserId};
 
+pub use cached::CachedStore;
 pub use records::*;
 pub use sqlite::SqliteStore;
 

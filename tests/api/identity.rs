@@ -332,3 +332,32 @@ async fn checks_run_in_the_contract_order() {
         .await;
     assert_eq!((r.status.as_u16(), r.code()), (400, "DAS.200100"));
 }
+
+#[tokio::test]
+async fn a_removed_role_takes_effect_on_the_next_request() {
+    let app = spawn_app().await;
+    let p = app.create_project("revoke-role").await;
+    let name = format!("u{}", &uuid_hex()[..8]);
+    let id = app.create_user(&name, "password-123").await;
+    app.bind(&p, &id, "viewer").await;
+    let token = app.login(&name, "password-123", None).await;
+    let path = format!("/v3/{p}/instances");
+    assert_eq!(
+        app.call(Method::GET, &path, &token, None).await.status,
+        StatusCode::OK
+    );
+    app.expect(
+        Method::DELETE,
+        &format!("/v3/projects/{p}/users/{id}/roles/viewer"),
+        None,
+        204,
+    )
+    .await;
+    let r = app.call(Method::GET, &path, &token, None).await;
+    assert_eq!((r.status.as_u16(), r.code()), (403, "APIGW.0302"));
+    app.bind(&p, &id, "viewer").await;
+    assert_eq!(
+        app.call(Method::GET, &path, &token, None).await.status,
+        StatusCode::OK
+    );
+}

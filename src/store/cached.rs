@@ -1,0 +1,252 @@
+//! A read-through cache in front of a store, for what every request reads: its token, user,
+//! roles, project, instance and db user. Every write that could change a cached row goes
+//! through here and drops it, so in one process the cache is never stale; only rows that exist
+//! are cached. A deployment with several nodes on a shared store would need expiry instead.
+
+use std::collections::HashMap;
+use std::hash::Hash;
+use std::sync::Mutex;
+
+use async_trait::async_trait;
+
+use super::*;
+use crate::domain::{DbUserId, InstanceId, ProjectId, Role, UserId};
+
+/// More entries than this and the map starts over: a cache, not a second store.
+const MAX_ENTRIES: usize = 10_000;
+
+struct Map<K, V>(Mutex<HashMap<K, V>>);
+
+impl<K: Eq + Hash, V: Clone> Map<K, V> {
+    fn new() -> Self {
+        Self(Mutex::new(HashMap::new()))
+    }
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<K, V>> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+    fn get(&self, k: &K) -> Option<V> {
+        self.lock().get(k).cloned()
+    }
+    fn put(&self, k: K, v: V) {
+        let mut m = self.lock();
+        if m.len() >= MAX_ENTRIES {
+            m.clear();
+        }
+        m.insert(k, v);
+    }
+    fn remove(&self, k: &K) {
+        self.lock().remove(k);
+    }
+    fn clear(&self) {
+        self.lock().clear();
+    }
+}
+
+pub struct CachedStore<S> {
+    inner: S,
+    tokens: Map<String, TokenRecord>,
+    users: Map<UserId, UserRecord>,
+    roles: Map<UserId, Vec<(ProjectId, Role)>>,
+    projects: Map<ProjectId, ProjectRecord>,
+    instances: Map<(ProjectId, InstanceId), InstanceRecord>,
+    db_users: Map<DbUserId, DbUserRecord>,
+}
+
+impl<S> CachedStore<S> {
+    pub fn new(inner: S) -> Self {
+        Self {
+            inner,
+            tokens: Map::new(),
+            users: Map::new(),
+            roles: Map::new(),
+            projects: Map::new(),
+            instances: Map::new(),
+            db_users: Map::new(),
+        }
+    }
+}
+
+/// Reads `key` from `map`, or from the store (caching a row that exists).
+macro_rules! read_through {
+    ($map:expr, $key:expr, $load:expr) => {{
+        if let Some(v) = $map.get(&$key) {
+            return Ok(Some(v));
+        }
+        let loaded = $load.await?;
+        if let Some(v) = &loaded {
+            $map.put($key, v.clone());
+        }
+        Ok(loaded)
+    }};
+}
+
+#[async_trait]
+impl<S: Store> IdentityStore for CachedStore<S> {
+    async fn ping(&self) -> StoreResult<()> {
+        self.inner.ping().await
+    }
+    async fn create_project(&self, name: &str) -> StoreResult<ProjectRecord> {
+        self.inner.create_project(name).await
+    }
+    async fn list_projects(&self) -> StoreResult<Vec<ProjectRecord>> {
+        self.inner.list_projects().await
+    }
+    async fn get_project(&self, id: &ProjectId) -> StoreResult<Option<ProjectRecord>> {
+        read_through!(self.projects, id.clone(), self.inner.get_project(id))
+    }
+    async fn get_project_by_name(&self, name: &str) -> StoreResult<Option<ProjectRecord>> {
+        self.inner.get_project_by_name(name).await
+    }
+    async fn create_user(&self, new: NewUser<'_>) -> StoreResult<UserRecord> {
+        self.inner.create_user(new).await
+    }
+    async fn get_user(&self, id: &UserId) -> StoreResult<Option<UserRecord>> {
+        read_through!(self.users, id.clone(), self.inner.get_user(id))
+    }
+    async fn get_user_by_name(&self, name: &str) -> StoreResult<Option<UserRecord>> {
+        self.inner.get_user_by_name(name).await
+    }
+    async fn count_users(&self) -> StoreResult<i64> {
+        self.inner.count_users().await
+    }
+    async fn bind_role(&self, project: &ProjectId, user: &UserId, role: Role) -> StoreResult<()> {
+        let done = self.inner.bind_role(project, user, role).await;
+        self.roles.remove(user);
+        done
+    }
+    async fn unbind_role(&self, project: &ProjectId, user: &UserId, role: Role) -> StoreResult<()> {
+        let done = self.inner.unbind_role(project, user, role).await;
+        self.roles.remove(user);
+        done
+    }
+    async fn roles_of(&self, user: &UserId) -> StoreResult<Vec<(ProjectId, Role)>> {
+        if let Some(v) = self.roles.get(user) {
+            return Ok(v);
+        }
+        let loaded = self.inner.roles_of(user).await?;
+        self.roles.put(user.clone(), loaded.clone());
+        Ok(loaded)
+    }
+    async fn insert_token(&self, token: &TokenRecord) -> StoreResult<()> {
+        self.inner.insert_token(token).await
+    }
+    async fn find_token(&self, hash: &str) -> StoreResult<Option<TokenRecord>> {
+        read_through!(self.tokens, hash.to_owned(), self.inner.find_token(hash))
+    }
+    async fn delete_token(&self, hash: &str) -> StoreResult<bool> {
+        let done = self.inner.delete_token(hash).await;
+        self.tokens.remove(&hash.to_owned());
+        done
+    }
+}
+
+#[async_trait]
+impl<S: Store> AccessKeyStore for CachedStore<S> {
+    async fn insert_access_key(&self, key: &AccessKeyRecord) -> StoreResult<()> {
+        self.inner.insert_access_key(key).await
+    }
+    async fn get_access_key(&self, access: &str) -> StoreResult<Option<AccessKeyRecord>> {
+        self.inner.get_access_key(access).await
+    }
+    async fn list_access_keys(&self, user: Option<&UserId>) -> StoreResult<Vec<AccessKeyRecord>> {
+        self.inner.list_access_keys(user).await
+    }
+    async fn delete_access_key(&self, access: &str) -> StoreResult<bool> {
+        self.inner.delete_access_key(access).await
+    }
+}
+
+#[async_trait]
+impl<S: Store> CatalogStore for CachedStore<S> {
+    async fn insert_instance(&self, instance: &InstanceRecord) -> StoreResult<()> {
+        self.inner.insert_instance(instance).await
+    }
+    async fn list_instances(
+        &self,
+        project: &ProjectId,
+        page: Page,
+    ) -> StoreResult<(Vec<InstanceRecord>, i64)> {
+        self.inner.list_instances(project, page).await
+    }
+    async fn get_instance(
+        &self,
+        project: &ProjectId,
+        id: &InstanceId,
+    ) -> StoreResult<Option<InstanceRecord>> {
+        read_through!(
+            self.instances,
+            (project.clone(), id.clone()),
+            self.inner.get_instance(project, id)
+        )
+    }
+    async fn delete_instance(&self, project: &ProjectId, id: &InstanceId) -> StoreResult<bool> {
+        let done = self.inner.delete_instance(project, id).await;
+        self.instances.remove(&(project.clone(), id.clone()));
+        // Its db users went with it (ON DELETE CASCADE).
+        self.db_users.clear();
+        done
+    }
+    async fn upsert_db_user(
+        &self,
+        instance: &InstanceId,
+        username: &str,
+        seal: &(dyn for<'a> Fn(&'a DbUserId) -> String + Send + Sync),
+    ) -> StoreResult<DbUserId> {
+        let id = self.inner.upsert_db_user(instance, username, seal).await?;
+        self.db_users.remove(&id);
+        Ok(id)
+    }
+    async fn list_db_users(
+        &self,
+        instance: &InstanceId,
+        filter: &DbUserFilter,
+        page: Page,
+    ) -> StoreResult<(Vec<DbUserRecord>, i64)> {
+        self.inner.list_db_users(instance, filter, page).await
+    }
+    async fn get_db_user(&self, id: &DbUserId) -> StoreResult<Option<DbUserRecord>> {
+        read_through!(self.db_users, id.clone(), self.inner.get_db_user(id))
+    }
+    async fn update_db_user(
+        &self,
+        id: &DbUserId,
+        username: &str,
+        sealed_password: &str,
+    ) -> StoreResult<bool> {
+        let done = self
+            .inner
+            .update_db_user(id, username, sealed_password)
+            .await;
+        self.db_users.remove(id);
+        done
+    }
+    async fn delete_db_user(&self, id: &DbUserId) -> StoreResult<bool> {
+        let done = self.inner.delete_db_user(id).await;
+        self.db_users.remove(id);
+        done
+    }
+}
+
+#[async_trait]
+impl<S: Store> HistoryStore for CachedStore<S> {
+    async fn record_kill_plan(&self, plan: &KillIntent) -> StoreResult<()> {
+        self.inner.record_kill_plan(plan).await
+    }
+    async fn record_kill_outcomes(
+        &self,
+        request_id: &str,
+        sessions: &[SessionSnapshot],
+        outcomes: &[SessionOutcome],
+    ) -> StoreResult<()> {
+        self.inner
+            .record_kill_outcomes(request_id, sessions, outcomes)
+            .await
+    }
+    async fn list_kill_history(
+        &self,
+        instance: &InstanceId,
+        query: &HistoryQuery,
+    ) -> StoreResult<(Vec<KilledSessionRecord>, i64)> {
+        self.inner.list_kill_history(instance, query).await
+    }
+}
