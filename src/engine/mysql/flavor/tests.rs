@@ -233,3 +233,47 @@ fn transaction_rows_decode() {
     );
     assert_eq!(decode_trx(&[Value::UInt(5)]), None);
 }
+
+#[test]
+fn pages_are_cut_and_counted_on_the_server_with_exact_names() {
+    let pre = Prefilter {
+        user: Some("App"),
+        exact: true,
+        ..Default::default()
+    };
+    let sql = Flavor::MariaDb.page_sql(&pre, 40, 20).unwrap();
+    assert!(
+        sql.contains(", NULL, COUNT(*) OVER () FROM information_schema.PROCESSLIST p"),
+        "{sql}"
+    );
+    assert!(
+        sql.contains("WHERE CAST(p.USER AS BINARY) = CAST('App' AS BINARY)"),
+        "{sql}"
+    );
+    assert!(sql.ends_with("ORDER BY p.ID LIMIT 20 OFFSET 40"), "{sql}");
+    assert!(
+        Flavor::MySqlPerfSchema
+            .page_sql(&pre, 0, 20)
+            .unwrap()
+            .contains("performance_schema.processlist")
+    );
+    assert_eq!(Flavor::MySqlInfoSchema.page_sql(&pre, 0, 20), None);
+    assert_eq!(
+        Flavor::MariaDb.count_sql(&pre),
+        "SELECT COUNT(*) FROM information_schema.PROCESSLIST p WHERE CAST(p.USER AS BINARY) = CAST('App' AS BINARY)"
+    );
+    let row = [
+        Value::UInt(3),
+        b("App"),
+        b("h"),
+        Value::NULL,
+        b("Sleep"),
+        Value::Int(1),
+        Value::NULL,
+        Value::NULL,
+        Value::NULL,
+        Value::Int(57),
+    ];
+    let (s, n) = decode_page_row(&row).unwrap();
+    assert_eq!((s.id, n), (SessionId(3), 57));
+}
