@@ -38,15 +38,6 @@ pub trait SessionDriver: Send + Sync {
     /// engine narrows cheaply (when ids are given, by ids alone, so listed sessions that fail
     /// user/database still show up); the planner applies the exact filters.
     async fn list(&self, filter: &KillFilter) -> Result<Snapshot, EngineError>;
-    /// One page (by id) of the sessions whose user and database equal the given ones exactly,
-    /// and how many there are in all; `None` where the engine cannot page on the server.
-    async fn page(
-        &self,
-        user: Option<&str>,
-        database: Option<&str>,
-        offset: u64,
-        limit: u64,
-    ) -> Result<Option<(Vec<Session>, u64)>, EngineError>;
     /// Age in seconds of each given session's open transaction (absent: none, or not visible).
     async fn trx_ages(&self, ids: &[SessionId]) -> Result<HashMap<SessionId, i64>, EngineError>;
     /// Sends one KILL per id, in the order given; each id gets its own result.

@@ -2,7 +2,6 @@
 //! then one page in id order.
 
 use crate::domain::{KillFilter, Session};
-use crate::engine::SessionDriver;
 use crate::error::DasResult;
 use crate::state::AppState;
 use crate::store::{DbUserRecord, InstanceRecord, Page};
@@ -22,34 +21,6 @@ pub async fn list_processes(
     page: Page,
 ) -> DasResult<ProcessPage> {
     let driver = super::target::driver_for(state, instance, db_user)?;
-    let offset = u64::try_from(page.offset).unwrap_or(0);
-    let limit = u64::try_from(page.limit).unwrap_or(0);
-    // The server pages and counts, sending only the page; where it cannot, list and page here.
-    let (mut sessions, count) = match driver.page(user, database, offset, limit).await? {
-        Some((sessions, count)) => (sessions, usize::try_from(count).unwrap_or(usize::MAX)),
-        None => list_and_page(driver.as_ref(), user, database, page).await?,
-    };
-    // Transaction ages only for the page: INNODB_TRX is read once, for these ids. Without
-    // PROCESS the db user may not read it; the ages then stay 0.
-    let ids: Vec<_> = sessions.iter().map(|s| s.id).collect();
-    match driver.trx_ages(&ids).await {
-        Ok(ages) => {
-            for s in &mut sessions {
-                s.trx_seconds = ages.get(&s.id).copied().unwrap_or(0);
-            }
-        }
-        Err(crate::engine::EngineError::Denied(_)) => {}
-        Err(e) => return Err(e.into()),
-    }
-    Ok(ProcessPage { sessions, count })
-}
-
-async fn list_and_page(
-    driver: &dyn SessionDriver,
-    user: Option<&str>,
-    database: Option<&str>,
-    page: Page,
-) -> DasResult<(Vec<Session>, usize)> {
     let filter = KillFilter {
         process_ids: None,
         user: user.map(str::to_owned),
@@ -72,5 +43,18 @@ async fn list_and_page(
     let end = start
         .saturating_add(usize::try_from(page.limit).unwrap_or(0))
         .min(count);
-    Ok((sessions.drain(start..end).collect(), count))
+    let mut sessions: Vec<Session> = sessions.drain(start..end).collect();
+    // Transaction ages only for the page: INNODB_TRX is read once, for these ids. Without
+    // PROCESS the db user may not read it; the ages then stay 0.
+    let ids: Vec<_> = sessions.iter().map(|s| s.id).collect();
+    match driver.trx_ages(&ids).await {
+        Ok(ages) => {
+            for s in &mut sessions {
+                s.trx_seconds = ages.get(&s.id).copied().unwrap_or(0);
+            }
+        }
+        Err(crate::engine::EngineError::Denied(_)) => {}
+        Err(e) => return Err(e.into()),
+    }
+    Ok(ProcessPage { sessions, count })
 }

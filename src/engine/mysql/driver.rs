@@ -14,13 +14,11 @@ use mysql_async::{Conn, Row, Value};
 use tokio::sync::Mutex;
 
 use super::connect::{connect, map_error};
-use super::flavor::{
-    Flavor, Prefilter, decode_page_row, decode_presence, decode_session, decode_trx,
-};
+use super::flavor::{Flavor, Prefilter, decode_presence, decode_session, decode_trx};
 #[cfg(test)]
 use super::kill::kill_result;
 use super::kill::{BATCH, batch_sql, is_plain_account_name, kill_on, kill_user, run_batch, settle};
-use crate::domain::{KillFilter, KillType, Session, SessionId};
+use crate::domain::{KillFilter, KillType, SessionId};
 use crate::engine::driver::{KillResult, Presence, SessionDriver, Snapshot};
 use crate::engine::{EngineError, OwnConnections, Target, Timeouts};
 
@@ -220,7 +218,6 @@ impl SessionDriver for MysqlDriver {
                 ids: None,
                 user: filter.user.as_deref(),
                 database: filter.database.as_deref(),
-                exact: false,
             },
         };
         let rows = self
@@ -238,62 +235,6 @@ impl SessionDriver for MysqlDriver {
             sessions,
             own_ids: self.own.ids_on(self.current().map(|c| c.0).as_deref()),
         })
-    }
-
-    async fn page(
-        &self,
-        user: Option<&str>,
-        database: Option<&str>,
-        offset: u64,
-        limit: u64,
-    ) -> Result<Option<(Vec<Session>, u64)>, EngineError> {
-        let pre = Prefilter {
-            ids: None,
-            user,
-            database,
-            exact: true,
-        };
-        self.with_lifeline(|line, t| {
-            let page_sql = line.flavor.page_sql(&pre, offset, limit);
-            let count_sql = line.flavor.count_sql(&pre);
-            let fallback = line.flavor.fallback();
-            Box::pin(async move {
-                let Some(sql) = page_sql else { return Ok(None) };
-                let rows = timed(t, async {
-                    line.conn.query::<Row, _>(sql).await.map_err(map_error)
-                })
-                .await;
-                let rows = match (rows, fallback) {
-                    // The preferred source is not readable: list through the fallback instead.
-                    (Err(EngineError::Server(_) | EngineError::Denied(_)), Some(f)) => {
-                        line.flavor = f;
-                        return Ok(None);
-                    }
-                    (rows, _) => rows?,
-                };
-                let mut sessions = Vec::with_capacity(rows.len());
-                let mut count = 0;
-                for row in rows {
-                    if let Some((s, n)) = decode_page_row(&row.unwrap()) {
-                        sessions.push(s);
-                        count = n;
-                    }
-                }
-                // A page past the end carries no count: ask for it.
-                if sessions.is_empty() && offset > 0 {
-                    count = timed(t, async {
-                        line.conn
-                            .query_first::<u64, _>(count_sql)
-                            .await
-                            .map_err(map_error)
-                    })
-                    .await?
-                    .unwrap_or(0);
-                }
-                Ok(Some((sessions, count)))
-            })
-        })
-        .await
     }
 
     async fn trx_ages(&self, ids: &[SessionId]) -> Result<HashMap<SessionId, i64>, EngineError> {

@@ -49,51 +49,22 @@ impl Flavor {
     /// `pre` narrows the rows on the server; it is a superset (the server compares names
     /// case-insensitively), and the planner applies the exact filters.
     pub fn list_sql(self, pre: &Prefilter<'_>) -> String {
-        format!("{}{} ORDER BY p.ID", self.select(""), pre.where_clause())
-    }
-
-    /// One page of the sessions passing `pre` (exact), each row carrying the total count in a
-    /// tenth column: the server sends the page, not every match. `None` where window functions
-    /// may be missing (MySQL before 8.0).
-    pub fn page_sql(self, pre: &Prefilter<'_>, offset: u64, limit: u64) -> Option<String> {
-        if self == Flavor::MySqlInfoSchema {
-            return None;
-        }
-        Some(format!(
-            "{}{} ORDER BY p.ID LIMIT {limit} OFFSET {offset}",
-            self.select(", COUNT(*) OVER ()"),
-            pre.where_clause()
-        ))
-    }
-
-    /// The count of sessions passing `pre`, for a page past the end.
-    pub fn count_sql(self, pre: &Prefilter<'_>) -> String {
-        let table = match self {
-            Flavor::MySqlPerfSchema => "performance_schema.processlist",
-            _ => "information_schema.PROCESSLIST",
+        let head = match self {
+            Flavor::MariaDb => {
+                "SELECT CAST(p.ID AS UNSIGNED), p.USER, p.HOST, p.DB, p.COMMAND, p.TIME, p.STATE, \
+                 p.INFO, NULL FROM information_schema.PROCESSLIST p"
+            }
+            Flavor::MySqlPerfSchema => {
+                "SELECT p.ID, p.USER, p.HOST, p.DB, p.COMMAND, p.TIME, p.STATE, p.INFO, \
+                 t.TYPE = 'FOREGROUND' FROM performance_schema.processlist p \
+                 LEFT JOIN performance_schema.threads t ON t.PROCESSLIST_ID = p.ID"
+            }
+            Flavor::MySqlInfoSchema => {
+                "SELECT p.ID, p.USER, p.HOST, p.DB, p.COMMAND, p.TIME, p.STATE, p.INFO, NULL \
+                 FROM information_schema.PROCESSLIST p"
+            }
         };
-        format!("SELECT COUNT(*) FROM {table} p{}", pre.where_clause())
-    }
-
-    fn select(self, extra: &str) -> String {
-        let (columns, from) = match self {
-            Flavor::MariaDb => (
-                "CAST(p.ID AS UNSIGNED), p.USER, p.HOST, p.DB, p.COMMAND, p.TIME, p.STATE, \
-                 p.INFO, NULL",
-                " FROM information_schema.PROCESSLIST p",
-            ),
-            Flavor::MySqlPerfSchema => (
-                "p.ID, p.USER, p.HOST, p.DB, p.COMMAND, p.TIME, p.STATE, p.INFO, \
-                 t.TYPE = 'FOREGROUND'",
-                " FROM performance_schema.processlist p \
-                 LEFT JOIN performance_schema.threads t ON t.PROCESSLIST_ID = p.ID",
-            ),
-            Flavor::MySqlInfoSchema => (
-                "p.ID, p.USER, p.HOST, p.DB, p.COMMAND, p.TIME, p.STATE, p.INFO, NULL",
-                " FROM information_schema.PROCESSLIST p",
-            ),
-        };
-        format!("SELECT {columns}{extra}{from}")
+        format!("{head}{} ORDER BY p.ID", pre.where_clause())
     }
 
     /// Open transactions' ages in seconds for the given sessions (INNODB_TRX needs PROCESS).
@@ -130,8 +101,6 @@ pub struct Prefilter<'a> {
     pub ids: Option<&'a [SessionId]>,
     pub user: Option<&'a str>,
     pub database: Option<&'a str>,
-    /// Compare names byte for byte (the server's own comparison ignores case).
-    pub exact: bool,
 }
 
 impl Prefilter<'_> {
@@ -147,19 +116,11 @@ impl Prefilter<'_> {
                 }
             ));
         }
-        let compare = |column: &str, value: &str| {
-            let literal = Value::from(value).as_sql(false);
-            if self.exact {
-                format!("CAST({column} AS BINARY) = CAST({literal} AS BINARY)")
-            } else {
-                format!("{column} = {literal}")
-            }
-        };
         if let Some(user) = self.user {
-            conds.push(compare("p.USER", user));
+            conds.push(format!("p.USER = {}", Value::from(user).as_sql(false)));
         }
         if let Some(db) = self.database {
-            conds.push(compare("p.DB", db));
+            conds.push(format!("p.DB = {}", Value::from(db).as_sql(false)));
         }
         if conds.is_empty() {
             String::new()
@@ -216,11 +177,6 @@ pub fn decode_session(row: &[Value]) -> Option<Session> {
         foreground: int(&row[8]).map(|f| f != 0),
         trx_seconds: 0,
     })
-}
-
-/// Decodes a row of [`Flavor::page_sql`]: the session and the total count.
-pub fn decode_page_row(row: &[Value]) -> Option<(Session, u64)> {
-    Some((decode_session(row)?, uint(row.get(9)?)?))
 }
 
 /// Decodes a row of [`Flavor::trx_sql`] into (id, age in seconds).
