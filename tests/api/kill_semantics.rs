@@ -229,6 +229,9 @@ async fn list_processes_reports_nine_strings_counts_and_pages() {
     assert_eq!(page["count"], 3);
     assert_eq!(page["processes"].as_array().unwrap().len(), 1);
     assert_eq!(page["processes"][0]["id"], all["processes"][1]["id"]);
+    let past_the_end = ctx.list(&app, &format!("user={user}&offset=10")).await;
+    assert_eq!(past_the_end["count"], 3, "{past_the_end}");
+    assert_eq!(past_the_end["processes"], json!([]));
     let in_db = ctx
         .list(&app, &format!("user={user}&database={database}"))
         .await;
