@@ -17,17 +17,22 @@ const PAGE: usize = 20;
 const RAW_SQL: &str = "SELECT CAST(ID AS UNSIGNED), USER, HOST, DB, COMMAND, TIME, STATE, INFO \
      FROM information_schema.PROCESSLIST WHERE USER = 'victim'";
 
+/// What dbkill itself sends on MariaDB (every session, no server-side filter), for information.
+const SHOW_SQL: &str = "SHOW FULL PROCESSLIST";
+
 pub struct ListBench {
     pub n: usize,
     /// `GET …/processes?user=victim&limit=20`: request sent → body received.
     pub api: Vec<Duration>,
     /// [`RAW_SQL`] on `killer`'s open connection: sent → all rows fetched.
     pub raw: Vec<Duration>,
+    /// [`SHOW_SQL`] on the same connection: sent → all rows fetched.
+    pub show: Vec<Duration>,
     pub problem: Option<String>,
 }
 
 impl Bench {
-    /// Times `calls` ListProcesses calls and as many raw queries, alternating, after one
+    /// Times `calls` ListProcesses calls and as many of each raw query, alternating, after one
     /// untimed warm-up of each, with `n` victims open.
     pub async fn list_bench(&mut self, n: usize, calls: usize) -> Result<ListBench> {
         let conns = victims::open(self.port, n).await?;
@@ -37,6 +42,7 @@ impl Bench {
             n,
             api: Vec::new(),
             raw: Vec::new(),
+            show: Vec::new(),
             problem: None,
         };
         for i in 0..=calls {
@@ -55,9 +61,19 @@ impl Bench {
                     rows.len()
                 ));
             }
+            let t = Instant::now();
+            let shown: Vec<Row> = self.killer.query(SHOW_SQL).await?;
+            let show = t.elapsed();
+            if shown.len() < n {
+                result.problem.get_or_insert(format!(
+                    "{SHOW_SQL} returned {} rows, expected at least {n}",
+                    shown.len()
+                ));
+            }
             if i > 0 {
                 result.api.push(api);
                 result.raw.push(raw);
+                result.show.push(show);
             }
         }
         self.probe.exec(&format!("KILL USER {USER}")).await?;

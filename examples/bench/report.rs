@@ -377,6 +377,14 @@ impl Summary<'_> {
                     "1.5×".into(),
                     verdict(ok),
                 );
+                let show = secs(&l.show);
+                row(
+                    nn.clone(),
+                    "ListProcesses ÷ SHOW FULL PROCESSLIST, what dbkill sends (no goal)".into(),
+                    format!("{} ÷ {} = {}", ms(api), ms(show), ratio(div(api, show))),
+                    "–".into(),
+                    "info".into(),
+                );
             }
         }
         let idle = self.memory.idle_kib.map(|k| k as f64 / MIB);

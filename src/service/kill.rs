@@ -54,6 +54,7 @@ fn snapshot(s: &Session) -> SessionSnapshot {
 }
 
 pub async fn kill_sessions(state: AppState, cmd: KillCommand) -> DasResult<KillReport> {
+    let started = Instant::now();
     let driver = super::target::driver_for(&state, &cmd.instance, &cmd.db_user)?;
     let snap = driver.list(&cmd.filter).await?;
     let protections = Protections {
@@ -61,6 +62,7 @@ pub async fn kill_sessions(state: AppState, cmd: KillCommand) -> DasResult<KillR
         protected_users: cmd.instance.protected_users.clone(),
     };
     let planned = plan(&snap.sessions, &cmd.filter, &protections);
+    let listed = started.elapsed();
     let mut report = KillReport {
         request_id: cmd.request_id.clone(),
         dry_run: cmd.dry_run,
@@ -107,6 +109,7 @@ pub async fn kill_sessions(state: AppState, cmd: KillCommand) -> DasResult<KillR
         })
         .await?;
 
+    let recorded = started.elapsed();
     let ids: Vec<SessionId> = planned.kill.iter().map(|s| s.id).collect();
     let results = match kill_user_equivalent(&planned, &cmd.filter) {
         Some(user) => match driver.kill_user(user, cmd.kill_type).await {
@@ -126,6 +129,7 @@ pub async fn kill_sessions(state: AppState, cmd: KillCommand) -> DasResult<KillR
         },
         None => driver.kill(&ids, cmd.kill_type).await,
     };
+    let sent = started.elapsed();
     let mut by_id: HashMap<SessionId, Session> =
         planned.kill.into_iter().map(|s| (s.id, s)).collect();
     let mut outcomes = Vec::with_capacity(ids.len());
@@ -177,11 +181,6 @@ pub async fn kill_sessions(state: AppState, cmd: KillCommand) -> DasResult<KillR
             }
         }
     }
-    state
-        .store
-        .record_kill_outcomes(&cmd.history_id, &snapshots, &outcomes)
-        .await?;
-
     let gone = verify(
         driver,
         &accepted,
@@ -189,6 +188,24 @@ pub async fn kill_sessions(state: AppState, cmd: KillCommand) -> DasResult<KillR
         state.settings.verify_timeout,
     )
     .await;
+    let verified = started.elapsed();
+    // Outcomes are written once the sessions are gone, not while they exit: the write takes
+    // CPU (milliseconds per thousand sessions) that the exiting server threads need on a small
+    // machine. The intent is on record since before the first KILL.
+    state
+        .store
+        .record_kill_outcomes(&cmd.history_id, &snapshots, &outcomes)
+        .await?;
+    // Where a slow kill spent its time, cumulative from the start of the request's work.
+    tracing::debug!(
+        sessions = ids.len(),
+        listed_ms = listed.as_millis(),
+        intent_ms = recorded.as_millis(),
+        killed_ms = sent.as_millis(),
+        verified_ms = verified.as_millis(),
+        done_ms = started.elapsed().as_millis(),
+        "kill phases"
+    );
     report.not_found.sort();
     report.killed = accepted
         .into_iter()

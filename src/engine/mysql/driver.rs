@@ -3,7 +3,7 @@
 //! when lost. Every call runs under a timeout; a connection whose call timed out is dropped,
 //! never reused (mysql_async connections are not cancel-safe).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Mutex as StdMutex;
@@ -14,7 +14,7 @@ use mysql_async::{Conn, Row, Value};
 use tokio::sync::Mutex;
 
 use super::connect::{connect, map_error};
-use super::flavor::{Flavor, Prefilter, decode_presence, decode_session, decode_trx};
+use super::flavor::{Flavor, Prefilter, decode_trx};
 #[cfg(test)]
 use super::kill::kill_result;
 use super::kill::{BATCH, batch_sql, is_plain_account_name, kill_on, kill_user, run_batch, settle};
@@ -184,12 +184,13 @@ impl MysqlDriver {
 }
 
 /// Lists with the flavor's preferred source, falling back (once, for good) when it fails.
+/// The rows come with the flavor that produced them, which is the one to decode them.
 async fn list_rows(
     line: &mut Lifeline,
     timeouts: Timeouts,
     primary: String,
     fallback: Option<(Flavor, String)>,
-) -> Result<Vec<Row>, EngineError> {
+) -> Result<(Flavor, Vec<Row>), EngineError> {
     let rows = timed(timeouts, async {
         line.conn.query::<Row, _>(primary).await.map_err(map_error)
     })
@@ -201,8 +202,9 @@ async fn list_rows(
                 line.conn.query::<Row, _>(sql).await.map_err(map_error)
             })
             .await
+            .map(|rows| (flavor, rows))
         }
-        (rows, _) => rows,
+        (rows, _) => rows.map(|rows| (line.flavor, rows)),
     }
 }
 
@@ -220,7 +222,7 @@ impl SessionDriver for MysqlDriver {
                 database: filter.database.as_deref(),
             },
         };
-        let rows = self
+        let (flavor, rows) = self
             .with_lifeline(|line, t| {
                 let primary = line.flavor.list_sql(&pre);
                 let fallback = line.flavor.fallback().map(|f| (f, f.list_sql(&pre)));
@@ -229,7 +231,7 @@ impl SessionDriver for MysqlDriver {
             .await?;
         let sessions = rows
             .into_iter()
-            .filter_map(|r| decode_session(&r.unwrap()))
+            .filter_map(|r| flavor.decode(&r.unwrap()))
             .collect();
         Ok(Snapshot {
             sessions,
@@ -341,19 +343,24 @@ impl SessionDriver for MysqlDriver {
         if ids.is_empty() {
             return Ok(vec![]);
         }
-        let rows: Vec<Row> = self
+        let (flavor, rows) = self
             .with_lifeline(|line, t| {
-                let sql = line.flavor.presence_sql(ids);
+                let (flavor, sql) = (line.flavor, line.flavor.presence_sql(ids));
                 Box::pin(timed(t, async move {
-                    line.conn.query::<Row, _>(sql).await.map_err(map_error)
+                    let rows = line.conn.query::<Row, _>(sql).await.map_err(map_error)?;
+                    Ok((flavor, rows))
                 }))
             })
             .await?;
+        let asked: HashSet<SessionId> = ids.iter().copied().collect();
         Ok(rows
             .into_iter()
             .filter_map(|r| {
                 let values: Vec<Value> = r.unwrap();
-                decode_presence(&values).map(|(id, command, sql)| Presence { id, command, sql })
+                flavor
+                    .decode_presence(&values)
+                    .filter(|(id, _, _)| asked.contains(id))
+                    .map(|(id, command, sql)| Presence { id, command, sql })
             })
             .collect())
     }

@@ -79,6 +79,7 @@ impl HistoryStore for SqliteStore {
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
+        super::checkpoint_in_background(&self.pool);
         Ok(())
     }
 
@@ -209,5 +210,58 @@ mod tests {
         let (rows, total) = store.list_kill_history(&instance, &q).await.unwrap();
         assert_eq!(total, 1);
         assert_eq!((rows[0].session_id, rows[0].kill_time), (7, 100));
+    }
+
+    #[tokio::test]
+    async fn a_kill_checkpoints_the_wal_itself_so_no_intent_waits_for_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path()).await.unwrap();
+        let backstop: i64 = sqlx::query_scalar("PRAGMA wal_autocheckpoint")
+            .fetch_one(&store.pool)
+            .await
+            .unwrap();
+        assert_eq!(backstop, i64::from(super::super::WAL_BACKSTOP_PAGES));
+        let db_file = dir.path().join("dbkill.db");
+        let before = std::fs::metadata(&db_file).unwrap().len();
+        let sessions: Vec<SessionSnapshot> = (0..3000).map(snapshot).collect();
+        store
+            .record_kill_plan(&KillIntent {
+                request_id: "big".into(),
+                project_id: ProjectId::new_random(),
+                instance_id: InstanceId::new_random("in01"),
+                db_user_id: DbUserId::new_random(),
+                source: "api:admin".into(),
+                kill_type: "connection".into(),
+                filter_json: "{}".into(),
+                created_at: 1,
+                sessions: sessions.clone(),
+            })
+            .await
+            .unwrap();
+        // Far below the backstop: the rows are still only in the WAL.
+        assert_eq!(std::fs::metadata(&db_file).unwrap().len(), before);
+        let outcomes: Vec<SessionOutcome> = sessions
+            .iter()
+            .map(|s| SessionOutcome {
+                session_id: s.session_id,
+                outcome: Outcome::Killed,
+                error_code: None,
+                kill_time: Some(5),
+            })
+            .collect();
+        store
+            .record_kill_outcomes("big", &sessions, &outcomes)
+            .await
+            .unwrap();
+        // The checkpoint after the outcomes copies them into the database file.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while std::fs::metadata(&db_file).unwrap().len() < before + 256 * 1024 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no checkpoint: {} bytes",
+                std::fs::metadata(&db_file).unwrap().len()
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
     }
 }

@@ -38,13 +38,17 @@ fn mysql8_sql_reads_performance_schema_joined_to_threads() {
     assert!(sql.contains("FROM performance_schema.processlist p"));
     assert!(sql.contains("JOIN performance_schema.threads t ON t.PROCESSLIST_ID = p.ID"));
     assert!(sql.contains("t.TYPE = 'FOREGROUND'"));
-    assert!(sql.ends_with("ORDER BY p.ID"), "{sql}");
+    assert!(!sql.contains("ORDER BY"), "callers sort in memory: {sql}");
     assert!(!sql.contains("WHERE"));
-    assert!(
-        Flavor::MariaDb
-            .list_sql(&Prefilter::default())
-            .contains("CAST(p.ID AS UNSIGNED)")
-    );
+    // MariaDB lists with SHOW FULL PROCESSLIST, whatever the prefilter.
+    let ids = [SessionId(1)];
+    let by_ids = Prefilter {
+        ids: Some(&ids),
+        user: Some("app"),
+        database: None,
+    };
+    assert_eq!(Flavor::MariaDb.list_sql(&by_ids), "SHOW FULL PROCESSLIST");
+    assert_eq!(Flavor::MariaDb.presence_sql(&ids), "SHOW FULL PROCESSLIST");
     assert!(
         Flavor::MySqlInfoSchema
             .list_sql(&Prefilter::default())
@@ -66,21 +70,25 @@ fn prefilters_quote_their_literals() {
         ..Default::default()
     };
     assert!(
-        Flavor::MariaDb
+        Flavor::MySqlInfoSchema
             .list_sql(&by_ids)
-            .contains(" WHERE p.ID IN (1,2) ORDER BY")
+            .ends_with(" WHERE p.ID IN (1,2)")
     );
     let none = Prefilter {
         ids: Some(&[]),
         ..Default::default()
     };
-    assert!(Flavor::MariaDb.list_sql(&none).contains("p.ID IN (NULL)"));
+    assert!(
+        Flavor::MySqlInfoSchema
+            .list_sql(&none)
+            .contains("p.ID IN (NULL)")
+    );
     let hostile = Prefilter {
         user: Some("a'b\\c"),
         database: Some("x' OR '1'='1"),
         ..Default::default()
     };
-    let sql = Flavor::MariaDb.list_sql(&hostile);
+    let sql = Flavor::MySqlPerfSchema.list_sql(&hostile);
     assert!(sql.contains(r"p.USER = 'a\'b\\c'"), "{sql}");
     assert!(sql.contains(r"p.DB = 'x\' OR \'1\'=\'1'"), "{sql}");
 }
@@ -232,4 +240,53 @@ fn transaction_rows_decode() {
         Some((SessionId(5), 0))
     );
     assert_eq!(decode_trx(&[Value::UInt(5)]), None);
+}
+
+/// A row of MariaDB 10.11's `SHOW FULL PROCESSLIST` (text protocol): the ninth column is
+/// Progress, which must not be read as a thread type.
+fn recorded_mariadb_show_row(id: &str, progress: &str) -> Vec<Value> {
+    vec![
+        b(id),
+        b("app"),
+        b("127.0.0.1:40312"),
+        b("shop"),
+        b("Query"),
+        b("4"),
+        b("User sleep"),
+        b("SELECT SLEEP(100)"),
+        b(progress),
+    ]
+}
+
+#[test]
+fn mariadb_show_processlist_rows_decode_without_a_thread_type() {
+    for progress in ["0.000", "1.000", "1"] {
+        let row = recorded_mariadb_show_row("77", progress);
+        let s = Flavor::MariaDb.decode(&row).unwrap();
+        assert_eq!(
+            (s.id, s.user.as_str(), s.database.as_deref(), s.time),
+            (SessionId(77), "app", Some("shop"), 4)
+        );
+        assert_eq!(s.sql.as_deref(), Some("SELECT SLEEP(100)"));
+        assert_eq!(s.foreground, None, "progress {progress}");
+        assert_eq!(
+            Flavor::MariaDb.decode_presence(&row),
+            Some((
+                SessionId(77),
+                "Query".to_owned(),
+                Some("SELECT SLEEP(100)".to_owned())
+            ))
+        );
+    }
+    // MySQL's presence rows are (id, command, info).
+    assert_eq!(
+        Flavor::MySqlPerfSchema.decode_presence(&[Value::UInt(9), b("Sleep"), Value::NULL]),
+        Some((SessionId(9), "Sleep".to_owned(), None))
+    );
+    // The same row read as MySQL's would take "1" for a foreground flag.
+    let row = recorded_mariadb_show_row("78", "1");
+    assert_eq!(
+        Flavor::MySqlInfoSchema.decode(&row).unwrap().foreground,
+        Some(true)
+    );
 }
