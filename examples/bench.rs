@@ -46,7 +46,7 @@ use service::Dbkill;
 
 const KILLER: (&str, &str) = ("killer", "killerpw");
 
-const USAGE: &str = "usage: bench [--sizes 1000,5000,10000] [--reps 3] [--methods dbkill-user,…] \
+const USAGE: &str = "usage: bench [--sizes 1000,5000,10000] [--reps 5] [--methods dbkill-user,…] \
 [--list-calls 7] [--poll-ms 1] [--dbkill target/release/dbkill]
 methods (default all but the last): dbkill-user dbkill-database dbkill-ids kill-user client-loop
   pt-kill client-loop-socket";
@@ -71,7 +71,7 @@ impl Args {
             .context("locate target/release")?;
         let mut args = Args {
             sizes: vec![1000, 5000, 10_000],
-            reps: 3,
+            reps: 5,
             methods: Method::DEFAULT.to_vec(),
             list_calls: 7,
             poll_ms: 1,

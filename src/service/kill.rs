@@ -105,7 +105,7 @@ pub async fn kill_sessions(state: AppState, cmd: KillCommand) -> DasResult<KillR
             kill_type: cmd.kill_type.as_str().to_owned(),
             filter_json: cmd.filter_json.clone(),
             created_at: crate::clock::now_ms(),
-            sessions: snapshots.clone(),
+            sessions: &snapshots,
         })
         .await?;
 

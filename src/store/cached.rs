@@ -229,7 +229,7 @@ impl<S: Store> CatalogStore for CachedStore<S> {
 
 #[async_trait]
 impl<S: Store> HistoryStore for CachedStore<S> {
-    async fn record_kill_plan(&self, plan: &KillIntent) -> StoreResult<()> {
+    async fn record_kill_plan(&self, plan: &KillIntent<'_>) -> StoreResult<()> {
         self.inner.record_kill_plan(plan).await
     }
     async fn record_kill_outcomes(

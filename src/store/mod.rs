@@ -113,7 +113,7 @@ pub trait CatalogStore: Send + Sync + 'static {
 #[async_trait]
 pub trait HistoryStore: Send + Sync + 'static {
     /// Records the request and every planned session before any KILL is sent.
-    async fn record_kill_plan(&self, plan: &KillIntent) -> StoreResult<()>;
+    async fn record_kill_plan(&self, plan: &KillIntent<'_>) -> StoreResult<()>;
     /// Records each planned session with its outcome and closes the request.
     async fn record_kill_outcomes(
         &self,

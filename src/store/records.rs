@@ -67,7 +67,7 @@ pub struct Page {
 
 /// What a kill request intends, written before the first KILL.
 #[derive(Clone, Debug)]
-pub struct KillIntent {
+pub struct KillIntent<'a> {
     pub request_id: String,
     pub project_id: ProjectId,
     pub instance_id: InstanceId,
@@ -77,7 +77,8 @@ pub struct KillIntent {
     pub kill_type: String,
     pub filter_json: String,
     pub created_at: i64,
-    pub sessions: Vec<SessionSnapshot>,
+    /// Borrowed: a plan of 10,000 sessions is not copied on the way to the store.
+    pub sessions: &'a [SessionSnapshot],
 }
 
 /// A session as it was seen when the plan was made.

@@ -17,7 +17,7 @@ const ROWS_PER_INSERT: usize = 500;
 
 #[async_trait]
 impl HistoryStore for SqliteStore {
-    async fn record_kill_plan(&self, plan: &KillIntent) -> StoreResult<()> {
+    async fn record_kill_plan(&self, plan: &KillIntent<'_>) -> StoreResult<()> {
         // One row, one statement: the intent is on record in a millisecond even for 10,000
         // sessions, so the first KILL is not kept waiting.
         let plan_json = serde_json::to_string(&plan.sessions).expect("snapshots serialise");
@@ -166,7 +166,7 @@ mod tests {
                 kill_type: "connection".into(),
                 filter_json: "{}".into(),
                 created_at: 1,
-                sessions: sessions.clone(),
+                sessions: &sessions,
             })
             .await
             .unwrap();
@@ -234,7 +234,7 @@ mod tests {
                 kill_type: "connection".into(),
                 filter_json: "{}".into(),
                 created_at: 1,
-                sessions: sessions.clone(),
+                sessions: &sessions,
             })
             .await
             .unwrap();
