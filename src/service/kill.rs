@@ -31,28 +31,6 @@ pub struct KillCommand {
     pub filter_json: String,
 }
 
-/// History keeps this much of a statement; enough to recognise it.
-const HISTORY_SQL_CHARS: usize = 1024;
-
-fn snapshot(s: &Session) -> SessionSnapshot {
-    SessionSnapshot {
-        session_id: s.id.0,
-        user: s.user.clone(),
-        host: s.host.clone(),
-        db: s.database.clone().unwrap_or_default(),
-        command: s.command.clone(),
-        time: s.time,
-        state: s.state.clone(),
-        info: s
-            .sql
-            .as_deref()
-            .unwrap_or("")
-            .chars()
-            .take(HISTORY_SQL_CHARS)
-            .collect(),
-    }
-}
-
 pub async fn kill_sessions(state: AppState, cmd: KillCommand) -> DasResult<KillReport> {
     let started = Instant::now();
     let driver = super::target::driver_for(&state, &cmd.instance, &cmd.db_user)?;
@@ -93,7 +71,7 @@ pub async fn kill_sessions(state: AppState, cmd: KillCommand) -> DasResult<KillR
         return Ok(report);
     }
 
-    let snapshots: Vec<SessionSnapshot> = planned.kill.iter().map(snapshot).collect();
+    let snapshots: Vec<SessionSnapshot> = planned.kill.iter().map(SessionSnapshot::of).collect();
     state
         .store
         .record_kill_plan(&KillIntent {
@@ -192,6 +170,12 @@ pub async fn kill_sessions(state: AppState, cmd: KillCommand) -> DasResult<KillR
     // Outcomes are written once the sessions are gone, not while they exit: the write takes
     // CPU (milliseconds per thousand sessions) that the exiting server threads need on a small
     // machine. The intent is on record since before the first KILL.
+    let snapshots: Vec<SessionSnapshot> = accepted
+        .iter()
+        .map(|(s, _)| s)
+        .chain(by_id.values())
+        .map(SessionSnapshot::of)
+        .collect();
     state
         .store
         .record_kill_outcomes(&cmd.history_id, &snapshots, &outcomes)

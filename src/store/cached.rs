@@ -235,7 +235,7 @@ impl<S: Store> HistoryStore for CachedStore<S> {
     async fn record_kill_outcomes(
         &self,
         request_id: &str,
-        sessions: &[SessionSnapshot],
+        sessions: &[SessionSnapshot<'_>],
         outcomes: &[SessionOutcome],
     ) -> StoreResult<()> {
         self.inner

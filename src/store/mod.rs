@@ -118,7 +118,7 @@ pub trait HistoryStore: Send + Sync + 'static {
     async fn record_kill_outcomes(
         &self,
         request_id: &str,
-        sessions: &[SessionSnapshot],
+        sessions: &[SessionSnapshot<'_>],
         outcomes: &[SessionOutcome],
     ) -> StoreResult<()>;
     async fn list_kill_history(

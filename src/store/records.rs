@@ -1,6 +1,6 @@
 //! Plain rows the store reads and writes; no behaviour beyond shape.
 
-use crate::domain::{DatastoreType, DbUserId, InstanceId, ProjectId, UserId};
+use crate::domain::{DatastoreType, DbUserId, InstanceId, ProjectId, Session, UserId};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ProjectRecord {
@@ -77,21 +77,44 @@ pub struct KillIntent<'a> {
     pub kill_type: String,
     pub filter_json: String,
     pub created_at: i64,
-    /// Borrowed: a plan of 10,000 sessions is not copied on the way to the store.
-    pub sessions: &'a [SessionSnapshot],
+    pub sessions: &'a [SessionSnapshot<'a>],
 }
 
-/// A session as it was seen when the plan was made.
+/// A session as it was seen when the plan was made. Borrowed from the listing: a plan of
+/// 10,000 sessions is not copied on its way to the store, which happens before the first KILL.
 #[derive(Clone, Debug, serde::Serialize)]
-pub struct SessionSnapshot {
+pub struct SessionSnapshot<'a> {
     pub session_id: u64,
-    pub user: String,
-    pub host: String,
-    pub db: String,
-    pub command: String,
+    pub user: &'a str,
+    pub host: &'a str,
+    pub db: &'a str,
+    pub command: &'a str,
     pub time: i64,
-    pub state: String,
-    pub info: String,
+    pub state: &'a str,
+    pub info: &'a str,
+}
+
+/// History keeps this much of a statement; enough to recognise it.
+const HISTORY_SQL_CHARS: usize = 1024;
+
+impl<'a> SessionSnapshot<'a> {
+    pub fn of(s: &'a Session) -> Self {
+        let sql = s.sql.as_deref().unwrap_or("");
+        let info = sql
+            .char_indices()
+            .nth(HISTORY_SQL_CHARS)
+            .map_or(sql, |(end, _)| &sql[..end]);
+        SessionSnapshot {
+            session_id: s.id.0,
+            user: &s.user,
+            host: &s.host,
+            db: s.database.as_deref().unwrap_or(""),
+            command: &s.command,
+            time: s.time,
+            state: &s.state,
+            info,
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -154,4 +177,40 @@ pub struct AccessKeyRecord {
     pub status: String,
     /// Unix milliseconds.
     pub created_at: i64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::SessionId;
+
+    fn session(sql: Option<String>) -> Session {
+        Session {
+            id: SessionId(42),
+            user: "app".into(),
+            host: "10.0.0.5:51234".into(),
+            database: None,
+            command: "Query".into(),
+            time: 9,
+            state: "Sending data".into(),
+            sql,
+            trx_seconds: 0,
+            foreground: None,
+        }
+    }
+
+    #[test]
+    fn a_snapshot_keeps_the_first_1024_characters_of_a_statement() {
+        // Multi-byte characters: the cut falls on a character boundary, never inside one.
+        let long = "选".repeat(HISTORY_SQL_CHARS + 10);
+        let s = session(Some(long));
+        let snap = SessionSnapshot::of(&s);
+        assert_eq!(snap.info.chars().count(), HISTORY_SQL_CHARS);
+        assert!(snap.info.chars().all(|c| c == '选'));
+        let short = session(Some("SELECT 1".into()));
+        assert_eq!(SessionSnapshot::of(&short).info, "SELECT 1");
+        let idle = session(None);
+        let snap = SessionSnapshot::of(&idle);
+        assert_eq!((snap.info, snap.db, snap.session_id), ("", "", 42));
+    }
 }

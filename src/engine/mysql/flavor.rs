@@ -53,9 +53,8 @@ impl Flavor {
         let head = match self {
             // MariaDB fills information_schema.PROCESSLIST with every thread into a temporary
             // table before any WHERE applies; SHOW FULL PROCESSLIST sends the same rows straight
-            // from the thread list, in about half the server time (1.9 against 3.4 ms at 1,000
-            // sessions, 25 against 44 ms at 10,000, BENCHMARKS.md). That listing is what every
-            // kill waits for before its first KILL.
+            // from the thread list, in about half the time (BENCHMARKS.md, "Listing with SHOW
+            // FULL PROCESSLIST"). That listing is what every kill waits for before its first KILL.
             Flavor::MariaDb => return "SHOW FULL PROCESSLIST".to_owned(),
             Flavor::MySqlPerfSchema => {
                 "SELECT p.ID, p.USER, p.HOST, p.DB, p.COMMAND, p.TIME, p.STATE, p.INFO, \

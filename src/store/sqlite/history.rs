@@ -42,7 +42,7 @@ impl HistoryStore for SqliteStore {
     async fn record_kill_outcomes(
         &self,
         request_id: &str,
-        sessions: &[SessionSnapshot],
+        sessions: &[SessionSnapshot<'_>],
         outcomes: &[SessionOutcome],
     ) -> StoreResult<()> {
         let by_id: HashMap<u64, &SessionOutcome> =
@@ -60,13 +60,13 @@ impl HistoryStore for SqliteStore {
                 insert = insert
                     .bind(request_id)
                     .bind(s.session_id as i64)
-                    .bind(&s.user)
-                    .bind(&s.host)
-                    .bind(&s.db)
-                    .bind(&s.command)
+                    .bind(s.user)
+                    .bind(s.host)
+                    .bind(s.db)
+                    .bind(s.command)
                     .bind(s.time)
-                    .bind(&s.state)
-                    .bind(&s.info)
+                    .bind(s.state)
+                    .bind(s.info)
                     .bind(o.map_or("planned", |o| o.outcome.as_str()))
                     .bind(o.and_then(|o| o.error_code.as_deref()))
                     .bind(o.and_then(|o| o.kill_time));
@@ -137,16 +137,16 @@ mod tests {
     use crate::domain::{DbUserId, InstanceId, ProjectId};
     use crate::store::{Outcome, SessionOutcome};
 
-    fn snapshot(id: u64) -> SessionSnapshot {
+    fn snapshot(id: u64) -> SessionSnapshot<'static> {
         SessionSnapshot {
             session_id: id,
-            user: "app".into(),
-            host: "h:1".into(),
-            db: "shop".into(),
-            command: "Sleep".into(),
+            user: "app",
+            host: "h:1",
+            db: "shop",
+            command: "Sleep",
             time: 3,
-            state: String::new(),
-            info: String::new(),
+            state: "",
+            info: "",
         }
     }
 
