@@ -27,6 +27,11 @@ pub struct RawSettings {
     pub verify_timeout_ms: u64,
     /// Connections one large kill may spread its KILL batches over (the lifeline included).
     pub kill_connections: u64,
+    /// Kill every session of a user with one MariaDB `KILL USER` where that is exactly the plan,
+    /// instead of pipelined `KILL <id>` batches. Off by default: on the benchmark machine the
+    /// batches were as fast or faster (BENCHMARKS.md), and only they are sure to kill exactly
+    /// the planned sessions (`KILL USER` also ends the user's sessions opened after the listing).
+    pub kill_user_statement: bool,
     /// Requests per second each caller (token, or client address) may make; 0 turns it off.
     pub rate_limit_per_second: u32,
     /// How many requests a caller may make at once before the rate applies.
@@ -47,6 +52,7 @@ impl Default for RawSettings {
             statement_timeout_ms: 10_000,
             verify_timeout_ms: 2_000,
             kill_connections: 1,
+            kill_user_statement: false,
             rate_limit_per_second: 50,
             rate_limit_burst: 200,
             master_key: None,
@@ -80,6 +86,7 @@ pub struct Settings {
     pub statement_timeout: Duration,
     pub verify_timeout: Duration,
     pub kill_connections: usize,
+    pub kill_user_statement: bool,
     /// `None` when rate limiting is off.
     pub rate_limit: Option<RateLimit>,
     /// 64 hex chars or base64 of 32 bytes; when absent `<data_dir>/master.key` is used.
@@ -196,6 +203,7 @@ impl Settings {
             statement_timeout: Duration::from_millis(statement),
             verify_timeout: Duration::from_millis(verify),
             kill_connections: kill_connections as usize,
+            kill_user_statement: raw.kill_user_statement,
             rate_limit,
             master_key: raw.master_key.map(SecretString::from),
             admin_password: raw.admin_password.map(SecretString::from),
@@ -213,6 +221,7 @@ mod tests {
         assert_eq!(s.listen.to_string(), "127.0.0.1:8080");
         assert_eq!(s.token_ttl, Duration::from_secs(86_400));
         assert_eq!(s.connect_timeout, Duration::from_secs(5));
+        assert!(!s.kill_user_statement, "per-id batches unless asked");
     }
 
     #[test]

@@ -89,7 +89,9 @@ pub async fn kill_sessions(state: AppState, cmd: KillCommand) -> DasResult<KillR
 
     let recorded = started.elapsed();
     let ids: Vec<SessionId> = planned.kill.iter().map(|s| s.id).collect();
-    let results = match kill_user_equivalent(&planned, &cmd.filter) {
+    let kill_user_statement = state.settings.kill_user_statement;
+    let results = match kill_user_equivalent(&planned, &cmd.filter).filter(|_| kill_user_statement)
+    {
         Some(user) => match driver.kill_user(user, cmd.kill_type).await {
             // Signalled at least every planned session: one statement did the whole plan.
             Ok(Some(n)) if usize::try_from(n).unwrap_or(usize::MAX) >= ids.len() => {

@@ -1,17 +1,16 @@
 //! The kill executor against a real server: pipelined batches resume after a failing statement,
-//! across batch boundaries; `KILL USER` is used exactly when it is equivalent; the saturation
-//! lifeline still kills when the server is full.
+//! across batch boundaries; `KILL USER`, when enabled, is used exactly when it is equivalent; the
+//! saturation lifeline still kills when the server is full.
 
 use std::time::Duration;
 
 use dbkill::domain::{DatastoreType, KillType, SessionId};
 use dbkill::engine::mysql::MysqlDriver;
 use dbkill::engine::{KillResult, OwnConnections, SessionDriver, Target, Timeouts};
-use reqwest::Method;
 use secrecy::SecretString;
 use serde_json::json;
 
-use crate::app::spawn_app;
+use crate::app::{spawn_app, spawn_app_with};
 use crate::sessions::{create_victim_user, idle, killer_ctx, usable};
 use crate::support::mariadb::{MariaDb, MariaDbOptions, shared, unique_name};
 
@@ -145,15 +144,32 @@ async fn kill_user_is_used_exactly_when_equivalent() {
         event_scheduler: false,
         ..Default::default()
     });
-    let app = spawn_app().await;
-    let ctx = killer_ctx(&app, &db, "PROCESS, CONNECTION ADMIN", &[]).await;
     let victim = unique_name("ku");
     create_victim_user(&db, &victim);
     db.sql(&format!(
         "CREATE DATABASE ku_db; GRANT ALL ON ku_db.* TO '{victim}'@'%'"
     ));
-    ctx.list(&app, "").await;
 
+    // By default a kill by user is pipelined KILLs of exactly the planned ids.
+    let app = spawn_app().await;
+    let ctx = killer_ctx(&app, &db, "PROCESS, CONNECTION ADMIN", &[]).await;
+    ctx.list(&app, "").await;
+    let mut open = vec![];
+    for _ in 0..4 {
+        open.push(idle(&db, &victim, Some("ku_db")).await);
+    }
+    let before = com_kill(&db);
+    let report = ctx.kill(&app, json!({"user": victim})).await;
+    assert_eq!(report["killed"].as_array().unwrap().len(), 4, "{report}");
+    assert_eq!(com_kill(&db) - before, 4, "one KILL per planned session");
+    for (conn, _) in open.iter_mut() {
+        assert!(!usable(conn).await);
+    }
+
+    // With kill_user_statement, one KILL USER where it is exactly the plan.
+    let app = spawn_app_with(|raw| raw.kill_user_statement = true).await;
+    let ctx = killer_ctx(&app, &db, "PROCESS, CONNECTION ADMIN", &[]).await;
+    ctx.list(&app, "").await;
     let mut open = vec![];
     for _ in 0..4 {
         open.push(idle(&db, &victim, Some("ku_db")).await);
@@ -262,16 +278,7 @@ async fn a_full_server_is_still_killed_through_the_lifeline_within_100_ms() {
     assert!(refused > 0, "the storm never hit max_connections");
     let killed = report["killed"].as_array().unwrap();
     assert!(killed.len() >= victims.len(), "{report}");
-    let history = app
-        .expect(Method::GET, &ctx.history_path(), None, 200)
-        .await;
-    let first_kill = history["killed_sessions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["kill_time"].as_i64().unwrap())
-        .min()
-        .unwrap();
+    let first_kill = ctx.kill_times(&app).await.into_iter().min().unwrap();
     assert!(
         first_kill - sent <= 100,
         "first KILL {} ms after the request",

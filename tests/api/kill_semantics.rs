@@ -4,7 +4,6 @@
 use std::collections::BTreeSet;
 
 use mysql_async::Conn;
-use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::app::spawn_app;
@@ -286,16 +285,7 @@ async fn killing_a_subset_by_ids_and_user_reports_them_gone_promptly() {
     // verification budget. Measured from the KILL, not the request: MariaDB's own KILL of a
     // thread in SLEEP() may take up to 2 s when it cannot lock the mutex the victim waits on
     // (THD::abort_current_cond_wait), and that is the server's time, not dbkill's.
-    let history = app
-        .expect(Method::GET, &ctx.history_path(), None, 200)
-        .await;
-    let last_kill_ms = history["killed_sessions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["kill_time"].as_i64().unwrap())
-        .max()
-        .unwrap();
+    let last_kill_ms = ctx.kill_times(&app).await.into_iter().max().unwrap();
     assert!(
         answered_ms - last_kill_ms < 1_000,
         "answered {} ms after the last KILL",

@@ -42,6 +42,19 @@ impl KillCtx {
             .await
     }
 
+    /// `kill_time` (Unix ms) of every session the history shows killed on this instance.
+    pub async fn kill_times(&self, app: &TestApp) -> Vec<i64> {
+        let history = app
+            .expect(Method::GET, &self.history_path(), None, 200)
+            .await;
+        history["killed_sessions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["kill_time"].as_i64().unwrap())
+            .collect()
+    }
+
     pub async fn list(&self, app: &TestApp, query: &str) -> Value {
         let path = format!(
             "{}?db_user_id={}&{query}",

@@ -150,6 +150,24 @@ mod tests {
         }
     }
 
+    fn intent<'a>(
+        request_id: &str,
+        instance: &InstanceId,
+        sessions: &'a [SessionSnapshot<'a>],
+    ) -> KillIntent<'a> {
+        KillIntent {
+            request_id: request_id.into(),
+            project_id: ProjectId::new_random(),
+            instance_id: instance.clone(),
+            db_user_id: DbUserId::new_random(),
+            source: "api:admin".into(),
+            kill_type: "connection".into(),
+            filter_json: "{}".into(),
+            created_at: 1,
+            sessions,
+        }
+    }
+
     #[tokio::test]
     async fn the_intent_is_on_record_before_any_outcome() {
         let dir = tempfile::tempdir().unwrap();
@@ -157,17 +175,7 @@ mod tests {
         let instance = InstanceId::new_random("in01");
         let sessions = vec![snapshot(7), snapshot(9)];
         store
-            .record_kill_plan(&KillIntent {
-                request_id: "r1".into(),
-                project_id: ProjectId::new_random(),
-                instance_id: instance.clone(),
-                db_user_id: DbUserId::new_random(),
-                source: "api:admin".into(),
-                kill_type: "connection".into(),
-                filter_json: "{}".into(),
-                created_at: 1,
-                sessions: &sessions,
-            })
+            .record_kill_plan(&intent("r1", &instance, &sessions))
             .await
             .unwrap();
         // As after a crash right here: the plan is on record, nothing is reported killed yet.
@@ -224,18 +232,9 @@ mod tests {
         let db_file = dir.path().join("dbkill.db");
         let before = std::fs::metadata(&db_file).unwrap().len();
         let sessions: Vec<SessionSnapshot> = (0..3000).map(snapshot).collect();
+        let instance = InstanceId::new_random("in01");
         store
-            .record_kill_plan(&KillIntent {
-                request_id: "big".into(),
-                project_id: ProjectId::new_random(),
-                instance_id: InstanceId::new_random("in01"),
-                db_user_id: DbUserId::new_random(),
-                source: "api:admin".into(),
-                kill_type: "connection".into(),
-                filter_json: "{}".into(),
-                created_at: 1,
-                sessions: &sessions,
-            })
+            .record_kill_plan(&intent("big", &instance, &sessions))
             .await
             .unwrap();
         // Far below the backstop: the rows are still only in the WAL.
