@@ -8,10 +8,10 @@ use dbkill::domain::{DatastoreType, KillType, SessionId};
 use dbkill::engine::mysql::MysqlDriver;
 use dbkill::engine::{KillResult, OwnConnections, SessionDriver, Target, Timeouts};
 use secrecy::SecretString;
-use serde_json::json;
+use serde_json::{Value, json};
 
-use crate::app::{spawn_app, spawn_app_with};
-use crate::sessions::{create_victim_user, idle, killer_ctx, usable};
+use crate::app::{TestApp, spawn_app, spawn_app_with};
+use crate::sessions::{KillCtx, create_victim_user, idle, killer_ctx, usable};
 use crate::support::mariadb::{MariaDb, MariaDbOptions, shared, unique_name};
 
 fn driver(db: &MariaDb, user: &str, password: &str) -> MysqlDriver {
@@ -154,47 +154,19 @@ async fn kill_user_is_used_exactly_when_equivalent() {
     let app = spawn_app().await;
     let ctx = killer_ctx(&app, &db, "PROCESS, CONNECTION ADMIN", &[]).await;
     ctx.list(&app, "").await;
-    let mut open = vec![];
-    for _ in 0..4 {
-        open.push(idle(&db, &victim, Some("ku_db")).await);
-    }
-    let before = com_kill(&db);
-    let report = ctx.kill(&app, json!({"user": victim})).await;
-    assert_eq!(report["killed"].as_array().unwrap().len(), 4, "{report}");
-    assert_eq!(com_kill(&db) - before, 4, "one KILL per planned session");
-    for (conn, _) in open.iter_mut() {
-        assert!(!usable(conn).await);
-    }
+    let statements = kill_four(&app, &ctx, &db, &victim, json!({"user": victim})).await;
+    assert_eq!(statements, 4, "one KILL per planned session");
 
     // With kill_user_statement, one KILL USER where it is exactly the plan.
     let app = spawn_app_with(|raw| raw.kill_user_statement = true).await;
     let ctx = killer_ctx(&app, &db, "PROCESS, CONNECTION ADMIN", &[]).await;
     ctx.list(&app, "").await;
-    let mut open = vec![];
-    for _ in 0..4 {
-        open.push(idle(&db, &victim, Some("ku_db")).await);
-    }
-    let before = com_kill(&db);
-    let report = ctx.kill(&app, json!({"user": victim})).await;
-    assert_eq!(report["killed"].as_array().unwrap().len(), 4, "{report}");
-    assert_eq!(
-        com_kill(&db) - before,
-        1,
-        "one KILL USER did the whole plan"
-    );
-    for (conn, _) in open.iter_mut() {
-        assert!(!usable(conn).await);
-    }
+    let statements = kill_four(&app, &ctx, &db, &victim, json!({"user": victim})).await;
+    assert_eq!(statements, 1, "one KILL USER did the whole plan");
 
     // By database the same sessions take one pipelined KILL each.
-    let mut open = vec![];
-    for _ in 0..4 {
-        open.push(idle(&db, &victim, Some("ku_db")).await);
-    }
-    let before = com_kill(&db);
-    let report = ctx.kill(&app, json!({"database": "ku_db"})).await;
-    assert_eq!(report["killed"].as_array().unwrap().len(), 4, "{report}");
-    assert_eq!(com_kill(&db) - before, 4);
+    let statements = kill_four(&app, &ctx, &db, &victim, json!({"database": "ku_db"})).await;
+    assert_eq!(statements, 4);
 
     // A session of the user that must survive (here: one already being killed is skipped) rules
     // KILL USER out; so does a protected session — tested through the protected-user path below.
@@ -287,6 +259,23 @@ async fn a_full_server_is_still_killed_through_the_lifeline_within_100_ms() {
     for c in victims.iter_mut() {
         assert!(!usable(c).await);
     }
+}
+
+/// Opens four idle sessions of `victim` in `ku_db`, kills them with `body` and checks that they
+/// are reported and gone; returns how many KILL statements the server ran.
+async fn kill_four(app: &TestApp, ctx: &KillCtx, db: &MariaDb, victim: &str, body: Value) -> u64 {
+    let mut open = vec![];
+    for _ in 0..4 {
+        open.push(idle(db, victim, Some("ku_db")).await);
+    }
+    let before = com_kill(db);
+    let report = ctx.kill(app, body).await;
+    assert_eq!(report["killed"].as_array().unwrap().len(), 4, "{report}");
+    let statements = com_kill(db) - before;
+    for (conn, _) in open.iter_mut() {
+        assert!(!usable(conn).await);
+    }
+    statements
 }
 
 /// Connects and disconnects as `user` until `stop`; returns how often it was refused.
