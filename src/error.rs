@@ -71,6 +71,30 @@ impl DasError {
     pub fn internal(e: impl fmt::Display) -> Self {
         DasError::Internal(e.to_string())
     }
+
+    /// The stable DAS / APIGW / IAM code: what the API answers and what the kill history keeps.
+    pub fn code(&self) -> &'static str {
+        use DasError::*;
+        match self {
+            BadParam { .. } | MalformedJson(_) | BodyTooLarge | NoKillFilter => "DAS.200100",
+            BadOffset => "DAS.200103",
+            BadLimit => "DAS.200104",
+            UnsupportedDatastore => "DAS.200107",
+            BadDbUserId => "DAS.200112",
+            BadProjectId => "DAS.200113",
+            BadInstanceId => "DAS.200114",
+            LoginRefused => "DAS.210002",
+            PrivilegeDenied => "DAS.210003",
+            Unauthenticated(_) => "APIGW.0301",
+            Forbidden => "APIGW.0302",
+            NoRoute => "APIGW.0101",
+            NameTaken => "IAM.0409",
+            RateLimited => "APIGW.0308",
+            Unreachable => "DAS.210001",
+            StatementTimeout => "DAS.210004",
+            Internal(_) => "DAS.209999",
+        }
+    }
 }
 
 impl fmt::Display for DasError {

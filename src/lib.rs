@@ -25,5 +25,4 @@ pub mod secrets;
 pub mod service;
 pub mod signing;
 pub mod startup;
-pub mod state;
 pub mod store;

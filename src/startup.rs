@@ -17,6 +17,7 @@ use tokio::net::TcpListener;
 use crate::config::Settings;
 use crate::http::{AppState, CallerLimiter, MetricsHandle, router};
 use crate::secrets::{MasterKey, PasswordHasher, Sealer, hash_password, random_bytes};
+use crate::service::Services;
 use crate::store::{CachedStore, NewUser, SqliteStore, Store};
 
 pub struct Application {
@@ -105,14 +106,16 @@ impl Application {
             .with_context(|| format!("cannot listen on {}", settings.listen))?;
         let hasher = tokio::task::spawn_blocking(PasswordHasher::default).await?;
         let limiter = settings.rate_limit.map(CallerLimiter::new);
+        let cached: Arc<dyn Store> = Arc::new(CachedStore::new(store.clone()));
+        let sealer = Sealer::new(&key);
         let state = AppState {
-            store: Arc::new(CachedStore::new(store.clone())),
-            sealer: Sealer::new(&key),
+            services: Services::new(cached.clone(), sealer.clone(), &settings),
+            store: cached,
+            sealer,
             hasher: Arc::new(hasher),
             settings: Arc::new(settings),
             metrics: MetricsHandle::global(),
             limiter,
-            engines: Default::default(),
         };
         Ok(Self {
             listener,
@@ -132,9 +135,9 @@ impl Application {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
-        let warm_state = self.state.clone();
+        let services = self.state.services.clone();
         tokio::spawn(async move {
-            match crate::service::warm_all(&warm_state).await {
+            match services.warm_all().await {
                 Ok(n) => tracing::info!("opening lifelines for {n} db users"),
                 Err(e) => tracing::warn!("cannot open lifelines: {e}"),
             }

@@ -1,5 +1,8 @@
 //! Target database drivers. Each engine implements [`SessionDriver`]; connecting, listing and
 //! killing always run under a timeout, and a connection whose call timed out is dropped.
+//! Which engine serves an instance is decided here, by one `match` on its datastore type
+//! ([`Engines::driver`], [`check_login`]); nothing outside `engine` branches on the engine.
+//! Errors stay [`EngineError`]s: the service decides what each means to a caller.
 
 mod driver;
 pub mod mysql;
@@ -11,7 +14,6 @@ use std::time::Duration;
 use secrecy::SecretString;
 
 use crate::domain::DatastoreType;
-use crate::error::DasError;
 
 pub use driver::{KillResult, Presence, SessionDriver, Snapshot};
 pub use registry::{Engines, OwnConnections};
@@ -59,26 +61,14 @@ pub enum EngineError {
     NoSuchSession,
     #[error("the instance answered an error: {0}")]
     Server(String),
-}
-
-impl From<EngineError> for DasError {
-    fn from(e: EngineError) -> Self {
-        match e {
-            EngineError::LoginRefused => DasError::LoginRefused,
-            EngineError::Unreachable(_) | EngineError::TooManyConnections => DasError::Unreachable,
-            EngineError::StatementTimeout => DasError::StatementTimeout,
-            EngineError::Denied(_) => DasError::PrivilegeDenied,
-            EngineError::Server(detail) => DasError::Internal(detail),
-            EngineError::NoSuchSession => DasError::Internal("no such session".into()),
-        }
-    }
+    #[error("dbkill has no session driver for {} instances", .0.as_str())]
+    NoDriver(DatastoreType),
 }
 
 /// Logs in once and disconnects: proves the registered credentials work.
 pub async fn check_login(target: &Target, timeouts: Timeouts) -> Result<(), EngineError> {
-    if target.datastore.is_mysql_family() {
-        mysql::check_login(target, timeouts).await
-    } else {
-        postgres::check_login(target, timeouts).await
+    match target.datastore {
+        DatastoreType::Mysql | DatastoreType::Mariadb => mysql::check_login(target, timeouts).await,
+        DatastoreType::Postgresql => postgres::check_login(target, timeouts).await,
     }
 }

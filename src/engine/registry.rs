@@ -9,8 +9,8 @@ use std::time::Duration;
 use sha2::{Digest, Sha256};
 
 use super::mysql::MysqlDriver;
-use super::{SessionDriver, Target, Timeouts};
-use crate::domain::{DbUserId, SessionId};
+use super::{EngineError, SessionDriver, Target, Timeouts};
+use crate::domain::{DatastoreType, DbUserId, SessionId};
 
 /// Every MySQL-family driver of this process, to find dbkill's own connection ids on a server.
 #[derive(Clone, Default)]
@@ -66,23 +66,53 @@ struct DriverKey {
     fingerprint: String,
 }
 
-#[derive(Default)]
 pub struct Engines {
+    timeouts: Timeouts,
+    /// Connections one large kill may spread its batches over (the lifeline included).
+    kill_connections: usize,
     own: OwnConnections,
     drivers: Mutex<HashMap<DriverKey, Arc<MysqlDriver>>>,
 }
 
 impl Engines {
-    /// The driver for this db user on this target, created on first use.
+    pub fn new(timeouts: Timeouts, kill_connections: usize) -> Self {
+        Self {
+            timeouts,
+            kill_connections,
+            own: OwnConnections::default(),
+            drivers: Mutex::default(),
+        }
+    }
+
+    pub fn timeouts(&self) -> Timeouts {
+        self.timeouts
+    }
+
+    /// The driver for this db user on this target, created on first use. `sealed_password`
+    /// only fingerprints the credentials; `kill_port` is where KILLs go (an admin port or the
+    /// main one).
     pub fn driver(
         &self,
         db_user: &DbUserId,
         sealed_password: &str,
         target: Target,
         kill_port: u16,
-        timeouts: Timeouts,
-        kill_connections: usize,
-    ) -> Arc<dyn SessionDriver> {
+    ) -> Result<Arc<dyn SessionDriver>, EngineError> {
+        match target.datastore {
+            DatastoreType::Mysql | DatastoreType::Mariadb => {
+                Ok(self.mysql_driver(db_user, sealed_password, target, kill_port))
+            }
+            other => Err(EngineError::NoDriver(other)),
+        }
+    }
+
+    fn mysql_driver(
+        &self,
+        db_user: &DbUserId,
+        sealed_password: &str,
+        target: Target,
+        kill_port: u16,
+    ) -> Arc<MysqlDriver> {
         let key = DriverKey {
             db_user: db_user.clone(),
             fingerprint: format!(
@@ -100,8 +130,8 @@ impl Engines {
         // Credentials changed: the old driver (and its connection) goes.
         drivers.retain(|k, _| &k.db_user != db_user);
         let driver = Arc::new(
-            MysqlDriver::new(target, kill_port, timeouts, self.own.clone())
-                .with_kill_connections(kill_connections),
+            MysqlDriver::new(target, kill_port, self.timeouts, self.own.clone())
+                .with_kill_connections(self.kill_connections),
         );
         self.own.register(&driver);
         drivers.insert(key, driver.clone());

@@ -1,49 +1,29 @@
-//! Who is calling: the `X-Auth-Token` header (later also an AK/SK signature) becomes a
-//! [`Principal`] with its roles. Every route except the open ones takes a `Principal`.
+//! Who is calling: an AK/SK-signed request (verified earlier by `signed`) or the `X-Auth-Token`
+//! header becomes a [`Principal`] with its roles. Every route except the open ones takes one.
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 
 use super::{AppState, SignedCaller};
-use crate::domain::{ProjectId, Role};
+use crate::domain::{Principal, ProjectId, Role};
 use crate::error::DasError;
 use crate::secrets::hash_token;
 use crate::store::UserRecord;
 
-#[derive(Clone, Debug)]
-pub struct Principal {
-    pub user: UserRecord,
-    /// A project-scoped token acts only in this project.
-    pub scope: Option<ProjectId>,
-    pub roles: Vec<(ProjectId, Role)>,
-    /// How the caller authenticated, for history: `api`, later `console`.
-    pub channel: &'static str,
-}
-
-impl Principal {
-    /// The strongest role this caller holds on `project`, honouring a token's scope.
-    pub fn role_in(&self, project: &ProjectId) -> Option<Role> {
-        if self.scope.as_ref().is_some_and(|s| s != project) {
-            return None;
-        }
-        if self.user.is_global_admin {
-            return Some(Role::Admin);
-        }
-        self.roles
-            .iter()
-            .filter(|(p, _)| p == project)
-            .map(|(_, r)| *r)
-            .max()
-    }
-
-    /// Creating projects and users is reserved to the global admin acting unscoped.
-    pub fn is_global_admin(&self) -> bool {
-        self.user.is_global_admin && self.scope.is_none()
-    }
-
-    /// `api:<user name>` and friends, as written to the kill history.
-    pub fn source(&self) -> String {
-        format!("{}:{}", self.channel, self.user.name)
+/// The caller a user record and its roles make, acting through `channel`.
+fn principal(
+    user: UserRecord,
+    scope: Option<ProjectId>,
+    roles: Vec<(ProjectId, Role)>,
+    channel: &'static str,
+) -> Principal {
+    Principal {
+        user_id: user.id,
+        user_name: user.name,
+        global_admin: user.is_global_admin,
+        scope,
+        roles,
+        channel,
     }
 }
 
@@ -61,12 +41,7 @@ impl FromRequestParts<AppState> for Principal {
                         "the access key's user no longer exists",
                     ))?;
             let roles = state.store.roles_of(&user.id).await?;
-            return Ok(Principal {
-                user,
-                scope: None,
-                roles,
-                channel: "api",
-            });
+            return Ok(principal(user, None, roles, "api"));
         }
         let token = parts
             .headers
@@ -100,54 +75,6 @@ impl FromRequestParts<AppState> for Principal {
         } else {
             "api"
         };
-        Ok(Principal {
-            user,
-            scope: record.project_id,
-            roles,
-            channel,
-        })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::domain::UserId;
-
-    fn principal(
-        admin: bool,
-        scope: Option<&ProjectId>,
-        roles: Vec<(ProjectId, Role)>,
-    ) -> Principal {
-        Principal {
-            user: UserRecord {
-                id: UserId::new_random(),
-                name: "u".into(),
-                password_hash: String::new(),
-                is_global_admin: admin,
-            },
-            scope: scope.cloned(),
-            roles,
-            channel: "api",
-        }
-    }
-
-    #[test]
-    fn scope_limits_every_role() {
-        let a = ProjectId::new_random();
-        let b = ProjectId::new_random();
-        let admin = principal(true, None, vec![]);
-        assert_eq!(admin.role_in(&b), Some(Role::Admin));
-        let scoped_admin = principal(true, Some(&a), vec![]);
-        assert_eq!(scoped_admin.role_in(&a), Some(Role::Admin));
-        assert_eq!(scoped_admin.role_in(&b), None);
-        assert!(!scoped_admin.is_global_admin());
-        let op = principal(
-            false,
-            None,
-            vec![(a.clone(), Role::Viewer), (a.clone(), Role::Operator)],
-        );
-        assert_eq!(op.role_in(&a), Some(Role::Operator));
-        assert_eq!(op.role_in(&b), None);
+        Ok(principal(user, record.project_id, roles, channel))
     }
 }

@@ -11,13 +11,11 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::AppState;
-use super::auth::Principal;
 use super::extract::{JsonObject, PathParams, QueryParams, check_len, query_str};
-use super::signed::secret_aad;
 use crate::clock::{now_ms, rfc3339_ms};
-use crate::domain::UserId;
+use crate::domain::{Principal, UserId};
 use crate::error::{DasError, DasResult, Problem};
-use crate::secrets::random_bytes;
+use crate::secrets::{access_key_secret_aad, random_bytes};
 use crate::store::AccessKeyRecord;
 
 #[derive(Serialize, ToSchema)]
@@ -82,7 +80,7 @@ fn parse_user_id(s: &str) -> DasResult<UserId> {
 }
 
 fn may_manage(caller: &Principal, user: &UserId) -> DasResult<()> {
-    if &caller.user.id == user || caller.is_global_admin() {
+    if &caller.user_id == user || caller.is_global_admin() {
         Ok(())
     } else {
         Err(DasError::Forbidden)
@@ -120,9 +118,10 @@ pub async fn create_credential(
         40,
     );
     let record = AccessKeyRecord {
-        sealed_secret: state
-            .sealer
-            .seal(&SecretString::from(secret.clone()), &secret_aad(&access)),
+        sealed_secret: state.sealer.seal(
+            &SecretString::from(secret.clone()),
+            &access_key_secret_aad(&access),
+        ),
         access,
         user_id: input.user_id,
         description: input.description,
@@ -153,7 +152,7 @@ pub async fn list_credentials(
             Some(u)
         }
         None if caller.is_global_admin() => None,
-        None => Some(caller.user.id.clone()),
+        None => Some(caller.user_id.clone()),
     };
     let keys = state.store.list_access_keys(user.as_ref()).await?;
     Ok(Json(CredentialList {

@@ -1,6 +1,6 @@
 //! DB users (the DAS RegisterDbUser family): the credentials dbkill uses to reach an instance.
-//! Passwords are checked by a real login before anything is stored, sealed at rest, and never
-//! returned.
+//! The service checks each password by a real login before anything is stored and seals it;
+//! no answer ever returns one.
 
 use axum::Json;
 use axum::body::Body;
@@ -10,22 +10,13 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::AppState;
-use super::auth::Principal;
-use super::extract::{
-    JsonObject, PathParams, QueryParams, check_len, db_user_id, instance_id, page, project_id,
-    query_str,
-};
+use super::access::{DbUserPath, InstancePath};
+use super::extract::{JsonObject, QueryParams, check_len, db_user_id, page, query_str};
 use super::instances::{OK, ResultOk};
-use crate::domain::{DbUserDatastore, DbUserId, Role};
-use crate::engine::{Target, check_login};
+use crate::domain::{DbUserDatastore, Principal, Role};
 use crate::error::{DasError, DasResult};
-use crate::service::{authorize, resolve_db_user, resolve_instance};
-use crate::store::{DbUserFilter, DbUserRecord, InstanceRecord};
-
-/// The sealed password is bound to its row: moving it to another row makes it unreadable.
-pub fn password_aad(id: &DbUserId) -> String {
-    format!("db_users:{id}:password")
-}
+use crate::service::DbUserCredentials;
+use crate::store::{DbUserFilter, DbUserRecord};
 
 /// The body of RegisterDbUser, as parsed. Unknown fields are ignored (DAS SDKs send extras).
 #[derive(ToSchema)]
@@ -54,10 +45,10 @@ impl RegisterDbUserIn {
         })
     }
 
-    fn credentials(self) -> UpdateDbUserIn {
-        UpdateDbUserIn {
-            db_username: self.db_username,
-            db_user_password: self.db_user_password,
+    fn credentials(self) -> DbUserCredentials {
+        DbUserCredentials {
+            username: self.db_username,
+            password: SecretString::from(self.db_user_password),
         }
     }
 }
@@ -79,6 +70,15 @@ fn credentials(body: &JsonObject) -> DasResult<UpdateDbUserIn> {
         db_username,
         db_user_password,
     })
+}
+
+impl From<UpdateDbUserIn> for DbUserCredentials {
+    fn from(u: UpdateDbUserIn) -> Self {
+        DbUserCredentials {
+            username: u.db_username,
+            password: SecretString::from(u.db_user_password),
+        }
+    }
 }
 
 #[derive(Serialize, ToSchema)]
@@ -112,22 +112,6 @@ pub struct DbUserEnvelope {
     pub db_user: DbUserOut,
 }
 
-async fn verify_login(
-    state: &AppState,
-    instance: &InstanceRecord,
-    creds: &UpdateDbUserIn,
-) -> DasResult<()> {
-    let target = Target {
-        datastore: instance.datastore_type,
-        host: instance.host.clone(),
-        port: instance.port,
-        username: creds.db_username.clone(),
-        password: SecretString::from(creds.db_user_password.clone()),
-    };
-    check_login(&target, state.timeouts()).await?;
-    Ok(())
-}
-
 /// `POST /v3/{project_id}/instances/{instance_id}/db-users` (project admin).
 #[utoipa::path(post, path = "/v3/{project_id}/instances/{instance_id}/db-users", tag = "db-users",
     request_body = RegisterDbUserIn, params(("project_id" = String, Path), ("instance_id" = String, Path)),
@@ -136,31 +120,16 @@ async fn verify_login(
 pub async fn register_db_user(
     caller: Principal,
     State(state): State<AppState>,
-    PathParams((project, instance)): PathParams<(String, String)>,
+    path: InstancePath,
     body: Body,
 ) -> DasResult<Json<DbUserIdOut>> {
-    let project = project_id(&project)?;
-    let instance = instance_id(&instance)?;
-    let access = authorize(state.store.as_ref(), &caller, &project, Role::Admin).await?;
-    let instance = resolve_instance(state.store.as_ref(), &access, &instance).await?;
+    let access = path.access(&state, &caller, Role::Admin).await?;
     let input = RegisterDbUserIn::parse(&JsonObject::read(body).await?)?;
-    if !input.datastore_type.fits(instance.datastore_type) {
-        return Err(DasError::UnsupportedDatastore);
-    }
-    let creds = input.credentials();
-    verify_login(&state, &instance, &creds).await?;
-    let secret = SecretString::from(creds.db_user_password);
-    let sealer = state.sealer.clone();
+    let datastore = input.datastore_type;
     let id = state
-        .store
-        .upsert_db_user(&instance.id, &creds.db_username, &move |id: &DbUserId| {
-            sealer.seal(&secret, &password_aad(id))
-        })
+        .services
+        .register_db_user(&access, datastore, input.credentials())
         .await?;
-    state.engines.evict(&id);
-    if let Some(record) = state.store.get_db_user(&id).await? {
-        crate::service::warm(&state, &instance, &record);
-    }
     Ok(Json(DbUserIdOut {
         db_user_id: id.to_string(),
     }))
@@ -175,13 +144,10 @@ pub async fn register_db_user(
 pub async fn list_db_users(
     caller: Principal,
     State(state): State<AppState>,
-    PathParams((project, instance)): PathParams<(String, String)>,
+    path: InstancePath,
     QueryParams(query): QueryParams,
 ) -> DasResult<Json<DbUserList>> {
-    let project = project_id(&project)?;
-    let instance = instance_id(&instance)?;
-    let access = authorize(state.store.as_ref(), &caller, &project, Role::Viewer).await?;
-    let instance = resolve_instance(state.store.as_ref(), &access, &instance).await?;
+    let access = path.access(&state, &caller, Role::Viewer).await?;
     let page = page(&query, 100, 100)?;
     let filter = DbUserFilter {
         id: query_str(&query, "db_user_id")
@@ -191,27 +157,12 @@ pub async fn list_db_users(
     };
     let (rows, total) = state
         .store
-        .list_db_users(&instance.id, &filter, page)
+        .list_db_users(&access.instance().id, &filter, page)
         .await?;
     Ok(Json(DbUserList {
         db_users: rows.into_iter().map(DbUserOut::from).collect(),
         total,
     }))
-}
-
-async fn resolve(
-    caller: &Principal,
-    state: &AppState,
-    (project, instance, db_user): &(String, String, String),
-    needed: Role,
-) -> DasResult<(InstanceRecord, DbUserRecord)> {
-    let project = project_id(project)?;
-    let instance = instance_id(instance)?;
-    let db_user = db_user_id(db_user)?;
-    let access = authorize(state.store.as_ref(), caller, &project, needed).await?;
-    let instance = resolve_instance(state.store.as_ref(), &access, &instance).await?;
-    let db_user = resolve_db_user(state.store.as_ref(), &instance, &db_user).await?;
-    Ok((instance, db_user))
 }
 
 /// `GET …/db-users/{db_user_id}` (viewer).
@@ -221,11 +172,11 @@ async fn resolve(
 pub async fn get_db_user(
     caller: Principal,
     State(state): State<AppState>,
-    PathParams(path): PathParams<(String, String, String)>,
+    path: DbUserPath,
 ) -> DasResult<Json<DbUserEnvelope>> {
-    let (_, db_user) = resolve(&caller, &state, &path, Role::Viewer).await?;
+    let access = path.access(&state, &caller, Role::Viewer).await?;
     Ok(Json(DbUserEnvelope {
-        db_user: db_user.into(),
+        db_user: access.db_user().clone().into(),
     }))
 }
 
@@ -238,28 +189,13 @@ pub async fn get_db_user(
 pub async fn update_db_user(
     caller: Principal,
     State(state): State<AppState>,
-    PathParams(path): PathParams<(String, String, String)>,
+    path: DbUserPath,
     body: Body,
 ) -> DasResult<Json<ResultOk>> {
-    let (instance, db_user) = resolve(&caller, &state, &path, Role::Admin).await?;
+    let access = path.access(&state, &caller, Role::Admin).await?;
     let creds = credentials(&JsonObject::read(body).await?)?;
-    verify_login(&state, &instance, &creds).await?;
-    let sealed = state.sealer.seal(
-        &SecretString::from(creds.db_user_password),
-        &password_aad(&db_user.id),
-    );
-    match state
-        .store
-        .update_db_user(&db_user.id, &creds.db_username, &sealed)
-        .await
-    {
-        Ok(_) => Ok(Json(OK)),
-        Err(crate::store::StoreError::Conflict) => Err(DasError::bad(
-            "db_username",
-            crate::error::Problem::Invalid("registered already as another db user".into()),
-        )),
-        Err(e) => Err(e.into()),
-    }
+    state.services.update_db_user(&access, creds.into()).await?;
+    Ok(Json(OK))
 }
 
 /// `DELETE …/db-users/{db_user_id}` (project admin).
@@ -269,10 +205,9 @@ pub async fn update_db_user(
 pub async fn delete_db_user(
     caller: Principal,
     State(state): State<AppState>,
-    PathParams(path): PathParams<(String, String, String)>,
+    path: DbUserPath,
 ) -> DasResult<Json<ResultOk>> {
-    let (_, db_user) = resolve(&caller, &state, &path, Role::Admin).await?;
-    state.store.delete_db_user(&db_user.id).await?;
-    state.engines.evict(&db_user.id);
+    let access = path.access(&state, &caller, Role::Admin).await?;
+    state.services.delete_db_user(&access).await?;
     Ok(Json(OK))
 }

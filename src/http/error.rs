@@ -33,28 +33,28 @@ pub struct ErrorBody {
     pub error_msg: String,
 }
 
-pub fn status_and_code(e: &DasError) -> (StatusCode, &'static str) {
+/// The HTTP status of each error; its code comes from [`DasError::code`].
+pub fn status(e: &DasError) -> StatusCode {
     use DasError::*;
     match e {
-        BadParam { .. } | MalformedJson(_) | BodyTooLarge | NoKillFilter => {
-            (StatusCode::BAD_REQUEST, "DAS.200100")
-        }
-        BadOffset => (StatusCode::BAD_REQUEST, "DAS.200103"),
-        BadLimit => (StatusCode::BAD_REQUEST, "DAS.200104"),
-        UnsupportedDatastore => (StatusCode::BAD_REQUEST, "DAS.200107"),
-        BadDbUserId => (StatusCode::BAD_REQUEST, "DAS.200112"),
-        BadProjectId => (StatusCode::BAD_REQUEST, "DAS.200113"),
-        BadInstanceId => (StatusCode::BAD_REQUEST, "DAS.200114"),
-        LoginRefused => (StatusCode::BAD_REQUEST, "DAS.210002"),
-        PrivilegeDenied => (StatusCode::BAD_REQUEST, "DAS.210003"),
-        Unauthenticated(_) => (StatusCode::UNAUTHORIZED, "APIGW.0301"),
-        Forbidden => (StatusCode::FORBIDDEN, "APIGW.0302"),
-        NoRoute => (StatusCode::NOT_FOUND, "APIGW.0101"),
-        NameTaken => (StatusCode::CONFLICT, "IAM.0409"),
-        RateLimited => (StatusCode::TOO_MANY_REQUESTS, "APIGW.0308"),
-        Unreachable => (StatusCode::INTERNAL_SERVER_ERROR, "DAS.210001"),
-        StatementTimeout => (StatusCode::INTERNAL_SERVER_ERROR, "DAS.210004"),
-        Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "DAS.209999"),
+        BadParam { .. }
+        | MalformedJson(_)
+        | BodyTooLarge
+        | NoKillFilter
+        | BadOffset
+        | BadLimit
+        | UnsupportedDatastore
+        | BadDbUserId
+        | BadProjectId
+        | BadInstanceId
+        | LoginRefused
+        | PrivilegeDenied => StatusCode::BAD_REQUEST,
+        Unauthenticated(_) => StatusCode::UNAUTHORIZED,
+        Forbidden => StatusCode::FORBIDDEN,
+        NoRoute => StatusCode::NOT_FOUND,
+        NameTaken => StatusCode::CONFLICT,
+        RateLimited => StatusCode::TOO_MANY_REQUESTS,
+        Unreachable | StatementTimeout | Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }
 
@@ -178,12 +178,11 @@ pub fn message(e: &DasError, lang: Lang) -> String {
 struct RenderedError(DasError);
 
 pub fn render(e: &DasError, lang: Lang) -> Response {
-    let (status, code) = status_and_code(e);
     let body = ErrorBody {
-        error_code: code,
+        error_code: e.code(),
         error_msg: message(e, lang),
     };
-    (status, Json(body)).into_response()
+    (status(e), Json(body)).into_response()
 }
 
 impl IntoResponse for DasError {
@@ -253,7 +252,7 @@ mod tests {
     #[test]
     fn every_code_has_bounded_messages_in_both_languages() {
         for e in all() {
-            let (_, code) = status_and_code(&e);
+            let code = e.code();
             assert!((8..=36).contains(&code.len()), "{code}");
             for lang in [Lang::En, Lang::Zh] {
                 let m = message(&e, lang);

@@ -6,11 +6,10 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::AppState;
-use super::auth::Principal;
-use super::extract::{PathParams, QueryMap, QueryParams, instance_id, project_id, query_str};
-use crate::domain::Role;
+use super::access::InstancePath;
+use super::extract::{QueryMap, QueryParams, query_str};
+use crate::domain::{Principal, Role};
 use crate::error::{DasError, DasResult, Problem};
-use crate::service::{authorize, resolve_instance};
 use crate::store::{HistoryQuery, KilledSessionRecord};
 
 #[derive(Serialize, ToSchema)]
@@ -79,13 +78,10 @@ fn int_param(q: &QueryMap, key: &str, default: i64, min: i64, max: i64) -> DasRe
 pub async fn kill_history(
     caller: Principal,
     State(state): State<AppState>,
-    PathParams((project, instance)): PathParams<(String, String)>,
+    path: InstancePath,
     QueryParams(query): QueryParams,
 ) -> DasResult<Json<KillHistory>> {
-    let project = project_id(&project)?;
-    let instance = instance_id(&instance)?;
-    let access = authorize(state.store.as_ref(), &caller, &project, Role::Viewer).await?;
-    let instance = resolve_instance(state.store.as_ref(), &access, &instance).await?;
+    let access = path.access(&state, &caller, Role::Viewer).await?;
     let start_time = int_param(&query, "start_time", 0, 0, i64::MAX)?;
     let end_time = int_param(&query, "end_time", crate::clock::now_ms(), 0, i64::MAX)?;
     let page_num = int_param(&query, "page_num", 1, 1, i64::from(i32::MAX))?;
@@ -96,7 +92,10 @@ pub async fn kill_history(
         offset: (page_num - 1) * page_size,
         limit: page_size,
     };
-    let (rows, total_count) = state.store.list_kill_history(&instance.id, &q).await?;
+    let (rows, total_count) = state
+        .store
+        .list_kill_history(&access.instance().id, &q)
+        .await?;
     Ok(Json(KillHistory {
         killed_sessions: rows.into_iter().map(KilledSessionOut::from).collect(),
         total_count,

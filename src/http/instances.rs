@@ -7,14 +7,11 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::AppState;
-use super::auth::Principal;
-use super::extract::{
-    JsonObject, PathParams, QueryParams, check_len, instance_id, page, project_id,
-};
-use crate::domain::{DatastoreType, InstanceId, Role};
+use super::access::{InstancePath, ProjectPath};
+use super::extract::{JsonObject, QueryParams, check_len};
+use crate::domain::{DatastoreType, InstanceId, Principal, Role};
 use crate::error::{DasError, DasResult, Problem};
-use crate::service::{authorize, resolve_instance};
-use crate::store::{DbUserFilter, InstanceRecord, Page};
+use crate::store::InstanceRecord;
 
 /// The body of `POST /v3/{project_id}/instances`, as parsed (strict: unknown fields are refused).
 #[derive(ToSchema, Debug)]
@@ -136,15 +133,14 @@ pub const OK: ResultOk = ResultOk { result: "OK" };
 pub async fn create_instance(
     caller: Principal,
     State(state): State<AppState>,
-    PathParams(project): PathParams<String>,
+    path: ProjectPath,
     body: Body,
 ) -> DasResult<Json<InstanceIdOut>> {
-    let project = project_id(&project)?;
-    let access = authorize(state.store.as_ref(), &caller, &project, Role::Admin).await?;
+    let access = path.access(&state, &caller, Role::Admin).await?;
     let input = CreateInstanceIn::parse(&JsonObject::read(body).await?)?;
     let record = InstanceRecord {
         id: InstanceId::new_random(input.datastore_type.instance_id_suffix()),
-        project_id: access.project.id,
+        project_id: access.project().id.clone(),
         name: input.name,
         datastore_type: input.datastore_type,
         host: input.host,
@@ -165,13 +161,15 @@ pub async fn create_instance(
 pub async fn list_instances(
     caller: Principal,
     State(state): State<AppState>,
-    PathParams(project): PathParams<String>,
+    path: ProjectPath,
     QueryParams(query): QueryParams,
 ) -> DasResult<Json<InstanceList>> {
-    let project = project_id(&project)?;
-    let access = authorize(state.store.as_ref(), &caller, &project, Role::Viewer).await?;
-    let page = page(&query, 100, 100)?;
-    let (rows, total) = state.store.list_instances(&access.project.id, page).await?;
+    let access = path.access(&state, &caller, Role::Viewer).await?;
+    let page = super::extract::page(&query, 100, 100)?;
+    let (rows, total) = state
+        .store
+        .list_instances(&access.project().id, page)
+        .await?;
     Ok(Json(InstanceList {
         instances: rows.into_iter().map(InstanceOut::from).collect(),
         total,
@@ -185,14 +183,11 @@ pub async fn list_instances(
 pub async fn get_instance(
     caller: Principal,
     State(state): State<AppState>,
-    PathParams((project, instance)): PathParams<(String, String)>,
+    path: InstancePath,
 ) -> DasResult<Json<InstanceEnvelope>> {
-    let project = project_id(&project)?;
-    let instance = instance_id(&instance)?;
-    let access = authorize(state.store.as_ref(), &caller, &project, Role::Viewer).await?;
-    let record = resolve_instance(state.store.as_ref(), &access, &instance).await?;
+    let access = path.access(&state, &caller, Role::Viewer).await?;
     Ok(Json(InstanceEnvelope {
-        instance: record.into(),
+        instance: access.instance().clone().into(),
     }))
 }
 
@@ -204,26 +199,9 @@ pub async fn get_instance(
 pub async fn delete_instance(
     caller: Principal,
     State(state): State<AppState>,
-    PathParams((project, instance)): PathParams<(String, String)>,
+    path: InstancePath,
 ) -> DasResult<Json<ResultOk>> {
-    let project = project_id(&project)?;
-    let instance = instance_id(&instance)?;
-    let access = authorize(state.store.as_ref(), &caller, &project, Role::Admin).await?;
-    let record = resolve_instance(state.store.as_ref(), &access, &instance).await?;
-    let all = Page {
-        offset: 0,
-        limit: i64::MAX,
-    };
-    let (db_users, _) = state
-        .store
-        .list_db_users(&record.id, &DbUserFilter::default(), all)
-        .await?;
-    state
-        .store
-        .delete_instance(&access.project.id, &record.id)
-        .await?;
-    for u in db_users {
-        state.engines.evict(&u.id);
-    }
+    let access = path.access(&state, &caller, Role::Admin).await?;
+    state.services.delete_instance(&access).await?;
     Ok(Json(OK))
 }

@@ -1,21 +1,28 @@
 //! The HTTP surface: the router, authentication, request parsing and the one error mapping.
-//! One file per resource; handlers are named `<verb>_<resource>`.
+//! One file per resource; handlers are named `<verb>_<resource>`. Handlers parse, call the
+//! service (or, for identity and catalog reads that reach no target, the store) and shape the
+//! answer; nothing below `http` imports `http`.
 
+mod access;
 pub mod auth;
 mod console;
 mod credentials;
-pub mod db_users;
+mod db_users;
 pub mod error;
 pub mod extract;
 mod history;
-mod identity;
 mod instances;
+mod kill;
 mod metrics;
 mod openapi;
 mod ops;
 mod processes;
+mod projects;
 mod rate_limit;
+mod roles;
 mod signed;
+mod state;
+mod tokens;
 
 use axum::Router;
 use axum::http::HeaderName;
@@ -26,7 +33,7 @@ use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::error::DasError;
-pub use crate::state::AppState;
+pub use state::AppState;
 
 pub use metrics::MetricsHandle;
 pub use rate_limit::CallerLimiter;
@@ -45,13 +52,13 @@ pub fn router(state: AppState) -> Router {
     let api = Router::new()
         .route(
             "/v3/auth/tokens",
-            post(identity::create_token).delete(identity::revoke_token),
+            post(tokens::create_token).delete(tokens::revoke_token),
         )
         .route(
             "/v3/projects",
-            post(identity::create_project).get(identity::list_projects),
+            post(projects::create_project).get(projects::list_projects),
         )
-        .route("/v3/users", post(identity::create_user))
+        .route("/v3/users", post(projects::create_user))
         .route(
             "/v3.0/OS-CREDENTIAL/credentials",
             post(credentials::create_credential).get(credentials::list_credentials),
@@ -62,7 +69,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route(
             "/v3/projects/{project_id}/users/{user_id}/roles/{role}",
-            put(identity::bind_role).delete(identity::unbind_role),
+            put(roles::bind_role).delete(roles::unbind_role),
         )
         .route(
             "/v3/{project_id}/instances",
@@ -88,7 +95,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route(
             "/v3/{project_id}/instances/{instance_id}/process",
-            delete(processes::kill_sessions_handler),
+            delete(kill::kill_sessions_handler),
         )
         .route(
             "/v3/{project_id}/instances/{instance_id}/auto-flow/query-kill-process-history",

@@ -3,19 +3,21 @@
 use axum::Json;
 use utoipa::OpenApi;
 
-use super::{credentials, db_users, error, history, identity, instances, ops, processes};
+use super::{
+    credentials, db_users, error, history, instances, kill, ops, processes, projects, roles, tokens,
+};
 
 #[derive(OpenApi)]
 #[openapi(
     info(title = "dbkill", description = "Kill MySQL-family sessions by user, database or id; the Huawei Cloud DAS v3 session API."),
     paths(
-        identity::create_token, identity::revoke_token, identity::create_project, identity::list_projects,
-        identity::create_user, identity::bind_role, identity::unbind_role,
+        tokens::create_token, tokens::revoke_token, projects::create_project, projects::list_projects,
+        projects::create_user, roles::bind_role, roles::unbind_role,
         credentials::create_credential, credentials::list_credentials, credentials::delete_credential,
         instances::create_instance, instances::list_instances, instances::get_instance, instances::delete_instance,
         db_users::register_db_user, db_users::list_db_users, db_users::get_db_user, db_users::update_db_user,
         db_users::delete_db_user,
-        processes::list_processes_handler, processes::kill_sessions_handler, history::kill_history,
+        processes::list_processes_handler, kill::kill_sessions_handler, history::kill_history,
         ops::healthz, ops::metrics, openapi_json,
     ),
     components(schemas(error::ErrorBody)),

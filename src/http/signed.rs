@@ -12,17 +12,13 @@ use http_body_util::BodyExt;
 use super::AppState;
 use crate::domain::UserId;
 use crate::error::DasError;
+use crate::secrets::access_key_secret_aad;
 use crate::signing::{SignatureError, SignatureHeader, SignedRequest, verify};
 
 /// Set on a request whose signature was verified.
 #[derive(Clone, Debug)]
 pub struct SignedCaller {
     pub user_id: UserId,
-}
-
-/// The sealed secret is bound to its key id.
-pub fn secret_aad(access: &str) -> String {
-    format!("access_keys:{access}:secret")
 }
 
 fn reason(e: SignatureError) -> &'static str {
@@ -94,7 +90,7 @@ async fn authenticate(state: &AppState, req: Request) -> Result<Request, DasErro
         ))?;
     let secret = state
         .sealer
-        .open(&key.sealed_secret, &secret_aad(&key.access))
+        .open(&key.sealed_secret, &access_key_secret_aad(&key.access))
         .map_err(|e| DasError::Internal(format!("access key {}: {e}", key.access)))?;
     let signed = SignedRequest {
         method: parts.method.as_str(),

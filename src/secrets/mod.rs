@@ -1,11 +1,13 @@
 //! Everything secret: the master key and the sealed (AES-256-GCM) credentials it protects, API
 //! tokens (shown once, stored as SHA-256), and human passwords (Argon2id).
 
+mod aad;
 mod master_key;
 mod passwords;
 mod sealing;
 mod tokens;
 
+pub use aad::{access_key_secret_aad, db_user_password_aad};
 pub use master_key::{MasterKey, MasterKeyError};
 pub use passwords::{PasswordHasher, hash_password, verify_password};
 pub use sealing::{SealError, Sealer};

@@ -1,14 +1,22 @@
-//! Authorisation, resolution and the operations on targets: a caller's role on a project, the
-//! project, instance and db user it names, then listing and killing sessions. Only an [`Access`]
-//! obtained here leads to a driver that can kill.
+//! The operations on targets, free of HTTP: authorisation as a type ([`InstanceAccess`] and
+//! friends, made only here), the db-user life cycle, listing and killing sessions, lifelines.
+//! Callers (the HTTP layer today, the rule runner next) hold a [`Services`] and an access value;
+//! only an access obtained here leads to a driver that can kill. Errors are [`DasError`]s:
+//! engine errors are mapped here, in `errors`.
+//!
+//! [`DasError`]: crate::error::DasError
 
 mod access;
+mod context;
+mod db_users;
+mod errors;
 mod kill;
 mod lifelines;
 mod processes;
 mod target;
 
-pub use access::{Access, authorize, resolve_db_user, resolve_instance};
-pub use kill::{KillCommand, kill_sessions};
-pub use lifelines::{warm, warm_all};
-pub use processes::{ProcessPage, list_processes};
+pub use access::{DbUserAccess, InstanceAccess, ProjectAccess};
+pub use context::{KillSettings, Services};
+pub use db_users::DbUserCredentials;
+pub use kill::KillRequest;
+pub use processes::ProcessPage;

@@ -1,26 +1,31 @@
-//! From a resolved instance and db user to a driver that can reach the target: the only place
-//! a sealed password is opened.
+//! From an authorised db user to a driver that can reach the target: the only place a sealed
+//! password is opened.
 
 use std::sync::Arc;
 
+use super::{DbUserAccess, Services};
 use crate::engine::{SessionDriver, Target};
 use crate::error::{DasError, DasResult};
-use crate::http::db_users::password_aad;
-use crate::state::AppState;
+use crate::secrets::db_user_password_aad;
 use crate::store::{DbUserRecord, InstanceRecord};
 
-pub fn driver_for(
-    state: &AppState,
+/// The driver an authorised caller lists and kills through.
+pub(super) fn driver_for(
+    services: &Services,
+    access: &DbUserAccess,
+) -> DasResult<Arc<dyn SessionDriver>> {
+    driver_of(services, access.instance(), access.db_user())
+}
+
+/// The driver of a db user, for work no caller asked for (opening lifelines at start).
+pub(super) fn driver_of(
+    services: &Services,
     instance: &InstanceRecord,
     db_user: &DbUserRecord,
 ) -> DasResult<Arc<dyn SessionDriver>> {
-    if !instance.datastore_type.is_mysql_family() {
-        // Sessions of PostgreSQL instances come with the PostgreSQL driver.
-        return Err(DasError::UnsupportedDatastore);
-    }
-    let password = state
+    let password = services
         .sealer
-        .open(&db_user.sealed_password, &password_aad(&db_user.id))
+        .open(&db_user.sealed_password, &db_user_password_aad(&db_user.id))
         .map_err(|e| DasError::Internal(format!("db user {}: {e}", db_user.id)))?;
     let target = Target {
         datastore: instance.datastore_type,
@@ -30,12 +35,7 @@ pub fn driver_for(
         password,
     };
     let kill_port = instance.admin_port.unwrap_or(instance.port);
-    Ok(state.engines.driver(
-        &db_user.id,
-        &db_user.sealed_password,
-        target,
-        kill_port,
-        state.timeouts(),
-        state.settings.kill_connections,
-    ))
+    Ok(services
+        .engines
+        .driver(&db_user.id, &db_user.sealed_password, target, kill_port)?)
 }

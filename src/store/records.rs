@@ -65,6 +65,14 @@ pub struct Page {
     pub limit: i64,
 }
 
+impl Page {
+    /// Every row, for work that walks a whole list (lifelines, deleting an instance).
+    pub const ALL: Page = Page {
+        offset: 0,
+        limit: i64::MAX,
+    };
+}
+
 /// What a kill request intends, written before the first KILL.
 #[derive(Clone, Debug)]
 pub struct KillIntent<'a> {

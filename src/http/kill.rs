@@ -1,0 +1,228 @@
+//! KillSession in DAS's shape, with dbkill's extensions (`dry_run`, `kill_type`) and its
+//! per-session report.
+
+use axum::Json;
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::HeaderMap;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use super::AppState;
+use super::access::InstancePath;
+use super::error::{Lang, message};
+use super::extract::{JsonObject, db_user_id};
+use super::processes::ProcessOut;
+use crate::domain::{DbUserId, KillFilter, KillType, Principal, Role, SessionId};
+use crate::error::{DasError, DasResult, Problem};
+use crate::report::KillReport;
+use crate::service::KillRequest;
+
+/// The body of KillSession, as parsed. Unknown fields (e.g. `node_id`) are ignored.
+#[derive(ToSchema, Debug)]
+pub struct KillSessionIn {
+    #[schema(value_type = String)]
+    pub db_user_id: DbUserId,
+    /// Decimal session ids.
+    #[schema(value_type = Option<Vec<String>>)]
+    pub process_ids: Option<Vec<SessionId>>,
+    pub user: Option<String>,
+    pub database: Option<String>,
+    /// List what would be killed; send nothing to the instance.
+    pub dry_run: bool,
+    /// `connection` (default) or `query`.
+    #[schema(value_type = Option<String>)]
+    pub kill_type: KillType,
+}
+
+/// Most ids one request may name.
+const MAX_PROCESS_IDS: usize = 100_000;
+
+impl KillSessionIn {
+    fn db_user_id(body: &JsonObject) -> DasResult<DbUserId> {
+        match body.str_opt("db_user_id") {
+            Ok(Some(id)) => db_user_id(&id),
+            _ => Err(DasError::BadDbUserId),
+        }
+    }
+
+    fn parse(body: &JsonObject, db_user_id: DbUserId) -> DasResult<Self> {
+        let process_ids = match body.str_array_opt("process_ids")? {
+            None => None,
+            Some(raw) if raw.len() > MAX_PROCESS_IDS => {
+                return Err(DasError::bad(
+                    "process_ids",
+                    Problem::Length {
+                        min: 0,
+                        max: MAX_PROCESS_IDS,
+                    },
+                ));
+            }
+            Some(raw) => Some(
+                raw.iter()
+                    .enumerate()
+                    .map(|(i, s)| {
+                        SessionId::parse(s).ok_or_else(|| {
+                            DasError::bad(
+                                format!("process_ids[{i}]"),
+                                Problem::Invalid("must be a non-negative decimal integer".into()),
+                            )
+                        })
+                    })
+                    .collect::<DasResult<Vec<_>>>()?,
+            ),
+        };
+        let kill_type = match body.str_opt("kill_type")? {
+            None => KillType::Connection,
+            Some(k) => KillType::parse(&k).ok_or_else(|| {
+                DasError::bad("kill_type", Problem::OneOf(&["connection", "query"]))
+            })?,
+        };
+        let parsed = Self {
+            db_user_id,
+            process_ids,
+            user: body.str_opt("user")?,
+            database: body.str_opt("database")?,
+            dry_run: body.bool_opt("dry_run")?.unwrap_or(false),
+            kill_type,
+        };
+        if parsed.filter().is_empty() {
+            return Err(DasError::NoKillFilter);
+        }
+        Ok(parsed)
+    }
+
+    fn filter(&self) -> KillFilter {
+        KillFilter {
+            process_ids: self.process_ids.clone(),
+            user: self.user.clone(),
+            database: self.database.clone(),
+        }
+    }
+
+    fn filter_json(&self) -> String {
+        serde_json::json!({
+            "db_user_id": self.db_user_id.as_str(),
+            "process_ids": self.process_ids.as_ref().map(|v| v.iter().map(|i| i.to_string()).collect::<Vec<_>>()),
+            "user": self.user, "database": self.database,
+        })
+        .to_string()
+    }
+}
+
+/// A killed (or, in a dry run, targeted) session as the kill saw it.
+#[derive(Serialize, ToSchema)]
+pub struct KilledOut {
+    #[serde(flatten)]
+    pub process: ProcessOut,
+    /// Seen leaving the processlist (query kill: its statement ended); absent in a dry run.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gone: Option<bool>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct SkippedOut {
+    pub id: String,
+    pub user: String,
+    /// `own_connection`, `system_thread`, `protected_user`, `already_killed` or `not_matched`.
+    pub reason: &'static str,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct FailedOut {
+    pub id: String,
+    pub error_code: &'static str,
+    pub error_msg: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct KillReportOut {
+    pub request_id: String,
+    pub dry_run: bool,
+    pub kill_type: &'static str,
+    pub killed: Vec<KilledOut>,
+    pub skipped: Vec<SkippedOut>,
+    pub not_found: Vec<String>,
+    pub failed: Vec<FailedOut>,
+}
+
+impl KillReportOut {
+    fn new(r: KillReport, lang: Lang) -> Self {
+        Self {
+            request_id: r.request_id,
+            dry_run: r.dry_run,
+            kill_type: r.kill_type.as_str(),
+            killed: r
+                .killed
+                .iter()
+                .map(|k| KilledOut {
+                    process: ProcessOut::from(&k.session),
+                    gone: k.gone,
+                })
+                .collect(),
+            skipped: r
+                .skipped
+                .into_iter()
+                .map(|s| SkippedOut {
+                    id: s.id.to_string(),
+                    user: s.user,
+                    reason: s.reason.as_str(),
+                })
+                .collect(),
+            not_found: r.not_found.iter().map(ToString::to_string).collect(),
+            failed: r
+                .failed
+                .iter()
+                .map(|f| FailedOut {
+                    id: f.id.to_string(),
+                    error_code: f.error.code(),
+                    error_msg: message(&f.error, lang),
+                })
+                .collect(),
+        }
+    }
+}
+
+/// `DELETE /v3/{project_id}/instances/{instance_id}/process` (operator): KillSession.
+#[utoipa::path(delete, path = "/v3/{project_id}/instances/{instance_id}/process", tag = "sessions",
+    request_body = KillSessionIn, params(("project_id" = String, Path), ("instance_id" = String, Path)),
+    responses((status = 200, body = KillReportOut), (status = 400, body = super::error::ErrorBody),
+              (status = 500, body = super::error::ErrorBody)))]
+pub async fn kill_sessions_handler(
+    caller: Principal,
+    State(state): State<AppState>,
+    path: InstancePath,
+    headers: HeaderMap,
+    body: Body,
+) -> DasResult<Json<KillReportOut>> {
+    let access = path.access(&state, &caller, Role::Operator).await?;
+    let body = JsonObject::read(body).await?;
+    let access = state
+        .services
+        .db_user_access(access, &KillSessionIn::db_user_id(&body)?)
+        .await?;
+    let input = KillSessionIn::parse(&body, access.db_user().id.clone())?;
+    let request_id = headers
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    let req = KillRequest {
+        history_id: uuid::Uuid::new_v4().to_string(),
+        request_id,
+        filter: input.filter(),
+        filter_json: input.filter_json(),
+        kill_type: input.kill_type,
+        dry_run: input.dry_run,
+        source: caller.source(),
+    };
+    // Its own task: a client that hangs up must not stop a kill halfway.
+    let services = state.services.clone();
+    let report = tokio::spawn(async move { services.kill_sessions(access, req).await })
+        .await
+        .map_err(DasError::internal)??;
+    Ok(Json(KillReportOut::new(
+        report,
+        Lang::from_headers(&headers),
+    )))
+}

@@ -1,0 +1,46 @@
+//! What the service layer needs and nothing more: the store, the sealer that opens db-user
+//! passwords, the engines that reach targets, and the settings of a kill. Built once at start;
+//! the HTTP layer and (later) the rule runner both hold one.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::config::Settings;
+use crate::engine::{Engines, Timeouts};
+use crate::secrets::Sealer;
+use crate::store::Store;
+
+/// How kills behave, from the validated settings.
+#[derive(Clone, Copy, Debug)]
+pub struct KillSettings {
+    /// How long a kill waits to see its sessions leave (`gone`).
+    pub verify_timeout: Duration,
+    /// Use MariaDB's `KILL USER` where it is exactly the plan.
+    pub kill_user_statement: bool,
+}
+
+#[derive(Clone)]
+pub struct Services {
+    pub(super) store: Arc<dyn Store>,
+    pub(super) sealer: Sealer,
+    pub(super) engines: Arc<Engines>,
+    pub(super) kill: KillSettings,
+}
+
+impl Services {
+    pub fn new(store: Arc<dyn Store>, sealer: Sealer, settings: &Settings) -> Self {
+        let timeouts = Timeouts {
+            connect: settings.connect_timeout,
+            statement: settings.statement_timeout,
+        };
+        Self {
+            store,
+            sealer,
+            engines: Arc::new(Engines::new(timeouts, settings.kill_connections)),
+            kill: KillSettings {
+                verify_timeout: settings.verify_timeout,
+                kill_user_statement: settings.kill_user_statement,
+            },
+        }
+    }
+}

@@ -1,0 +1,18 @@
+//! What an engine error means to a caller: the one mapping from [`EngineError`] to [`DasError`].
+
+use crate::engine::EngineError;
+use crate::error::DasError;
+
+impl From<EngineError> for DasError {
+    fn from(e: EngineError) -> Self {
+        match e {
+            EngineError::LoginRefused => DasError::LoginRefused,
+            EngineError::Unreachable(_) | EngineError::TooManyConnections => DasError::Unreachable,
+            EngineError::StatementTimeout => DasError::StatementTimeout,
+            EngineError::Denied(_) => DasError::PrivilegeDenied,
+            EngineError::Server(detail) => DasError::Internal(detail),
+            EngineError::NoSuchSession => DasError::Internal("no such session".into()),
+            EngineError::NoDriver(_) => DasError::UnsupportedDatastore,
+        }
+    }
+}

@@ -1,0 +1,52 @@
+//! Phases 3 and 7: the history. The intent is on record before the first KILL; the outcomes are
+//! written once the sessions are gone, not while they exit: the write takes CPU (milliseconds
+//! per thousand sessions) that the exiting server threads need on a small machine.
+
+use super::KillRequest;
+use super::fold::Folded;
+use crate::domain::Session;
+use crate::error::DasResult;
+use crate::service::DbUserAccess;
+use crate::store::{KillIntent, SessionSnapshot, Store};
+
+pub(super) async fn intent(
+    store: &dyn Store,
+    access: &DbUserAccess,
+    req: &KillRequest,
+    kill: &[Session],
+) -> DasResult<()> {
+    let snapshots: Vec<SessionSnapshot> = kill.iter().map(SessionSnapshot::of).collect();
+    let instance = access.instance();
+    store
+        .record_kill_plan(&KillIntent {
+            request_id: req.history_id.clone(),
+            project_id: instance.project_id.clone(),
+            instance_id: instance.id.clone(),
+            db_user_id: access.db_user().id.clone(),
+            source: req.source.clone(),
+            kill_type: req.kill_type.as_str().to_owned(),
+            filter_json: req.filter_json.clone(),
+            created_at: crate::clock::now_ms(),
+            sessions: &snapshots,
+        })
+        .await?;
+    Ok(())
+}
+
+pub(super) async fn outcomes(
+    store: &dyn Store,
+    history_id: &str,
+    folded: &Folded,
+) -> DasResult<()> {
+    let snapshots: Vec<SessionSnapshot> = folded
+        .accepted
+        .iter()
+        .map(|(s, _)| s)
+        .chain(&folded.unaccepted)
+        .map(SessionSnapshot::of)
+        .collect();
+    store
+        .record_kill_outcomes(history_id, &snapshots, &folded.outcomes)
+        .await?;
+    Ok(())
+}
