@@ -1,8 +1,7 @@
 // Every string the console shows, in English and Chinese. One entry a line: a unit test in
 // src/http/console.rs checks that both languages have the same keys.
-'use strict';
 
-window.DBKILL_I18N = {
+export const I18N = {
   en: {
     pageTitle: 'dbkill console',
     tagline: 'Session killer for MySQL and MariaDB',

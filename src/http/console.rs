@@ -11,7 +11,9 @@ use axum::response::{IntoResponse, Response};
 use super::extract::PathParams;
 use crate::error::DasError;
 
-/// `(file name, content type, contents)` of every file the console serves.
+/// `(file name, content type, contents)` of every file the console serves. The scripts are ES
+/// modules: index.html loads `app.js` with `type="module"` and it imports the others; a browser
+/// runs a module only if it comes as JavaScript, which `text/javascript` is.
 const FILES: &[(&str, &str, &str)] = &[
     (
         "index.html",
@@ -24,9 +26,39 @@ const FILES: &[(&str, &str, &str)] = &[
         include_str!("../../assets/console/app.js"),
     ),
     (
+        "state.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../assets/console/state.js"),
+    ),
+    (
         "i18n.js",
         "text/javascript; charset=utf-8",
         include_str!("../../assets/console/i18n.js"),
+    ),
+    (
+        "api.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../assets/console/api.js"),
+    ),
+    (
+        "dom.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../assets/console/dom.js"),
+    ),
+    (
+        "sessions.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../assets/console/sessions.js"),
+    ),
+    (
+        "kill-dialog.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../assets/console/kill-dialog.js"),
+    ),
+    (
+        "history.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../assets/console/history.js"),
     ),
     (
         "style.css",
@@ -114,6 +146,64 @@ mod tests {
         assert!(!html.contains(" style=\""), "inline style attribute");
         assert!(!html.contains(" onclick="), "inline handler");
         assert!(!html.contains("http://") && !html.contains("https://"));
+    }
+
+    fn scripts() -> impl Iterator<Item = (&'static str, &'static str)> {
+        FILES
+            .iter()
+            .filter(|(name, _, _)| name.ends_with(".js"))
+            .map(|(name, _, body)| (*name, *body))
+    }
+
+    /// The page loads the entry as a module, and every module another one imports is served: a
+    /// missing one would stop the whole console in the browser.
+    #[test]
+    fn every_imported_module_is_served() {
+        let html = contents("index.html");
+        assert!(
+            html.contains(r#"<script type="module" src="/console/app.js"></script>"#),
+            "{html}"
+        );
+        let mut imported = 0;
+        for (name, js) in scripts() {
+            for (i, _) in js.match_indices(" from './") {
+                let rest = &js[i + " from './".len()..];
+                let target = &rest[..rest.find('\'').unwrap()];
+                assert!(
+                    FILES.iter().any(|(file, _, _)| *file == target),
+                    "{name} imports {target}, which is not served"
+                );
+                imported += 1;
+            }
+        }
+        assert!(imported > 10, "{imported} imports");
+    }
+
+    /// No script turns a string into markup or code (every database value goes in as text), and
+    /// only the language is kept in localStorage: the token lives in sessionStorage alone.
+    #[test]
+    fn no_script_writes_markup_or_keeps_the_token_beyond_the_tab() {
+        for (name, js) in scripts() {
+            for sink in [
+                "innerHTML",
+                "outerHTML",
+                "insertAdjacentHTML",
+                "document.write",
+                "eval(",
+                "new Function",
+            ] {
+                assert!(!js.contains(sink), "{name} uses {sink}");
+            }
+            for (i, _) in js.match_indices("localStorage.") {
+                let call = &js[i..];
+                assert!(
+                    call.starts_with("localStorage.getItem(LANG_KEY)")
+                        || call.starts_with("localStorage.setItem(LANG_KEY,"),
+                    "{name}: {}",
+                    &call[..call.find(';').unwrap_or(call.len())]
+                );
+            }
+        }
     }
 
     /// Every string the page shows exists in both languages.

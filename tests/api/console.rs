@@ -34,12 +34,42 @@ async fn console_files_need_no_credentials_and_carry_a_strict_policy() {
         (
             "/console/app.js",
             "text/javascript; charset=utf-8",
-            "X-Dbkill-Console",
+            "from './api.js'",
+        ),
+        (
+            "/console/state.js",
+            "text/javascript; charset=utf-8",
+            "export const state",
         ),
         (
             "/console/i18n.js",
             "text/javascript; charset=utf-8",
-            "DBKILL_I18N",
+            "export const I18N",
+        ),
+        (
+            "/console/api.js",
+            "text/javascript; charset=utf-8",
+            "X-Dbkill-Console",
+        ),
+        (
+            "/console/dom.js",
+            "text/javascript; charset=utf-8",
+            "createTextNode",
+        ),
+        (
+            "/console/sessions.js",
+            "text/javascript; charset=utf-8",
+            "/processes",
+        ),
+        (
+            "/console/kill-dialog.js",
+            "text/javascript; charset=utf-8",
+            "dry_run: true",
+        ),
+        (
+            "/console/history.js",
+            "text/javascript; charset=utf-8",
+            "query-kill-process-history",
         ),
         ("/console/style.css", "text/css; charset=utf-8", ":root"),
         ("/console/favicon.svg", "image/svg+xml", "<svg"),
