@@ -1,15 +1,23 @@
-//! dbkill kills MySQL-family sessions by user, by database or by session id, speaking the
-//! Huawei Cloud DAS v3 session API.
+//! dbkill lists and kills MySQL/MariaDB sessions by user, by database or by session id,
+//! speaking the Huawei Cloud DAS v3 session API. `ARCHITECTURE.md` has the one-page tour.
 //!
 //! Data flow of a kill:
-//! `http::auth` (token → [`http::auth::Principal`]) → `http` extractors (path ids, JSON → domain
-//! types) → `service` (project → instance → db user, role check) → `engine` (list sessions) →
-//! `planner` (pure: sessions + filters + protections → plan) → `store` (history before the KILL) →
-//! `engine` (execute) → `report`.
+//! `http::auth` (token or AK/SK signature → [`domain::Principal`]) → `http` extractors (path ids,
+//! JSON → domain types) → [`service`] (role, then project → instance → db user: an access value)
+//! → [`engine`] (list sessions) → [`planner`] (pure: sessions + filters + protections → plan) →
+//! [`store`] (intent before the first KILL) → [`engine`] (execute) → verify → [`store`]
+//! (outcomes) → [`report`] → `http` (DAS shapes; the one error mapping).
 //!
-//! Modules: [`config`] settings, [`startup`] the running application, [`http`] routes and the one
-//! error mapping, [`domain`] pure types, [`secrets`] keys/tokens/passwords, [`store`] persistence,
-//! [`engine`] target database drivers, [`cli`] the client subcommands over the REST API.
+//! Layers, top to bottom; nothing imports a layer above it, and nothing below [`http`] imports
+//! [`http`]:
+//! - [`http`]: routes, authentication, rate limits, request parsing, errors → responses, the
+//!   console's static files. [`cli`]: the client subcommands over the REST API.
+//! - [`service`]: authorisation as a type, the db-user life cycle, listing and killing in
+//!   named phases, lifelines. [`startup`]: the running application; [`config`]: settings.
+//! - [`engine`]: target drivers (one per engine, chosen in one place); [`store`]: persistence;
+//!   [`secrets`]: keys, sealing, tokens, passwords; [`signing`]: AK/SK signatures.
+//! - Pure: [`domain`] types, [`planner`], [`report`], [`error`] (the API's error vocabulary),
+//!   [`clock`].
 #![forbid(unsafe_code)]
 
 pub mod cli;

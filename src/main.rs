@@ -1,5 +1,6 @@
 //! The `dbkill` binary: parses the command line and dispatches.
 
+use std::io::IsTerminal;
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
@@ -35,10 +36,15 @@ enum Command {
     Client(dbkill::cli::ClientCommand),
 }
 
+/// Logs to stdout, filtered by `DBKILL_LOG`; colours only on a terminal, so files and
+/// journald get plain text.
 fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("DBKILL_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt().with_env_filter(filter).init();
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::stdout().is_terminal())
+        .init();
 }
 
 #[tokio::main]

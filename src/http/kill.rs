@@ -6,6 +6,7 @@ use axum::body::Body;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use serde::Serialize;
+use tracing::Instrument;
 use utoipa::ToSchema;
 
 use super::AppState;
@@ -218,7 +219,8 @@ pub async fn kill_sessions_handler(
     };
     // Its own task: a client that hangs up must not stop a kill halfway.
     let services = state.services.clone();
-    let report = tokio::spawn(async move { services.kill_sessions(access, req).await })
+    let kill = async move { services.kill_sessions(access, req).await };
+    let report = tokio::spawn(kill.in_current_span())
         .await
         .map_err(DasError::internal)??;
     Ok(Json(KillReportOut::new(

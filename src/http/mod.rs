@@ -47,6 +47,22 @@ fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> axum::response:
     axum::response::IntoResponse::into_response(DasError::Internal("handler panicked".into()))
 }
 
+/// The span every log line of a request shares, kills included: method, path (no query) and
+/// the request id the client sees in `X-Request-Id`.
+fn request_span(req: &axum::http::Request<axum::body::Body>) -> tracing::Span {
+    let request_id = req
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("-");
+    tracing::info_span!(
+        "request",
+        method = %req.method(),
+        path = %req.uri().path(),
+        request_id = %request_id,
+    )
+}
+
 pub fn router(state: AppState) -> Router {
     let request_id = HeaderName::from_static("x-request-id");
     let api = Router::new()
@@ -121,7 +137,7 @@ pub fn router(state: AppState) -> Router {
     .layer(axum::middleware::from_fn_with_state(state, metrics::track))
     .layer(axum::middleware::from_fn(error::localize_errors))
     .layer(CatchPanicLayer::custom(panic_response))
-    .layer(TraceLayer::new_for_http())
+    .layer(TraceLayer::new_for_http().make_span_with(request_span))
     .layer(PropagateRequestIdLayer::new(request_id.clone()))
     .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
     .layer(SetSensitiveRequestHeadersLayer::new([

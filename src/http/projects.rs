@@ -76,6 +76,15 @@ pub struct NameIn {
     pub name: String,
 }
 
+/// The object under `key` of a body only the global admin may send (the creation of a project
+/// or a user); the role is checked before the body is read.
+async fn global_admin_body(caller: &Principal, body: Body, key: &str) -> DasResult<JsonObject> {
+    if !caller.is_global_admin() {
+        return Err(DasError::Forbidden);
+    }
+    JsonObject::read(body).await?.object(key)
+}
+
 /// `POST /v3/projects` (global admin).
 #[utoipa::path(post, path = "/v3/projects", tag = "identity", request_body = ProjectIn,
     responses((status = 201, body = ProjectEnvelope), (status = 400, body = super::error::ErrorBody),
@@ -85,11 +94,7 @@ pub async fn create_project(
     State(state): State<AppState>,
     body: Body,
 ) -> DasResult<Response> {
-    if !caller.is_global_admin() {
-        return Err(DasError::Forbidden);
-    }
-    let body = JsonObject::read(body).await?;
-    let project = body.object("project")?;
+    let project = global_admin_body(&caller, body, "project").await?;
     let name = project.str_req("name")?;
     check_name("project.name", &name)?;
     let created = state.store.create_project(&name).await?;
@@ -146,11 +151,7 @@ pub async fn create_user(
     State(state): State<AppState>,
     body: Body,
 ) -> DasResult<Response> {
-    if !caller.is_global_admin() {
-        return Err(DasError::Forbidden);
-    }
-    let body = JsonObject::read(body).await?;
-    let user = body.object("user")?;
+    let user = global_admin_body(&caller, body, "user").await?;
     let name = user.str_req("name")?;
     let password = user.str_req("password")?;
     check_name("user.name", &name)?;

@@ -1,6 +1,6 @@
 //! What the service layer needs and nothing more: the store, the sealer that opens db-user
-//! passwords, the engines that reach targets, and the settings of a kill. Built once at start;
-//! the HTTP layer and (later) the rule runner both hold one.
+//! passwords, the engines that reach targets, and the settings of a kill. Built once at start
+//! and cloned into whatever drives the service (the HTTP layer; the rule runner will too).
 
 use std::sync::Arc;
 use std::time::Duration;
