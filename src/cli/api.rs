@@ -1,5 +1,12 @@
-//! The shapes the CLI reads from and sends to dbkill's REST API (see `spec/api.md`). Unknown
-//! fields are ignored so that a newer server does not break an older CLI.
+//! The shapes the CLI reads from and sends to dbkill's REST API (described by the service's
+//! `/openapi.json`).
+//!
+//! The CLI keeps its own wire types rather than sharing the server's (`crate::http`): the server's
+//! response types only serialize and are built from its domain types, so they change with the
+//! server's internals, while these only read the JSON (`Process` also writes it back for
+//! `sessions list --json`; the request bodies only serialize). None of them denies unknown
+//! fields, so what a newer server adds is ignored; a field an older server lacks is tolerated
+//! only where it is an `Option` or `#[serde(default)]`.
 
 use serde::{Deserialize, Serialize};
 
@@ -78,7 +85,8 @@ pub struct DbUserId {
     pub db_user_id: String,
 }
 
-/// One session as ListProcesses gives it: every field a string, as in DAS.
+/// One session as ListProcesses gives it: every field a string, as in DAS. KillSession reports
+/// the same fields but `trx_executed_time`, which is then empty.
 #[derive(Deserialize, Serialize, Clone, Debug)]
 pub struct Process {
     pub id: String,
@@ -89,6 +97,7 @@ pub struct Process {
     pub time: String,
     pub state: String,
     pub sql: String,
+    #[serde(default)]
     pub trx_executed_time: String,
 }
 
@@ -112,16 +121,12 @@ pub struct KillRequest {
     pub kill_type: &'static str,
 }
 
+/// A killed (in a dry run: targeted) session: the process as the kill saw it, and whether it was
+/// seen leaving the processlist (absent in a dry run).
 #[derive(Deserialize, Debug, Clone)]
 pub struct Killed {
-    pub id: String,
-    pub user: String,
-    pub host: String,
-    pub database: String,
-    pub command: String,
-    pub time: String,
-    pub state: String,
-    pub sql: String,
+    #[serde(flatten)]
+    pub process: Process,
     pub gone: Option<bool>,
 }
 
@@ -180,4 +185,35 @@ pub struct KillHistory {
 pub struct ErrorBody {
     pub error_code: String,
     pub error_msg: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_killed_session_reads_as_a_process_and_its_gone() {
+        let report: KillReport = serde_json::from_value(serde_json::json!({
+            "killed": [
+                {"id": "7", "user": "u", "host": "h:1", "database": "--", "command": "Sleep",
+                 "time": "3", "state": "", "sql": "", "gone": true, "from_a_newer_server": 1},
+                {"id": "8", "user": "u", "host": "h:2", "database": "d", "command": "Query",
+                 "time": "0", "state": "User sleep", "sql": "SELECT SLEEP(100)"}
+            ],
+            "skipped": [], "not_found": ["9"], "failed": [], "dry_run": false
+        }))
+        .unwrap();
+        let [first, second] = &report.killed[..] else {
+            panic!("{report:?}")
+        };
+        assert_eq!(
+            (first.process.id.as_str(), first.process.host.as_str()),
+            ("7", "h:1")
+        );
+        assert_eq!(first.gone, Some(true));
+        assert_eq!(first.process.trx_executed_time, "");
+        assert_eq!(second.process.sql, "SELECT SLEEP(100)");
+        assert_eq!(second.gone, None);
+        assert_eq!(report.not_found, ["9"]);
+    }
 }

@@ -10,8 +10,8 @@ use super::api::{KillReport, KillRequest, Killed};
 use super::context::{Ctx, TargetArgs};
 use super::error::{CliError, CliResult, EXIT_KILL_FAILED};
 use super::i18n::Lang;
-use super::sessions::SQL_WIDTH;
-use super::table::{Align, Table, clean, truncate};
+use super::sessions::{SESSION_COLUMNS, process_table, session_cells};
+use super::table::{Align, Table};
 
 /// Above this many planned sessions the kill shows a progress bar.
 const PROGRESS_THRESHOLD: usize = 100;
@@ -52,36 +52,15 @@ fn non_empty(s: &Option<String>) -> Option<String> {
 /// Sessions in id order for display; the server answers in the order it kills (newest first).
 fn by_id(killed: &[Killed]) -> Vec<&Killed> {
     let mut v: Vec<&Killed> = killed.iter().collect();
-    v.sort_by_key(|k| k.id.parse::<u64>().unwrap_or(u64::MAX));
+    v.sort_by_key(|k| k.process.id.parse::<u64>().unwrap_or(u64::MAX));
     v
 }
 
 fn print_plan(plan: &KillReport, kill_type: &str, lang: Lang) {
     if !plan.killed.is_empty() {
         println!("{}", lang.plan_header(plan.killed.len(), kill_type));
-        let mut t = Table::new(&[
-            ("ID", Align::Right),
-            ("USER", Align::Left),
-            ("HOST", Align::Left),
-            ("DB", Align::Left),
-            ("COMMAND", Align::Left),
-            ("TIME", Align::Right),
-            ("STATE", Align::Left),
-            ("SQL", Align::Left),
-        ]);
-        for k in by_id(&plan.killed) {
-            t.row(vec![
-                k.id.clone(),
-                k.user.clone(),
-                k.host.clone(),
-                k.database.clone(),
-                k.command.clone(),
-                k.time.clone(),
-                k.state.clone(),
-                truncate(&clean(&k.sql), SQL_WIDTH),
-            ]);
-        }
-        print!("{}", t.render());
+        let rows = by_id(&plan.killed).into_iter().map(|k| &k.process);
+        print!("{}", process_table(rows, false).render());
     }
     if !plan.skipped.is_empty() {
         println!("{}", lang.plan_skipped(plan.skipped.len()));
@@ -107,23 +86,13 @@ fn skipped_table(r: &KillReport) -> Table {
 fn print_report(r: &KillReport, lang: Lang) {
     if !r.killed.is_empty() {
         println!("{}", lang.killed_header(r.killed.len()));
-        let mut t = Table::new(&[
-            ("ID", Align::Right),
-            ("USER", Align::Left),
-            ("HOST", Align::Left),
-            ("DB", Align::Left),
-            ("COMMAND", Align::Left),
-            ("GONE", Align::Left),
-        ]);
+        let mut columns = SESSION_COLUMNS.to_vec();
+        columns.push(("GONE", Align::Left));
+        let mut t = Table::new(&columns);
         for k in by_id(&r.killed) {
-            t.row(vec![
-                k.id.clone(),
-                k.user.clone(),
-                k.host.clone(),
-                k.database.clone(),
-                k.command.clone(),
-                lang.yes_no(k.gone.unwrap_or(false)).to_owned(),
-            ]);
+            let mut cells = session_cells(&k.process);
+            cells.push(lang.yes_no(k.gone.unwrap_or(false)).to_owned());
+            t.row(cells);
         }
         print!("{}", t.render());
     }
@@ -208,7 +177,7 @@ pub async fn kill(args: &KillArgs, ctx: &Ctx) -> CliResult<i32> {
         return Ok(0);
     }
 
-    let ids: Vec<String> = plan.killed.iter().map(|k| k.id.clone()).collect();
+    let ids: Vec<String> = plan.killed.iter().map(|k| k.process.id.clone()).collect();
     let bar = progress_bar(n);
     let mut report = KillReport::default();
     for chunk in ids.chunks(usize::from(args.chunk_size)) {

@@ -9,7 +9,7 @@ use super::client::ProcessQuery;
 use super::context::{Ctx, TargetArgs};
 use super::error::{CliError, CliResult};
 use super::kill::KillArgs;
-use super::table::{Align, Table, truncate};
+use super::table::{Align, Table, clean, truncate};
 
 /// Rows per ListProcesses request: the most the API gives.
 const PAGE: usize = 1000;
@@ -93,30 +93,44 @@ impl ListArgs {
     }
 }
 
-pub fn process_table(rows: &[Process]) -> Table {
-    let mut t = Table::new(&[
-        ("ID", Align::Right),
-        ("USER", Align::Left),
-        ("HOST", Align::Left),
-        ("DB", Align::Left),
-        ("COMMAND", Align::Left),
-        ("TIME", Align::Right),
-        ("STATE", Align::Left),
-        ("TRX", Align::Right),
-        ("SQL", Align::Left),
-    ]);
+/// The columns that say which session a row is, first in every table of sessions.
+pub const SESSION_COLUMNS: [(&str, Align); 5] = [
+    ("ID", Align::Right),
+    ("USER", Align::Left),
+    ("HOST", Align::Left),
+    ("DB", Align::Left),
+    ("COMMAND", Align::Left),
+];
+
+/// The cells of [`SESSION_COLUMNS`] for `p`.
+pub fn session_cells(p: &Process) -> Vec<String> {
+    vec![
+        p.id.clone(),
+        p.user.clone(),
+        p.host.clone(),
+        p.database.clone(),
+        p.command.clone(),
+    ]
+}
+
+/// Sessions as a table: [`SESSION_COLUMNS`], time, state, the age of the open transaction when
+/// `with_trx` (ListProcesses reports it, KillSession does not), and the SQL cut to [`SQL_WIDTH`].
+pub fn process_table<'a>(rows: impl IntoIterator<Item = &'a Process>, with_trx: bool) -> Table {
+    let mut columns = SESSION_COLUMNS.to_vec();
+    columns.extend([("TIME", Align::Right), ("STATE", Align::Left)]);
+    if with_trx {
+        columns.push(("TRX", Align::Right));
+    }
+    columns.push(("SQL", Align::Left));
+    let mut t = Table::new(&columns);
     for p in rows {
-        t.row(vec![
-            p.id.clone(),
-            p.user.clone(),
-            p.host.clone(),
-            p.database.clone(),
-            p.command.clone(),
-            p.time.clone(),
-            p.state.clone(),
-            p.trx_executed_time.clone(),
-            truncate(&super::table::clean(&p.sql), SQL_WIDTH),
-        ]);
+        let mut cells = session_cells(p);
+        cells.extend([p.time.clone(), p.state.clone()]);
+        if with_trx {
+            cells.push(p.trx_executed_time.clone());
+        }
+        cells.push(truncate(&clean(&p.sql), SQL_WIDTH));
+        t.row(cells);
     }
     t
 }
@@ -138,7 +152,7 @@ pub async fn list(args: &ListArgs, ctx: &Ctx) -> CliResult<i32> {
             serde_json::to_string_pretty(&rows).map_err(|e| CliError::Other(e.to_string()))?;
         println!("{json}");
     } else {
-        print!("{}", process_table(&rows).render());
+        print!("{}", process_table(&rows, true).render());
         println!("{}", ctx.lang.count(rows.len(), "session", "会话"));
     }
     Ok(0)
@@ -173,6 +187,20 @@ mod tests {
         let mut argv = vec!["x", "--instance", "i"];
         argv.extend(flags);
         Cmd::parse_from(argv).list.keeps(p)
+    }
+
+    #[test]
+    fn the_kill_plan_shows_the_list_columns_but_trx() {
+        let header = |t: Table| t.render().lines().next().unwrap().to_owned();
+        let p = row("Query", "2");
+        assert_eq!(
+            header(process_table([&p], true)),
+            "ID  USER  HOST  DB  COMMAND  TIME  STATE  TRX  SQL"
+        );
+        assert_eq!(
+            header(process_table([&p], false)),
+            "ID  USER  HOST  DB  COMMAND  TIME  STATE  SQL"
+        );
     }
 
     #[test]

@@ -12,10 +12,8 @@ use serde_json::Value;
 use tempfile::TempDir;
 use tokio::io::AsyncWriteExt;
 
-use crate::app::{ADMIN_PASSWORD, TestApp, spawn_app};
-use crate::sessions::{
-    KillCtx, create_database, create_victim_user, idle, killer_ctx, sleeping, usable,
-};
+use crate::helpers::app::{ADMIN_PASSWORD, TestApp, spawn_app};
+use crate::helpers::fixtures::{KillSetup, idle, new_database, new_victim, sleeping, usable};
 use crate::support::mariadb::{shared, unique_name};
 
 /// What one run of the binary did.
@@ -27,13 +25,26 @@ struct Out {
 
 impl Out {
     /// Asserts exit code 0 and returns stdout.
+    #[track_caller]
     fn ok(&self) -> &str {
+        self.exited(0);
+        &self.stdout
+    }
+
+    /// Asserts exit code `code` and that stderr says `says`.
+    #[track_caller]
+    fn fails(&self, code: i32, says: &str) {
+        self.exited(code);
+        assert!(self.stderr.contains(says), "{}", self.stderr);
+    }
+
+    #[track_caller]
+    fn exited(&self, code: i32) {
         assert_eq!(
-            self.code, 0,
+            self.code, code,
             "stdout:\n{}\nstderr:\n{}",
             self.stdout, self.stderr
         );
-        &self.stdout
     }
 }
 
@@ -52,22 +63,18 @@ impl Cli {
     /// A CLI logged in as the admin, its token scoped to `project` (an id or a name).
     async fn logged_in(app: &TestApp, project: &str) -> Cli {
         let cli = Cli::new();
-        cli.input(
-            &[
-                "login",
-                "--server",
-                &app.base,
-                "--user",
-                "admin",
-                "--project",
-                project,
-                "--password-stdin",
-            ],
-            &format!("{ADMIN_PASSWORD}\n"),
-        )
-        .await
-        .ok();
+        cli.login(app, Some(project), ADMIN_PASSWORD).await.ok();
         cli
+    }
+
+    /// `dbkill login` as the admin with `password` on stdin, scoped to `project` if given.
+    async fn login(&self, app: &TestApp, project: Option<&str>, password: &str) -> Out {
+        let mut args = vec!["login", "--server", &app.base, "--user", "admin"];
+        if let Some(p) = project {
+            args.extend(["--project", p]);
+        }
+        args.push("--password-stdin");
+        self.input(&args, &format!("{password}\n")).await
     }
 
     async fn run(&self, args: &[&str]) -> Out {
@@ -153,21 +160,7 @@ async fn login_keeps_a_private_token_and_no_password() {
     assert!(token.len() >= 20, "{text}");
 
     // By project id (scope.project.id); nothing it prints shows the token or the password.
-    let out = cli
-        .input(
-            &[
-                "login",
-                "--server",
-                &app.base,
-                "--user",
-                "admin",
-                "--project",
-                &project,
-                "--password-stdin",
-            ],
-            &format!("{ADMIN_PASSWORD}\n"),
-        )
-        .await;
+    let out = cli.login(&app, Some(&project), ADMIN_PASSWORD).await;
     let stdout = out.ok();
     assert!(stdout.contains(&name), "{stdout}");
     let stored: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
@@ -178,21 +171,8 @@ async fn login_keeps_a_private_token_and_no_password() {
     cli.run(&["instances", "list"]).await.ok();
 
     // A wrong password is refused with the server's code, and the stored login stays.
-    let out = cli
-        .input(
-            &[
-                "login",
-                "--server",
-                &app.base,
-                "--user",
-                "admin",
-                "--password-stdin",
-            ],
-            "wrong-password\n",
-        )
-        .await;
-    assert_eq!(out.code, EXIT_LOGIN, "{}", out.stderr);
-    assert!(out.stderr.contains("APIGW.0301"), "{}", out.stderr);
+    let out = cli.login(&app, None, "wrong-password").await;
+    out.fails(EXIT_LOGIN, "APIGW.0301");
     assert_eq!(
         serde_json::from_str::<Value>(&std::fs::read_to_string(&path).unwrap()).unwrap()["token"],
         token
@@ -202,16 +182,14 @@ async fn login_keeps_a_private_token_and_no_password() {
     let out = cli
         .run(&["login", "--server", &app.base, "--user", "admin"])
         .await;
-    assert_eq!(out.code, EXIT_USAGE, "{}", out.stderr);
-    assert!(out.stderr.contains("--password-stdin"), "{}", out.stderr);
+    out.fails(EXIT_USAGE, "--password-stdin");
 }
 
 #[tokio::test]
 async fn missing_expired_or_unreachable_logins_fail_with_a_message() {
     let cli = Cli::new();
     let out = cli.run(&["instances", "list"]).await;
-    assert_eq!(out.code, EXIT_LOGIN);
-    assert!(out.stderr.contains("Not logged in"), "{}", out.stderr);
+    out.fails(EXIT_LOGIN, "Not logged in");
     assert!(out.stdout.is_empty());
 
     let login = |server: &str, expires: &str| {
@@ -226,8 +204,7 @@ async fn missing_expired_or_unreachable_logins_fail_with_a_message() {
     )
     .unwrap();
     let out = cli.run(&["instances", "list"]).await;
-    assert_eq!(out.code, EXIT_LOGIN);
-    assert!(out.stderr.contains("expired"), "{}", out.stderr);
+    out.fails(EXIT_LOGIN, "expired");
 
     // Port 9 (discard) has no listener here: the connection is refused.
     std::fs::write(
@@ -236,16 +213,12 @@ async fn missing_expired_or_unreachable_logins_fail_with_a_message() {
     )
     .unwrap();
     let out = cli.run(&["instances", "list"]).await;
-    assert_eq!(out.code, EXIT_FAILED);
-    assert!(
-        out.stderr
-            .contains("Cannot reach the dbkill server at http://127.0.0.1:9"),
-        "{}",
-        out.stderr
+    out.fails(
+        EXIT_FAILED,
+        "Cannot reach the dbkill server at http://127.0.0.1:9",
     );
     let out = cli.run(&["instances", "list", "--lang", "zh-cn"]).await;
-    assert_eq!(out.code, EXIT_FAILED);
-    assert!(out.stderr.contains("无法连接"), "{}", out.stderr);
+    out.fails(EXIT_FAILED, "无法连接");
 }
 
 #[tokio::test]
@@ -319,13 +292,7 @@ async fn instances_and_db_users_are_added_listed_and_removed() {
             "not-the-password\n",
         )
         .await;
-    assert_eq!(out.code, EXIT_FAILED, "{}", out.stderr);
-    assert!(
-        out.stderr
-            .contains("错误：DAS.210002: 实例拒绝了数据库用户的登录"),
-        "{}",
-        out.stderr
-    );
+    out.fails(EXIT_FAILED, "错误：DAS.210002: 实例拒绝了数据库用户的登录");
     // By id this time; the password is not echoed.
     let out = cli
         .input(
@@ -356,27 +323,21 @@ async fn instances_and_db_users_are_added_listed_and_removed() {
     let users = cli.run(&["db-users", "list", "--instance", &name]).await;
     assert!(!users.ok().contains(&killer), "{}", users.stdout);
     let out = cli.run(&["sessions", "list", "--instance", &name]).await;
-    assert_eq!(out.code, EXIT_FAILED);
-    assert!(out.stderr.contains("no db user"), "{}", out.stderr);
+    out.fails(EXIT_FAILED, "no db user");
 
     cli.run(&["instances", "rm", &name]).await.ok();
     let list = cli.run(&["instances", "list"]).await;
     assert!(!list.ok().contains(&instance_id), "{}", list.stdout);
     let out = cli.run(&["instances", "rm", &name]).await;
-    assert_eq!(out.code, EXIT_FAILED);
-    assert!(out.stderr.contains("No instance"), "{}", out.stderr);
+    out.fails(EXIT_FAILED, "No instance");
 }
 
 #[tokio::test]
 async fn sessions_list_as_a_table_as_json_and_filtered() {
-    let app = spawn_app().await;
-    let db = shared();
-    let ctx = killer_ctx(&app, db, "PROCESS, CONNECTION ADMIN", &[]).await;
+    let KillSetup { app, db, ctx } = KillSetup::new("PROCESS, CONNECTION ADMIN").await;
     let cli = Cli::logged_in(&app, &ctx.project).await;
-    let victim = unique_name("cli_list");
-    let database = unique_name("cli_list_db");
-    create_victim_user(db, &victim);
-    create_database(db, &database);
+    let victim = new_victim(db, "cli_list");
+    let database = new_database(db, "cli_list_db");
 
     let (_old, old_id) = idle(db, &victim, Some(&database)).await;
     // Only `old` has been in its state for 3 s when the lists below are taken.
@@ -462,12 +423,9 @@ struct Scene {
 }
 
 async fn scene(db: &crate::support::mariadb::MariaDb) -> Scene {
-    let victim = unique_name("cli_v");
-    let other = unique_name("cli_o");
-    let database = unique_name("cli_db");
-    create_victim_user(db, &victim);
-    create_victim_user(db, &other);
-    create_database(db, &database);
+    let victim = new_victim(db, "cli_v");
+    let other = new_victim(db, "cli_o");
+    let database = new_database(db, "cli_db");
     let mut conns = vec![];
     for _ in 0..3 {
         conns.push(idle(db, &victim, Some(&database)).await);
@@ -489,9 +447,7 @@ fn kill_args<'a>(extra: &[&'a str]) -> Vec<&'a str> {
 
 #[tokio::test]
 async fn kill_asks_first_and_only_yes_kills() {
-    let app = spawn_app().await;
-    let db = shared();
-    let ctx: KillCtx = killer_ctx(&app, db, "PROCESS, CONNECTION ADMIN", &[]).await;
+    let KillSetup { app, db, ctx } = KillSetup::new("PROCESS, CONNECTION ADMIN").await;
     let cli = Cli::logged_in(&app, &ctx.project).await;
     let mut s = scene(db).await;
     let ids: Vec<u64> = s.conns.iter().map(|c| c.1).collect();
@@ -569,12 +525,7 @@ async fn kill_asks_first_and_only_yes_kills() {
     assert!(!out.stderr.contains("[y/N]"));
     // No filter at all is a usage error.
     let out = cli.run(&kill_args(&["--yes"])).await;
-    assert_eq!(out.code, EXIT_USAGE);
-    assert!(
-        out.stderr.contains("--id, --user, --database"),
-        "{}",
-        out.stderr
-    );
+    out.fails(EXIT_USAGE, "--id, --user, --database");
 
     // The history shows what was killed, newest first, and by whom.
     let out = cli.run(&["history", "--instance", "maria"]).await;
@@ -603,12 +554,9 @@ async fn kill_asks_first_and_only_yes_kills() {
 
 #[tokio::test]
 async fn a_query_kill_keeps_the_connection() {
-    let app = spawn_app().await;
-    let db = shared();
-    let ctx = killer_ctx(&app, db, "PROCESS, CONNECTION ADMIN", &[]).await;
+    let KillSetup { app, db, ctx } = KillSetup::new("PROCESS, CONNECTION ADMIN").await;
     let cli = Cli::logged_in(&app, &ctx.project).await;
-    let victim = unique_name("cli_q");
-    create_victim_user(db, &victim);
+    let victim = new_victim(db, "cli_q");
     let (task, id) = sleeping(db, &victim, None).await;
     let id_s = id.to_string();
     let out = cli
@@ -628,12 +576,9 @@ async fn a_query_kill_keeps_the_connection() {
 
 #[tokio::test]
 async fn a_kill_of_over_a_hundred_sessions_goes_in_chunks_and_kills_them_all() {
-    let app = spawn_app().await;
-    let db = shared();
-    let ctx = killer_ctx(&app, db, "PROCESS, CONNECTION ADMIN", &[]).await;
+    let KillSetup { app, db, ctx } = KillSetup::new("PROCESS, CONNECTION ADMIN").await;
     let cli = Cli::logged_in(&app, &ctx.project).await;
-    let victim = unique_name("cli_many");
-    create_victim_user(db, &victim);
+    let victim = new_victim(db, "cli_many");
     const N: usize = 120;
     let mut conns = Vec::with_capacity(N);
     for _ in 0..N {
@@ -668,16 +613,13 @@ async fn a_kill_of_over_a_hundred_sessions_goes_in_chunks_and_kills_them_all() {
 
 #[tokio::test]
 async fn sessions_the_server_refuses_to_kill_give_exit_code_3() {
-    let app = spawn_app().await;
-    let db = shared();
     // PROCESS only: the killer sees other users' sessions but may not kill them.
-    let ctx = killer_ctx(&app, db, "PROCESS", &[]).await;
+    let KillSetup { app, db, ctx } = KillSetup::new("PROCESS").await;
     let cli = Cli::logged_in(&app, &ctx.project).await;
-    let victim = unique_name("cli_denied");
-    create_victim_user(db, &victim);
+    let victim = new_victim(db, "cli_denied");
     let (mut conn, id) = idle(db, &victim, None).await;
     let out = cli.run(&kill_args(&["--user", &victim, "--yes"])).await;
-    assert_eq!(out.code, EXIT_KILL_FAILED, "{}\n{}", out.stdout, out.stderr);
+    out.exited(EXIT_KILL_FAILED);
     assert!(out.stdout.contains("DAS.210003"), "{}", out.stdout);
     assert!(out.stdout.contains("failed 1."), "{}", out.stdout);
     assert!(db.alive(id) && usable(&mut conn).await);

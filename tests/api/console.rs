@@ -9,9 +9,10 @@ use std::time::Duration;
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 
-use crate::app::{ADMIN_PASSWORD, spawn_app};
-use crate::sessions::{create_database, create_victim_user, idle, ids_of, killer_ctx, usable};
-use crate::support::mariadb::{shared, unique_name};
+use crate::helpers::app::{ADMIN_PASSWORD, spawn_app};
+use crate::helpers::fixtures::{
+    KillSetup, idle, ids_of, left_server, new_database, new_victim, usable,
+};
 
 const INSTALL_HINT: &str = "run scripts/test: it installs Debian's chromium and runs \
     `npm ci --prefix tests/browser` (playwright-core) before the suite";
@@ -111,17 +112,6 @@ async fn console_files_need_no_credentials_and_carry_a_strict_policy() {
     assert_eq!(r.code(), "APIGW.0101");
 }
 
-/// Whether the session left the processlist within a few seconds.
-async fn gone(id: u64) -> bool {
-    for _ in 0..50 {
-        if !shared().alive(id) {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    false
-}
-
 #[tokio::test]
 async fn in_a_browser_a_dba_kills_exactly_the_two_sessions_selected() {
     let playwright = repo().join("tests/browser/node_modules/playwright-core");
@@ -135,9 +125,7 @@ async fn in_a_browser_a_dba_kills_exactly_the_two_sessions_selected() {
         "/usr/bin/chromium is missing: {INSTALL_HINT}"
     );
 
-    let app = spawn_app().await;
-    let db = shared();
-    let ctx = killer_ctx(&app, db, "PROCESS, CONNECTION ADMIN", &[]).await;
+    let KillSetup { app, db, ctx } = KillSetup::new("PROCESS, CONNECTION ADMIN").await;
     let projects = app.expect(Method::GET, "/v3/projects", None, 200).await;
     let project_name = projects["projects"]
         .as_array()
@@ -146,10 +134,8 @@ async fn in_a_browser_a_dba_kills_exactly_the_two_sessions_selected() {
         .find(|p| p["id"] == ctx.project.as_str())
         .map(|p| p["name"].as_str().unwrap().to_owned())
         .expect("the test project is listed");
-    let user = unique_name("console");
-    let database = unique_name("shop");
-    create_victim_user(db, &user);
-    create_database(db, &database);
+    let user = new_victim(db, "console");
+    let database = new_database(db, "shop");
     let mut victims = Vec::new();
     for _ in 0..4 {
         victims.push(idle(db, &user, Some(&database)).await);
@@ -201,7 +187,10 @@ async fn in_a_browser_a_dba_kills_exactly_the_two_sessions_selected() {
     // On the server: exactly the two chosen sessions are gone, the other two still work.
     for (conn, id) in &mut victims {
         if chosen.contains(id) {
-            assert!(gone(*id).await, "session {id} was selected but is alive");
+            assert!(
+                left_server(db, *id).await,
+                "session {id} was selected but is alive"
+            );
             assert!(
                 !usable(conn).await,
                 "the client of session {id} still works"
@@ -217,14 +206,7 @@ async fn in_a_browser_a_dba_kills_exactly_the_two_sessions_selected() {
     let listed = ctx.list(&app, &format!("user={user}&limit=100")).await;
     assert_eq!(ids_of(&listed["processes"]), spared, "{listed}");
 
-    let history = app
-        .expect(
-            Method::GET,
-            &format!("{}?page_size=100", ctx.history_path()),
-            None,
-            200,
-        )
-        .await;
+    let history = ctx.history(&app, "page_size=100").await;
     assert_eq!(history["total_count"], 2, "{history}");
     let mut killed: Vec<u64> = history["killed_sessions"]
         .as_array()

@@ -5,36 +5,20 @@ use std::time::{Duration, Instant};
 use reqwest::Method;
 use serde_json::json;
 
-use crate::app::{TestApp, spawn_app, spawn_app_with};
-use crate::support::mariadb::{shared, unique_name};
-
-/// A project with a MariaDB instance pointing at the shared test server, and a fresh account.
-pub async fn setup(app: &TestApp) -> (String, String, String, String) {
-    let db = shared();
-    let user = unique_name("reg");
-    let password = format!("pw-{}", unique_name("s"));
-    db.sql(&format!(
-        "CREATE USER '{user}'@'%' IDENTIFIED BY '{password}'"
-    ));
-    let project = app.create_project(&unique_name("p")).await;
-    let instance = app
-        .create_instance(
-            &project,
-            json!({"name": "maria", "datastore_type": "mariadb", "host": db.host(), "port": db.port()}),
-        )
-        .await;
-    (project, instance, user, password)
-}
+use crate::helpers::app::{spawn_app, spawn_app_with};
+use crate::helpers::errors::{assert_das_error, assert_das_error_says, assert_within};
+use crate::helpers::fixtures::DbUserSetup;
+use crate::support::mariadb::shared;
 
 #[tokio::test]
 async fn db_user_life_cycle_on_a_real_server() {
     let app = spawn_app().await;
-    let (p, i, user, password) = setup(&app).await;
-    let base = format!("/v3/{p}/instances/{i}/db-users");
-    let reg = app
-        .expect(Method::POST, &base,
-            Some(json!({"db_username": user, "db_user_password": password, "datastore_type": "MySQL", "node_id": "ignored"})), 200)
-        .await;
+    let s = DbUserSetup::new(&app).await;
+    let (user, password) = (&s.username, &s.password);
+    let base = s.db_users_path();
+    let mut with_node = s.registration();
+    with_node["node_id"] = json!("ignored");
+    let reg = app.expect(Method::POST, &base, Some(with_node), 200).await;
     let id = reg["db_user_id"].as_str().unwrap().to_owned();
     assert_eq!(id.len(), 36);
 
@@ -78,14 +62,13 @@ async fn db_user_life_cycle_on_a_real_server() {
 
     // Update checks the login too.
     let r = app
-        .call(
+        .admin_call(
             Method::PUT,
             &format!("{base}/{id}"),
-            &app.admin_token,
             Some(json!({"db_username": user, "db_user_password": "stale"})),
         )
         .await;
-    assert_eq!((r.status.as_u16(), r.code()), (400, "DAS.210002"));
+    assert_das_error(&r, 400, "DAS.210002");
     let ok = app
         .expect(
             Method::PUT,
@@ -101,21 +84,20 @@ async fn db_user_life_cycle_on_a_real_server() {
         .await;
     assert_eq!(del, json!({"result": "OK"}));
     let r = app
-        .call(Method::GET, &format!("{base}/{id}"), &app.admin_token, None)
+        .admin_call(Method::GET, &format!("{base}/{id}"), None)
         .await;
-    assert_eq!((r.status.as_u16(), r.code()), (400, "DAS.200112"));
+    assert_das_error(&r, 400, "DAS.200112");
 }
 
 #[tokio::test]
 async fn a_wrong_password_is_refused_and_nothing_is_stored() {
     let app = spawn_app().await;
-    let (p, i, user, _) = setup(&app).await;
-    let base = format!("/v3/{p}/instances/{i}/db-users");
+    let s = DbUserSetup::new(&app).await;
+    let base = s.db_users_path();
+    let mut wrong = s.registration();
+    wrong["db_user_password"] = json!("wrong");
     for lang in ["en-us", "zh-cn"] {
-        let body = serde_json::to_vec(
-            &json!({"db_username": user, "db_user_password": "wrong", "datastore_type": "MySQL"}),
-        )
-        .unwrap();
+        let body = serde_json::to_vec(&wrong).unwrap();
         let r = app
             .raw_request(
                 Method::POST,
@@ -125,12 +107,7 @@ async fn a_wrong_password_is_refused_and_nothing_is_stored() {
                 Some(body),
             )
             .await;
-        assert_eq!(
-            (r.status.as_u16(), r.code()),
-            (400, "DAS.210002"),
-            "{}",
-            r.text
-        );
+        assert_das_error(&r, 400, "DAS.210002");
     }
     assert_eq!(app.expect(Method::GET, &base, None, 200).await["total"], 0);
 }
@@ -150,24 +127,14 @@ async fn an_unreachable_instance_fails_within_the_connect_timeout() {
         .await;
     let started = Instant::now();
     let r = app
-        .call(
+        .admin_call(
             Method::POST,
             &format!("/v3/{p}/instances/{i}/db-users"),
-            &app.admin_token,
             Some(json!({"db_username": "u", "db_user_password": "p", "datastore_type": "MySQL"})),
         )
         .await;
-    assert_eq!(
-        (r.status.as_u16(), r.code()),
-        (500, "DAS.210001"),
-        "{}",
-        r.text
-    );
-    assert!(
-        started.elapsed() < Duration::from_secs(3),
-        "{:?}",
-        started.elapsed()
-    );
+    assert_das_error(&r, 500, "DAS.210001");
+    assert_within(started, Duration::from_secs(3));
     assert_eq!(
         app.expect(
             Method::GET,
@@ -184,60 +151,45 @@ async fn an_unreachable_instance_fails_within_the_connect_timeout() {
 #[tokio::test]
 async fn datastore_types_must_fit_the_instance() {
     let app = spawn_app().await;
-    let (p, i, user, password) = setup(&app).await;
-    let base = format!("/v3/{p}/instances/{i}/db-users");
+    let s = DbUserSetup::new(&app).await;
+    let base = s.db_users_path();
     for ds in ["postgresql", "oracle", "MySQL8"] {
-        let r = app
-            .call(Method::POST, &base, &app.admin_token,
-                Some(json!({"db_username": user, "db_user_password": password, "datastore_type": ds})))
-            .await;
-        assert_eq!(
-            (r.status.as_u16(), r.code()),
-            (400, "DAS.200107"),
-            "{ds}: {}",
-            r.text
-        );
+        let mut body = s.registration();
+        body["datastore_type"] = json!(ds);
+        let r = app.admin_call(Method::POST, &base, Some(body)).await;
+        assert_das_error(&r, 400, "DAS.200107");
     }
-    let r = app
-        .call(
-            Method::POST,
-            &base,
-            &app.admin_token,
-            Some(json!({"db_username": user, "datastore_type": "MySQL"})),
-        )
-        .await;
-    assert_eq!((r.status.as_u16(), r.code()), (400, "DAS.200100"));
-    assert!(r.msg().contains("db_user_password"), "{}", r.msg());
+    let mut no_password = s.registration();
+    no_password
+        .as_object_mut()
+        .unwrap()
+        .remove("db_user_password");
+    let r = app.admin_call(Method::POST, &base, Some(no_password)).await;
+    assert_das_error_says(&r, 400, "DAS.200100", "db_user_password");
 }
 
 #[tokio::test]
 async fn a_db_user_of_another_instance_is_unknown_here() {
     let app = spawn_app().await;
-    let (p, i, user, password) = setup(&app).await;
+    let s = DbUserSetup::new(&app).await;
+    let p = &s.project;
     let other = app
-        .create_instance(&p, json!({"name": "other", "datastore_type": "mariadb", "host": "127.0.0.1", "port": shared().port()}))
+        .create_instance(p, json!({"name": "other", "datastore_type": "mariadb", "host": "127.0.0.1", "port": shared().port()}))
         .await;
     let reg = app
-        .expect(Method::POST, &format!("/v3/{p}/instances/{i}/db-users"),
-            Some(json!({"db_username": user, "db_user_password": password, "datastore_type": "MySQL"})), 200)
+        .expect(
+            Method::POST,
+            &s.db_users_path(),
+            Some(s.registration()),
+            200,
+        )
         .await;
     let id = reg["db_user_id"].as_str().unwrap();
-    let r = app
-        .call(
-            Method::GET,
-            &format!("/v3/{p}/instances/{other}/db-users/{id}"),
-            &app.admin_token,
-            None,
-        )
-        .await;
-    assert_eq!((r.status.as_u16(), r.code()), (400, "DAS.200112"));
-    let r = app
-        .call(
-            Method::GET,
-            &format!("/v3/{p}/instances/{i}/db-users?db_user_id=nope"),
-            &app.admin_token,
-            None,
-        )
-        .await;
-    assert_eq!((r.status.as_u16(), r.code()), (400, "DAS.200112"));
+    for path in [
+        format!("/v3/{p}/instances/{other}/db-users/{id}"),
+        format!("{}?db_user_id=nope", s.db_users_path()),
+    ] {
+        let r = app.admin_call(Method::GET, &path, None).await;
+        assert_das_error(&r, 400, "DAS.200112");
+    }
 }

@@ -4,20 +4,8 @@
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
-use crate::app::{Resp, TestApp, spawn_app};
-
-fn assert_envelope(r: &Resp, status: u16, code: &str) {
-    assert_eq!(r.status.as_u16(), status, "{}", r.text);
-    assert_eq!(r.code(), code, "{}", r.text);
-    let msg = r.msg();
-    assert!((2..=512).contains(&msg.chars().count()), "{msg}");
-    assert_eq!(
-        r.body.as_object().unwrap().len(),
-        2,
-        "only error_code and error_msg: {}",
-        r.text
-    );
-}
+use crate::helpers::app::{TestApp, spawn_app, spawn_app_with, uuid_hex};
+use crate::helpers::errors::{assert_das_error, assert_envelope};
 
 /// Calls `path` once per language and checks the code and that the messages differ by language.
 async fn both_languages(
@@ -124,7 +112,7 @@ async fn every_identity_and_catalog_error_in_both_languages() {
     both_languages(
         &app,
         Method::GET,
-        &format!("/v3/{p}/instances/{}in01", crate::app::uuid_hex()),
+        &format!("/v3/{p}/instances/{}in01", uuid_hex()),
         Some(&t),
         None,
         400,
@@ -274,14 +262,7 @@ async fn hostile_inputs_never_cause_a_500() {
                 Some(body.to_vec()),
             )
             .await;
-        assert_eq!(
-            r.status,
-            StatusCode::BAD_REQUEST,
-            "{:?}: {}",
-            String::from_utf8_lossy(body),
-            r.text
-        );
-        assert_eq!(r.code(), "DAS.200100");
+        assert_das_error(&r, 400, "DAS.200100");
     }
     for path in [
         "/v3/%FF/instances",
@@ -380,7 +361,7 @@ async fn health_metrics_and_openapi_need_no_credentials() {
 
 #[tokio::test]
 async fn callers_over_their_rate_get_429_in_both_languages() {
-    let app = crate::app::spawn_app_with(|s| {
+    let app = spawn_app_with(|s| {
         s.rate_limit_per_second = 1;
         s.rate_limit_burst = 3;
     })

@@ -10,8 +10,10 @@ use dbkill::engine::{KillResult, OwnConnections, SessionDriver, Target, Timeouts
 use secrecy::SecretString;
 use serde_json::{Value, json};
 
-use crate::app::{TestApp, spawn_app, spawn_app_with};
-use crate::sessions::{KillCtx, create_victim_user, idle, killer_ctx, usable};
+use crate::helpers::app::{TestApp, spawn_app, spawn_app_with};
+use crate::helpers::fixtures::{
+    KillCtx, KillSetup, VICTIM_PASSWORD, idle, killer_ctx, new_victim, usable,
+};
 use crate::support::mariadb::{MariaDb, MariaDbOptions, shared, unique_name};
 
 fn driver(db: &MariaDb, user: &str, password: &str) -> MysqlDriver {
@@ -49,8 +51,7 @@ async fn batches_spread_over_several_connections_answer_every_id() {
 
 async fn resume_across_boundaries(kill_connections: usize) {
     let db = shared();
-    let victim = unique_name("batch");
-    create_victim_user(db, &victim);
+    let victim = new_victim(db, "batch");
     let mut conns = vec![];
     for _ in 0..5 {
         conns.push(idle(db, &victim, None).await);
@@ -89,8 +90,7 @@ async fn resume_across_boundaries(kill_connections: usize) {
 #[tokio::test]
 async fn refused_kills_fail_one_by_one_and_later_ids_still_run() {
     let db = shared();
-    let victim = unique_name("refused");
-    create_victim_user(db, &victim);
+    let victim = new_victim(db, "refused");
     let (mut a, a_id) = idle(db, &victim, None).await;
     let (mut b, b_id) = idle(db, &victim, None).await;
     let weak = driver(db, &killer(db, "PROCESS"), "pw");
@@ -144,8 +144,7 @@ async fn kill_user_is_used_exactly_when_equivalent() {
         event_scheduler: false,
         ..Default::default()
     });
-    let victim = unique_name("ku");
-    create_victim_user(&db, &victim);
+    let victim = new_victim(&db, "ku");
     db.sql(&format!(
         "CREATE DATABASE ku_db; GRANT ALL ON ku_db.* TO '{victim}'@'%'"
     ));
@@ -200,16 +199,12 @@ async fn a_full_server_is_still_killed_through_the_lifeline_within_100_ms() {
     let ctx = killer_ctx(&app, &db, "PROCESS, CONNECTION ADMIN", &[]).await;
     // The lifeline opens while the server is healthy.
     ctx.list(&app, "").await;
-    let victim = unique_name("storm");
-    create_victim_user(&db, &victim);
+    let victim = new_victim(&db, "storm");
 
     // Fill every slot with victims.
     let mut victims = vec![];
     loop {
-        match db
-            .try_connect(&victim, crate::sessions::VICTIM_PASSWORD, None)
-            .await
-        {
+        match db.try_connect(&victim, VICTIM_PASSWORD, None).await {
             Ok(c) => victims.push(c),
             Err(_) => break,
         }
@@ -290,7 +285,7 @@ async fn reconnect_until(
             .ip_or_hostname("127.0.0.1")
             .tcp_port(port)
             .user(Some(user.clone()))
-            .pass(Some(crate::sessions::VICTIM_PASSWORD))
+            .pass(Some(VICTIM_PASSWORD))
             .prefer_socket(false);
         match tokio::time::timeout(Duration::from_secs(2), mysql_async::Conn::new(opts)).await {
             Ok(Ok(c)) => drop(c.disconnect().await),
@@ -310,9 +305,7 @@ async fn futures_sum(tasks: Vec<tokio::task::JoinHandle<u32>>) -> u32 {
 
 #[tokio::test]
 async fn a_lost_lifeline_is_reopened_and_opened_at_registration() {
-    let app = spawn_app().await;
-    let db = shared();
-    let ctx = killer_ctx(&app, db, "PROCESS, CONNECTION ADMIN", &[]).await;
+    let KillSetup { app, db, ctx } = KillSetup::new("PROCESS, CONNECTION ADMIN").await;
     // Registration opens the lifeline without any other call.
     let mut lifeline = vec![];
     for _ in 0..100 {

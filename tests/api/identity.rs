@@ -3,7 +3,8 @@
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
-use crate::app::{ADMIN_PASSWORD, spawn_app, spawn_app_with, uuid_hex};
+use crate::helpers::app::{ADMIN_PASSWORD, spawn_app, spawn_app_with, uuid_hex};
+use crate::helpers::errors::{assert_das_error, assert_das_error_says};
 
 #[tokio::test]
 async fn login_answers_201_with_token_header_and_keystone_body() {
@@ -30,8 +31,7 @@ async fn wrong_password_and_unknown_user_get_the_same_401() {
     let wrong = app.try_login("admin", "not-the-password", None).await;
     let unknown = app.try_login("nobody", "not-the-password", None).await;
     for r in [&wrong, &unknown] {
-        assert_eq!(r.status, StatusCode::UNAUTHORIZED);
-        assert_eq!(r.code(), "APIGW.0301");
+        assert_das_error(r, 401, "APIGW.0301");
     }
     assert_eq!(wrong.msg(), unknown.msg());
 }
@@ -42,11 +42,11 @@ async fn missing_bad_and_revoked_tokens_are_401() {
     let none = app
         .raw_request(Method::GET, "/v3/projects", None, &[], None)
         .await;
-    assert_eq!((none.status.as_u16(), none.code()), (401, "APIGW.0301"));
+    assert_das_error(&none, 401, "APIGW.0301");
     let bad = app
         .call(Method::GET, "/v3/projects", "dbk_forged", None)
         .await;
-    assert_eq!((bad.status.as_u16(), bad.code()), (401, "APIGW.0301"));
+    assert_das_error(&bad, 401, "APIGW.0301");
 
     let token = app.login("admin", ADMIN_PASSWORD, None).await;
     app.call(Method::GET, "/v3/projects", &token, None).await;
@@ -61,8 +61,7 @@ async fn missing_bad_and_revoked_tokens_are_401() {
         .await;
     assert_eq!(revoke.status, StatusCode::NO_CONTENT);
     let after = app.call(Method::GET, "/v3/projects", &token, None).await;
-    assert_eq!((after.status.as_u16(), after.code()), (401, "APIGW.0301"));
-    assert!(after.msg().contains("revoked"), "{}", after.msg());
+    assert_das_error_says(&after, 401, "APIGW.0301", "revoked");
 }
 
 #[tokio::test]
@@ -71,8 +70,7 @@ async fn an_expired_token_is_refused() {
     let token = app.login("admin", ADMIN_PASSWORD, None).await;
     tokio::time::sleep(std::time::Duration::from_millis(1_200)).await;
     let r = app.call(Method::GET, "/v3/projects", &token, None).await;
-    assert_eq!((r.status.as_u16(), r.code()), (401, "APIGW.0301"));
-    assert!(r.msg().contains("expired"), "{}", r.msg());
+    assert_das_error_says(&r, 401, "APIGW.0301", "expired");
 }
 
 #[tokio::test]
@@ -91,35 +89,32 @@ async fn projects_and_users_are_created_by_the_global_admin_only() {
     );
 
     let dup = app
-        .call(
+        .admin_call(
             Method::POST,
             "/v3/projects",
-            &app.admin_token,
             Some(json!({"project": {"name": name}})),
         )
         .await;
-    assert_eq!((dup.status.as_u16(), dup.code()), (409, "IAM.0409"));
+    assert_das_error(&dup, 409, "IAM.0409");
 
     let user = app.create_user("alice", "password-123").await;
     assert_eq!(user.len(), 32);
     let dup = app
-        .call(
+        .admin_call(
             Method::POST,
             "/v3/users",
-            &app.admin_token,
             Some(json!({"user": {"name": "alice", "password": "password-456"}})),
         )
         .await;
-    assert_eq!((dup.status.as_u16(), dup.code()), (409, "IAM.0409"));
+    assert_das_error(&dup, 409, "IAM.0409");
     let short = app
-        .call(
+        .admin_call(
             Method::POST,
             "/v3/users",
-            &app.admin_token,
             Some(json!({"user": {"name": "bob", "password": "short"}})),
         )
         .await;
-    assert_eq!((short.status.as_u16(), short.code()), (400, "DAS.200100"));
+    assert_das_error(&short, 400, "DAS.200100");
 
     // A plain user can neither create projects nor users, and sees only projects it has a role in.
     let alice = app.login("alice", "password-123", None).await;
@@ -131,7 +126,7 @@ async fn projects_and_users_are_created_by_the_global_admin_only() {
             Some(json!({"project": {"name": "x"}})),
         )
         .await;
-    assert_eq!((r.status.as_u16(), r.code()), (403, "APIGW.0302"));
+    assert_das_error(&r, 403, "APIGW.0302");
     let r = app
         .call(
             Method::POST,
@@ -140,7 +135,7 @@ async fn projects_and_users_are_created_by_the_global_admin_only() {
             Some(json!({"user": {"name": "carol", "password": "password-123"}})),
         )
         .await;
-    assert_eq!((r.status.as_u16(), r.code()), (403, "APIGW.0302"));
+    assert_das_error(&r, 403, "APIGW.0302");
     let r = app.call(Method::GET, "/v3/projects", &alice, None).await;
     assert_eq!(r.body["projects"], json!([]));
     app.bind(&project, &user, "viewer").await;
@@ -158,26 +153,18 @@ async fn roles_gate_every_action() {
     let instance =
         json!({"name": "db1", "datastore_type": "mariadb", "host": "127.0.0.1", "port": 3306});
 
-    // A viewer cannot register an instance.
-    let r = app
-        .call(
-            Method::POST,
-            &format!("/v3/{a}/instances"),
-            &viewer,
-            Some(instance.clone()),
-        )
-        .await;
-    assert_eq!((r.status.as_u16(), r.code()), (403, "APIGW.0302"));
-    // Nor can an operator.
-    let r = app
-        .call(
-            Method::POST,
-            &format!("/v3/{a}/instances"),
-            &operator,
-            Some(instance.clone()),
-        )
-        .await;
-    assert_eq!((r.status.as_u16(), r.code()), (403, "APIGW.0302"));
+    // Neither a viewer nor an operator can register an instance.
+    for token in [&viewer, &operator] {
+        let r = app
+            .call(
+                Method::POST,
+                &format!("/v3/{a}/instances"),
+                token,
+                Some(instance.clone()),
+            )
+            .await;
+        assert_das_error(&r, 403, "APIGW.0302");
+    }
     // A viewer cannot register a db user.
     let inst = app.create_instance(&a, instance.clone()).await;
     let r = app
@@ -188,7 +175,7 @@ async fn roles_gate_every_action() {
             Some(json!({"db_username": "u", "db_user_password": "p", "datastore_type": "MySQL"})),
         )
         .await;
-    assert_eq!((r.status.as_u16(), r.code()), (403, "APIGW.0302"));
+    assert_das_error(&r, 403, "APIGW.0302");
     // Both can read project A, neither project B.
     for token in [&viewer, &operator] {
         let r = app
@@ -198,7 +185,7 @@ async fn roles_gate_every_action() {
         let r = app
             .call(Method::GET, &format!("/v3/{b}/instances"), token, None)
             .await;
-        assert_eq!((r.status.as_u16(), r.code()), (403, "APIGW.0302"));
+        assert_das_error(&r, 403, "APIGW.0302");
     }
     // A project admin may bind roles on its own project only.
     let padmin = app.user_with_role(&a, "admin").await;
@@ -220,7 +207,7 @@ async fn roles_gate_every_action() {
             None,
         )
         .await;
-    assert_eq!((r.status.as_u16(), r.code()), (403, "APIGW.0302"));
+    assert_das_error(&r, 403, "APIGW.0302");
     let r = app
         .call(
             Method::DELETE,
@@ -255,14 +242,14 @@ async fn a_project_scoped_token_acts_only_in_its_project() {
     let r = app
         .call(Method::GET, &format!("/v3/{b}/instances"), &scoped, None)
         .await;
-    assert_eq!((r.status.as_u16(), r.code()), (403, "APIGW.0302"));
+    assert_das_error(&r, 403, "APIGW.0302");
     // Scoped login body carries the project; scoping by name works too.
     let r = app.try_login("admin", ADMIN_PASSWORD, Some(&a)).await;
     assert_eq!(r.body["token"]["project"]["name"], "scope-a");
     // A user without a role in the project cannot scope a token to it.
     app.create_user("dave", "password-123").await;
     let r = app.try_login("dave", "password-123", Some(&a)).await;
-    assert_eq!((r.status.as_u16(), r.code()), (401, "APIGW.0301"));
+    assert_das_error(&r, 401, "APIGW.0301");
 }
 
 #[tokio::test]
@@ -279,7 +266,7 @@ async fn checks_run_in_the_contract_order() {
     let r = app
         .call(Method::GET, "/v3/bad-id!/instances", &viewer, None)
         .await;
-    assert_eq!((r.status.as_u16(), r.code()), (400, "DAS.200113"));
+    assert_das_error(&r, 400, "DAS.200113");
     // Then the role: no role on an unknown project is 403, not 400.
     let unknown = uuid_hex();
     let r = app
@@ -290,17 +277,12 @@ async fn checks_run_in_the_contract_order() {
             None,
         )
         .await;
-    assert_eq!((r.status.as_u16(), r.code()), (403, "APIGW.0302"));
+    assert_das_error(&r, 403, "APIGW.0302");
     // The global admin, who has a role everywhere, learns that it does not exist.
     let r = app
-        .call(
-            Method::GET,
-            &format!("/v3/{unknown}/instances"),
-            &app.admin_token,
-            None,
-        )
+        .admin_call(Method::GET, &format!("/v3/{unknown}/instances"), None)
         .await;
-    assert_eq!((r.status.as_u16(), r.code()), (400, "DAS.200113"));
+    assert_das_error(&r, 400, "DAS.200113");
     // Role before body validation: a viewer posting garbage is 403.
     let r = app
         .raw_request(
@@ -314,23 +296,21 @@ async fn checks_run_in_the_contract_order() {
     assert_eq!(r.status.as_u16(), 403);
     // Bad role names and user ids are parameter errors.
     let r = app
-        .call(
+        .admin_call(
             Method::PUT,
             &format!("/v3/projects/{a}/users/{}/roles/root", uuid_hex()),
-            &app.admin_token,
             None,
         )
         .await;
-    assert_eq!((r.status.as_u16(), r.code()), (400, "DAS.200100"));
+    assert_das_error(&r, 400, "DAS.200100");
     let r = app
-        .call(
+        .admin_call(
             Method::PUT,
             &format!("/v3/projects/{a}/users/NOT-HEX/roles/viewer"),
-            &app.admin_token,
             None,
         )
         .await;
-    assert_eq!((r.status.as_u16(), r.code()), (400, "DAS.200100"));
+    assert_das_error(&r, 400, "DAS.200100");
 }
 
 #[tokio::test]
@@ -354,7 +334,7 @@ async fn a_removed_role_takes_effect_on_the_next_request() {
     )
     .await;
     let r = app.call(Method::GET, &path, &token, None).await;
-    assert_eq!((r.status.as_u16(), r.code()), (403, "APIGW.0302"));
+    assert_das_error(&r, 403, "APIGW.0302");
     app.bind(&p, &id, "viewer").await;
     assert_eq!(
         app.call(Method::GET, &path, &token, None).await.status,

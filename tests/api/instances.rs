@@ -3,7 +3,8 @@
 use reqwest::Method;
 use serde_json::json;
 
-use crate::app::{spawn_app, uuid_hex};
+use crate::helpers::app::spawn_app;
+use crate::helpers::errors::{assert_das_error, assert_das_error_says};
 
 #[tokio::test]
 async fn instance_life_cycle() {
@@ -53,24 +54,12 @@ async fn instance_life_cycle() {
         )
         .await;
     assert_eq!(del, json!({"result": "OK"}));
-    let r = app
-        .call(
-            Method::GET,
-            &format!("/v3/{p}/instances/{id}"),
-            &app.admin_token,
-            None,
-        )
-        .await;
-    assert_eq!((r.status.as_u16(), r.code()), (400, "DAS.200114"));
-    let r = app
-        .call(
-            Method::DELETE,
-            &format!("/v3/{p}/instances/{id}"),
-            &app.admin_token,
-            None,
-        )
-        .await;
-    assert_eq!((r.status.as_u16(), r.code()), (400, "DAS.200114"));
+    for method in [Method::GET, Method::DELETE] {
+        let r = app
+            .admin_call(method, &format!("/v3/{p}/instances/{id}"), None)
+            .await;
+        assert_das_error(&r, 400, "DAS.200114");
+    }
 }
 
 #[tokio::test]
@@ -84,24 +73,13 @@ async fn instances_of_another_project_are_unknown_here() {
             json!({"name": "x", "datastore_type": "mysql", "host": "h", "port": 3306}),
         )
         .await;
-    let r = app
-        .call(
-            Method::GET,
-            &format!("/v3/{b}/instances/{id}"),
-            &app.admin_token,
-            None,
-        )
-        .await;
-    assert_eq!((r.status.as_u16(), r.code()), (400, "DAS.200114"));
-    let r = app
-        .call(
-            Method::GET,
-            &format!("/v3/{a}/instances/{}", "x".repeat(65)),
-            &app.admin_token,
-            None,
-        )
-        .await;
-    assert_eq!((r.status.as_u16(), r.code()), (400, "DAS.200114"));
+    for path in [
+        format!("/v3/{b}/instances/{id}"),
+        format!("/v3/{a}/instances/{}", "x".repeat(65)),
+    ] {
+        let r = app.admin_call(Method::GET, &path, None).await;
+        assert_das_error(&r, 400, "DAS.200114");
+    }
 }
 
 #[tokio::test]
@@ -162,24 +140,12 @@ async fn instance_bodies_are_validated_field_by_field() {
     ];
     for (body, code, field) in cases {
         let r = app
-            .call(
-                Method::POST,
-                &format!("/v3/{p}/instances"),
-                &app.admin_token,
-                Some(body.clone()),
-            )
+            .admin_call(Method::POST, &format!("/v3/{p}/instances"), Some(body))
             .await;
-        assert_eq!(
-            (r.status.as_u16(), r.code()),
-            (400, code),
-            "{body}: {}",
-            r.text
-        );
-        assert!(r.msg().contains(field), "{body}: {}", r.msg());
+        assert_das_error_says(&r, 400, code, field);
     }
     let listed = app
         .expect(Method::GET, &format!("/v3/{p}/instances"), None, 200)
         .await;
     assert_eq!(listed["total"], 0);
-    let _ = uuid_hex();
 }

@@ -6,9 +6,9 @@ use std::collections::BTreeSet;
 use mysql_async::Conn;
 use serde_json::{Value, json};
 
-use crate::app::spawn_app;
-use crate::sessions::{
-    create_database, create_victim_user, idle, ids_of, killer_ctx, sleeping, usable,
+use crate::helpers::fixtures::{
+    KillSetup, create_victim_user, idle, ids_of, new_database, new_victim, process_ids, sleeping,
+    usable,
 };
 use crate::support::mariadb::{shared, unique_name};
 
@@ -77,15 +77,9 @@ async fn victims(aaa: &str, bbb: &str, example: &str, other: &str) -> Vec<Victim
 
 #[tokio::test]
 async fn every_filter_combination_kills_exactly_its_sessions() {
-    let app = spawn_app().await;
-    let db = shared();
-    let ctx = killer_ctx(&app, db, "PROCESS, CONNECTION ADMIN", &[]).await;
-    let (aaa, bbb) = (unique_name("aaa"), unique_name("bbb"));
-    let (example, other) = (unique_name("example"), unique_name("other"));
-    create_victim_user(db, &aaa);
-    create_victim_user(db, &bbb);
-    create_database(db, &example);
-    create_database(db, &other);
+    let KillSetup { app, db, ctx } = KillSetup::new("PROCESS, CONNECTION ADMIN").await;
+    let (aaa, bbb) = (new_victim(db, "aaa"), new_victim(db, "bbb"));
+    let (example, other) = (new_database(db, "example"), new_database(db, "other"));
 
     // (user, database, ids-picker) — None means the filter is not given.
     type Pick = fn(&Victim, &str, &str) -> bool;
@@ -114,7 +108,7 @@ async fn every_filter_combination_kills_exactly_its_sessions() {
                 .collect()
         });
         if let Some(ids) = &listed {
-            body["process_ids"] = json!(ids.iter().map(u64::to_string).collect::<Vec<_>>());
+            body["process_ids"] = process_ids(ids);
         }
         let expected: BTreeSet<u64> = vs
             .iter()
@@ -159,24 +153,21 @@ async fn every_filter_combination_kills_exactly_its_sessions() {
             }
         }
         // Leave no victims behind for the next case.
-        let rest: Vec<String> = vs
+        let rest: Vec<u64> = vs
             .iter()
             .filter(|v| !expected.contains(&v.id))
-            .map(|v| v.id.to_string())
+            .map(|v| v.id)
             .collect();
-        ctx.kill(&app, json!({"process_ids": rest})).await;
+        ctx.kill(&app, json!({"process_ids": process_ids(&rest)}))
+            .await;
     }
 }
 
 #[tokio::test]
 async fn list_processes_reports_nine_strings_counts_and_pages() {
-    let app = spawn_app().await;
-    let db = shared();
-    let ctx = killer_ctx(&app, db, "PROCESS, CONNECTION ADMIN", &[]).await;
-    let user = unique_name("lister");
-    let database = unique_name("listdb");
-    create_victim_user(db, &user);
-    create_database(db, &database);
+    let KillSetup { app, db, ctx } = KillSetup::new("PROCESS, CONNECTION ADMIN").await;
+    let user = new_victim(db, "lister");
+    let database = new_database(db, "listdb");
     db.sql(&format!("CREATE TABLE `{database}`.t (i INT) ENGINE=InnoDB; GRANT ALL ON `{database}`.* TO '{user}'@'%'"));
     let (_c1, nodb) = idle(db, &user, None).await;
     let (mut c2, in_trx) = idle(db, &user, Some(&database)).await;
@@ -244,9 +235,7 @@ async fn list_processes_reports_nine_strings_counts_and_pages() {
 
 #[tokio::test]
 async fn names_are_matched_exactly_even_where_the_server_compares_loosely() {
-    let app = spawn_app().await;
-    let db = shared();
-    let ctx = killer_ctx(&app, db, "PROCESS, CONNECTION ADMIN", &[]).await;
+    let KillSetup { app, db, ctx } = KillSetup::new("PROCESS, CONNECTION ADMIN").await;
     // MariaDB account names are case-sensitive, but the processlist compares them loosely.
     let lower = unique_name("case");
     let upper = lower.to_uppercase();
@@ -264,11 +253,8 @@ async fn names_are_matched_exactly_even_where_the_server_compares_loosely() {
 
 #[tokio::test]
 async fn killing_a_subset_by_ids_and_user_reports_them_gone_promptly() {
-    let app = spawn_app().await;
-    let db = shared();
-    let ctx = killer_ctx(&app, db, "PROCESS, CONNECTION ADMIN", &[]).await;
-    let user = unique_name("subset");
-    create_victim_user(db, &user);
+    let KillSetup { app, db, ctx } = KillSetup::new("PROCESS, CONNECTION ADMIN").await;
+    let user = new_victim(db, "subset");
     let mut sleepers = vec![];
     for _ in 0..10 {
         sleepers.push(sleeping(db, &user, None).await);

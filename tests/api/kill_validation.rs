@@ -6,18 +6,16 @@ use std::time::{Duration, Instant};
 use reqwest::Method;
 use serde_json::json;
 
-use crate::app::{spawn_app, spawn_app_with};
-use crate::sessions::{create_victim_user, idle, killer_ctx, usable};
-use crate::support::mariadb::{shared, unique_name};
+use crate::helpers::app::{spawn_app, spawn_app_with, uuid_hex};
+use crate::helpers::errors::{assert_das_error, assert_das_error_says, assert_within};
+use crate::helpers::fixtures::{KillSetup, idle, killer_ctx, killer_ctx_via, new_victim, usable};
+use crate::support::mariadb::shared;
 use crate::support::proxy::StallProxy;
 
 #[tokio::test]
 async fn malformed_kill_requests_are_refused_and_kill_nothing() {
-    let app = spawn_app().await;
-    let db = shared();
-    let ctx = killer_ctx(&app, db, "PROCESS, CONNECTION ADMIN", &[]).await;
-    let victim = unique_name("val");
-    create_victim_user(db, &victim);
+    let KillSetup { app, db, ctx } = KillSetup::new("PROCESS, CONNECTION ADMIN").await;
+    let victim = new_victim(db, "val");
     let (mut conn, id) = idle(db, &victim, None).await;
     let other = killer_ctx(&app, db, "PROCESS", &[]).await;
     let uid = ctx.db_user_id.clone();
@@ -66,7 +64,7 @@ async fn malformed_kill_requests_are_refused_and_kill_nothing() {
             "db_user_id",
         ),
         (
-            json!({"db_user_id": crate::app::uuid_hex(), "user": victim}),
+            json!({"db_user_id": uuid_hex(), "user": victim}),
             "DAS.200112",
             "db_user_id",
         ),
@@ -83,20 +81,9 @@ async fn malformed_kill_requests_are_refused_and_kill_nothing() {
     ];
     for (body, code, field) in cases {
         let r = app
-            .call(
-                Method::DELETE,
-                &ctx.process_path(),
-                &app.admin_token,
-                Some(body.clone()),
-            )
+            .admin_call(Method::DELETE, &ctx.process_path(), Some(body))
             .await;
-        assert_eq!(
-            (r.status.as_u16(), r.code()),
-            (400, code),
-            "{body}: {}",
-            r.text
-        );
-        assert!(r.msg().contains(field), "{body}: {}", r.msg());
+        assert_das_error_says(&r, 400, code, field);
     }
     for raw in [&b"{not json"[..], b"[1,2]", b"\"user\""] {
         let r = app
@@ -108,18 +95,11 @@ async fn malformed_kill_requests_are_refused_and_kill_nothing() {
                 Some(raw.to_vec()),
             )
             .await;
-        assert_eq!(
-            (r.status.as_u16(), r.code()),
-            (400, "DAS.200100"),
-            "{}",
-            r.text
-        );
+        assert_das_error(&r, 400, "DAS.200100");
     }
     assert!(db.alive(id));
     assert!(usable(&mut conn).await);
-    let history = app
-        .expect(Method::GET, &ctx.history_path(), None, 200)
-        .await;
+    let history = ctx.history(&app, "").await;
     assert_eq!(history["total_count"], 0);
 }
 
@@ -138,25 +118,14 @@ async fn list_processes_validates_its_query() {
         (format!("db_user_id={uid}&limit=1001"), "DAS.200104"),
     ] {
         let r = app
-            .call(
-                Method::GET,
-                &format!("{base}?{query}"),
-                &app.admin_token,
-                None,
-            )
+            .admin_call(Method::GET, &format!("{base}?{query}"), None)
             .await;
-        assert_eq!(
-            (r.status.as_u16(), r.code()),
-            (400, code),
-            "{query}: {}",
-            r.text
-        );
+        assert_das_error(&r, 400, code);
     }
     let ok = app
-        .call(
+        .admin_call(
             Method::GET,
             &format!("{base}?db_user_id={uid}&limit=1000&node_id=whatever"),
-            &app.admin_token,
             None,
         )
         .await;
@@ -172,72 +141,30 @@ async fn a_silent_target_fails_within_the_timeouts_never_hangs() {
     .await;
     let db = shared();
     let proxy = StallProxy::start(db.port()).await;
-    let killer = unique_name("silent");
-    db.sql(&format!(
-        "CREATE USER '{killer}'@'%' IDENTIFIED BY 'pw'; GRANT PROCESS, CONNECTION ADMIN ON *.* TO '{killer}'@'%'"
-    ));
-    let p = app.create_project(&unique_name("p")).await;
-    let i = app
-        .create_instance(&p, json!({"name": "via-proxy", "datastore_type": "mariadb", "host": "127.0.0.1", "port": proxy.port}))
-        .await;
-    let reg = app
-        .expect(
-            Method::POST,
-            &format!("/v3/{p}/instances/{i}/db-users"),
-            Some(
-                json!({"db_username": killer, "db_user_password": "pw", "datastore_type": "MySQL"}),
-            ),
-            200,
-        )
-        .await;
-    let uid = reg["db_user_id"].as_str().unwrap();
-    let list = format!("/v3/{p}/instances/{i}/processes?db_user_id={uid}");
-    let kill = format!("/v3/{p}/instances/{i}/process");
+    let ctx = killer_ctx_via(&app, db, proxy.port, "PROCESS, CONNECTION ADMIN", &[]).await;
+    let list = format!("{}?db_user_id={}", ctx.processes_path(), ctx.db_user_id);
 
     // No lifeline yet: the connect itself gets no answer → DAS.210001 within the connect timeout.
     proxy.stall(true);
     let started = Instant::now();
-    let r = app.call(Method::GET, &list, &app.admin_token, None).await;
-    assert_eq!(
-        (r.status.as_u16(), r.code()),
-        (500, "DAS.210001"),
-        "{}",
-        r.text
-    );
-    assert!(
-        started.elapsed() < Duration::from_secs(3),
-        "{:?}",
-        started.elapsed()
-    );
+    let r = app.admin_call(Method::GET, &list, None).await;
+    assert_das_error(&r, 500, "DAS.210001");
+    assert_within(started, Duration::from_secs(3));
 
     // With a lifeline open, a statement that gets no answer → DAS.210004 within its timeout.
     proxy.stall(false);
-    let r = app.call(Method::GET, &list, &app.admin_token, None).await;
+    let r = app.admin_call(Method::GET, &list, None).await;
     assert_eq!(r.status.as_u16(), 200, "{}", r.text);
     proxy.stall(true);
     let started = Instant::now();
-    let r = app
-        .call(
-            Method::DELETE,
-            &kill,
-            &app.admin_token,
-            Some(json!({"db_user_id": uid, "user": "nobody"})),
-        )
+    let r = ctx
+        .kill_as(&app, &app.admin_token, json!({"user": "nobody"}))
         .await;
-    assert_eq!(
-        (r.status.as_u16(), r.code()),
-        (500, "DAS.210004"),
-        "{}",
-        r.text
-    );
-    assert!(
-        started.elapsed() < Duration::from_secs(3),
-        "{:?}",
-        started.elapsed()
-    );
+    assert_das_error(&r, 500, "DAS.210004");
+    assert_within(started, Duration::from_secs(3));
 
     // Once the target answers again, a new lifeline is opened and all works.
     proxy.stall(false);
-    let r = app.call(Method::GET, &list, &app.admin_token, None).await;
+    let r = app.admin_call(Method::GET, &list, None).await;
     assert_eq!(r.status.as_u16(), 200, "{}", r.text);
 }

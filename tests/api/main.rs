@@ -1,21 +1,22 @@
 //! The integration suite: the real service on port 0 (`spawn_app`) against a throwaway store,
-//! and a throwaway mariadbd for everything that touches a database.
+//! and a throwaway mariadbd for everything that touches a database. Shared helpers live in
+//! `helpers/`.
 
 #[path = "../support/mod.rs"]
 mod support;
 
-mod app;
+mod helpers;
+
 mod cli;
 mod console;
 mod db_users;
 mod errors;
 mod executor;
-mod harness;
 mod identity;
 mod instances;
 mod kill_semantics;
 mod kill_validation;
 mod protections;
 mod secrets;
-mod sessions;
 mod signing;
+mod throwaway_mariadb;

@@ -3,15 +3,19 @@
 //! dry runs, not-found ids and the kill history.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use mysql_async::prelude::Queryable;
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::app::{TestApp, spawn_app};
-use crate::sessions::{
-    KillCtx, create_database, create_victim_user, idle, ids_of, killer_ctx, sleeping, usable,
+use dbkill::clock::now_ms;
+
+use crate::helpers::app::spawn_app;
+use crate::helpers::errors::assert_das_error;
+use crate::helpers::fixtures::{
+    KillSetup, idle, ids_of, killer_ctx, left_server, new_database, new_victim, process_ids,
+    sleeping, usable,
 };
 use crate::support::mariadb::{MariaDb, REPL_USER, replica_pair, shared, unique_name};
 
@@ -41,35 +45,12 @@ fn not_found(report: &Value) -> BTreeSet<u64> {
         .collect()
 }
 
-fn ids(list: &[u64]) -> Value {
-    json!(list.iter().map(u64::to_string).collect::<Vec<_>>())
-}
-
-fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64
-}
-
 /// Ids of the server's threads whose `column` equals `value`, ascending.
 fn thread_ids(db: &MariaDb, column: &str, value: &str) -> Vec<u64> {
     let out = db.sql(&format!(
         "SELECT ID FROM information_schema.PROCESSLIST WHERE {column} = '{value}' ORDER BY ID"
     ));
     out.lines().map(|l| l.parse().unwrap()).collect()
-}
-
-/// Waits up to 5 s for the server to stop listing `id`; true if it did.
-async fn left_server(db: &MariaDb, id: u64) -> bool {
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while db.alive(id) {
-        if Instant::now() > deadline {
-            return false;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    true
 }
 
 /// Waits up to 5 s until `user` has exactly its lifeline left on the server (registration
@@ -84,26 +65,6 @@ async fn wait_until_only_the_lifeline(db: &MariaDb, user: &str) {
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-}
-
-async fn history(app: &TestApp, ctx: &KillCtx, query: &str) -> Value {
-    app.expect(
-        Method::GET,
-        &format!("{}?{query}", ctx.history_path()),
-        None,
-        200,
-    )
-    .await
-}
-
-/// A kill request as `token`, with `extra` merged into `{"db_user_id": …}`.
-async fn kill_as(app: &TestApp, ctx: &KillCtx, token: &str, extra: Value) -> crate::app::Resp {
-    let mut body = json!({"db_user_id": ctx.db_user_id});
-    body.as_object_mut()
-        .unwrap()
-        .extend(extra.as_object().unwrap().clone());
-    app.call(Method::DELETE, &ctx.process_path(), token, Some(body))
-        .await
 }
 
 /// A report that killed nothing and skipped each of `expect_skipped` with its reason.
@@ -180,7 +141,7 @@ async fn replication_and_scheduler_threads_are_never_killed() {
     let r = on_primary
         .kill(
             &app,
-            json!({"process_ids": ids(&[dump, scheduler, unauthenticated])}),
+            json!({"process_ids": process_ids(&[dump, scheduler, unauthenticated])}),
         )
         .await;
     assert_nothing_killed(
@@ -237,7 +198,7 @@ async fn replication_and_scheduler_threads_are_never_killed() {
     assert!(system_user.contains(&io) && system_user.contains(&sql));
 
     let r = on_replica
-        .kill(&app, json!({"process_ids": ids(&[io, sql])}))
+        .kill(&app, json!({"process_ids": process_ids(&[io, sql])}))
         .await;
     assert_nothing_killed(
         &r,
@@ -268,9 +229,7 @@ async fn replication_and_scheduler_threads_are_never_killed() {
 
 #[tokio::test]
 async fn dbkills_own_connections_are_never_killed() {
-    let app = spawn_app().await;
-    let db = shared();
-    let ctx = killer_ctx(&app, db, KILLER_GRANTS, &[]).await;
+    let KillSetup { app, db, ctx } = KillSetup::new(KILLER_GRANTS).await;
 
     // Registration opens the lifeline; it is the killer account's only session once the login
     // check of the registration has left.
@@ -283,7 +242,7 @@ async fn dbkills_own_connections_are_never_killed() {
     let r = ctx.kill(&app, json!({"user": ctx.killer})).await;
     assert_nothing_killed(&r, &[(lifeline, "own_connection")], "by own user");
     let r = ctx
-        .kill(&app, json!({"process_ids": ids(&[lifeline])}))
+        .kill(&app, json!({"process_ids": process_ids(&[lifeline])}))
         .await;
     assert_nothing_killed(&r, &[(lifeline, "own_connection")], "by own id");
     assert_eq!(r["not_found"], json!([]), "{r}");
@@ -305,7 +264,9 @@ async fn dbkills_own_connections_are_never_killed() {
         &[(theirs[0], "own_connection")],
         "other db user's lifeline",
     );
-    let r = ctx.kill(&app, json!({"process_ids": ids(&theirs)})).await;
+    let r = ctx
+        .kill(&app, json!({"process_ids": process_ids(&theirs)}))
+        .await;
     assert_nothing_killed(&r, &[(theirs[0], "own_connection")], "other lifeline by id");
     assert!(db.alive(theirs[0]));
     let still = other.list(&app, &format!("user={}", other.killer)).await;
@@ -316,11 +277,8 @@ async fn dbkills_own_connections_are_never_killed() {
 async fn protected_users_are_skipped_and_others_in_the_same_request_killed() {
     let app = spawn_app().await;
     let db = shared();
-    let (keep, victim) = (unique_name("keep"), unique_name("victim"));
-    let database = unique_name("protdb");
-    create_victim_user(db, &keep);
-    create_victim_user(db, &victim);
-    create_database(db, &database);
+    let (keep, victim) = (new_victim(db, "keep"), new_victim(db, "victim"));
+    let database = new_database(db, "protdb");
     let ctx = killer_ctx(&app, db, KILLER_GRANTS, &[&keep]).await;
 
     let (mut k1, k1_id) = idle(db, &keep, None).await;
@@ -339,7 +297,7 @@ async fn protected_users_are_skipped_and_others_in_the_same_request_killed() {
 
     // By ids, mixed: the unprotected one dies, the protected one is skipped.
     let r = ctx
-        .kill(&app, json!({"process_ids": ids(&[k1_id, v1_id])}))
+        .kill(&app, json!({"process_ids": process_ids(&[k1_id, v1_id])}))
         .await;
     assert_eq!(ids_of(&r["killed"]), vec![v1_id], "{r}");
     assert_eq!(
@@ -371,16 +329,13 @@ async fn protected_users_are_skipped_and_others_in_the_same_request_killed() {
 
 #[tokio::test]
 async fn a_db_user_without_connection_admin_gets_per_session_failures() {
-    let app = spawn_app().await;
-    let db = shared();
-    let ctx = killer_ctx(&app, db, "PROCESS", &[]).await;
-    let victim = unique_name("unkillable");
-    create_victim_user(db, &victim);
+    let KillSetup { app, db, ctx } = KillSetup::new("PROCESS").await;
+    let victim = new_victim(db, "unkillable");
     let (mut c1, id1) = idle(db, &victim, None).await;
     let (mut c2, id2) = idle(db, &victim, None).await;
 
     let r = ctx
-        .kill(&app, json!({"process_ids": ids(&[id1, id2])}))
+        .kill(&app, json!({"process_ids": process_ids(&[id1, id2])}))
         .await;
     assert_eq!(r["killed"], json!([]), "{r}");
     assert_eq!(r["not_found"], json!([]), "{r}");
@@ -419,7 +374,7 @@ async fn a_db_user_without_connection_admin_gets_per_session_failures() {
     // Nothing died, nothing is in the history, and the lifeline still works.
     assert!(db.alive(id1) && usable(&mut c1).await);
     assert!(db.alive(id2) && usable(&mut c2).await);
-    let h = history(&app, &ctx, "").await;
+    let h = ctx.history(&app, "").await;
     assert_eq!(h["total_count"], 0, "{h}");
     let listed = ctx.list(&app, &format!("user={victim}")).await;
     assert_eq!(listed["count"], 2, "{listed}");
@@ -427,18 +382,15 @@ async fn a_db_user_without_connection_admin_gets_per_session_failures() {
 
 #[tokio::test]
 async fn a_query_kill_ends_the_statement_and_keeps_the_connection() {
-    let app = spawn_app().await;
-    let db = shared();
-    let ctx = killer_ctx(&app, db, KILLER_GRANTS, &[]).await;
-    let victim = unique_name("querykill");
-    create_victim_user(db, &victim);
+    let KillSetup { app, db, ctx } = KillSetup::new(KILLER_GRANTS).await;
+    let victim = new_victim(db, "querykill");
     let (running, id) = sleeping(db, &victim, None).await;
 
     let started = Instant::now();
     let r = ctx
         .kill(
             &app,
-            json!({"process_ids": ids(&[id]), "kill_type": "query"}),
+            json!({"process_ids": process_ids(&[id]), "kill_type": "query"}),
         )
         .await;
     assert_eq!(r["kill_type"], "query", "{r}");
@@ -466,11 +418,8 @@ async fn a_query_kill_ends_the_statement_and_keeps_the_connection() {
 
 #[tokio::test]
 async fn a_dry_run_touches_nothing() {
-    let app = spawn_app().await;
-    let db = shared();
-    let ctx = killer_ctx(&app, db, KILLER_GRANTS, &[]).await;
-    let victim = unique_name("dryrun");
-    create_victim_user(db, &victim);
+    let KillSetup { app, db, ctx } = KillSetup::new(KILLER_GRANTS).await;
+    let victim = new_victim(db, "dryrun");
     let (mut conn, idle_id) = idle(db, &victim, None).await;
     let (running, busy_id) = sleeping(db, &victim, None).await;
 
@@ -495,7 +444,7 @@ async fn a_dry_run_touches_nothing() {
     let r = ctx
         .kill(
             &app,
-            json!({"process_ids": ids(&[idle_id, 4_000_000_000]), "dry_run": true}),
+            json!({"process_ids": process_ids(&[idle_id, 4_000_000_000]), "dry_run": true}),
         )
         .await;
     assert_eq!(ids_of(&r["killed"]), vec![idle_id], "{r}");
@@ -511,7 +460,7 @@ async fn a_dry_run_touches_nothing() {
         !running.is_finished(),
         "dry run interrupted SELECT SLEEP(100)"
     );
-    let h = history(&app, &ctx, "").await;
+    let h = ctx.history(&app, "").await;
     assert_eq!(h["total_count"], 0, "{h}");
     assert_eq!(h["killed_sessions"], json!([]), "{h}");
 
@@ -520,13 +469,9 @@ async fn a_dry_run_touches_nothing() {
 
 #[tokio::test]
 async fn kill_history_records_real_kills_newest_first_and_respects_roles() {
-    let app = spawn_app().await;
-    let db = shared();
-    let ctx = killer_ctx(&app, db, KILLER_GRANTS, &[]).await;
-    let victim = unique_name("hist");
-    let database = unique_name("histdb");
-    create_victim_user(db, &victim);
-    create_database(db, &database);
+    let KillSetup { app, db, ctx } = KillSetup::new(KILLER_GRANTS).await;
+    let victim = new_victim(db, "hist");
+    let database = new_database(db, "histdb");
     let (_idle_conn, idle_id) = idle(db, &victim, Some(&database)).await;
     let (_running, busy_id) = sleeping(db, &victim, Some(&database)).await;
     let seen = ctx.list(&app, &format!("user={victim}")).await;
@@ -545,7 +490,7 @@ async fn kill_history_records_real_kills_newest_first_and_respects_roles() {
     both.sort_unstable();
     assert_eq!(ids_of(&r["killed"]), both, "{r}");
 
-    let h = history(&app, &ctx, "").await;
+    let h = ctx.history(&app, "").await;
     assert_eq!(h["total_count"], json!(2), "{h}");
     let rows = h["killed_sessions"].as_array().unwrap();
     assert_eq!(rows.len(), 2, "{h}");
@@ -578,15 +523,17 @@ async fn kill_history_records_real_kills_newest_first_and_respects_roles() {
     );
 
     // Paging and the time window.
-    let second = history(&app, &ctx, "page_size=1&page_num=2").await;
+    let second = ctx.history(&app, "page_size=1&page_num=2").await;
     assert_eq!(second["total_count"], json!(2), "{second}");
     assert_eq!(second["killed_sessions"], json!([rows[1]]), "{second}");
-    let first = history(&app, &ctx, "page_size=1").await;
+    let first = ctx.history(&app, "page_size=1").await;
     assert_eq!(first["killed_sessions"], json!([rows[0]]), "{first}");
-    let later = history(&app, &ctx, &format!("start_time={}", after + 1)).await;
+    let later = ctx
+        .history(&app, &format!("start_time={}", after + 1))
+        .await;
     assert_eq!(later["total_count"], json!(0), "{later}");
     assert_eq!(later["killed_sessions"], json!([]), "{later}");
-    let earlier = history(&app, &ctx, &format!("end_time={}", before - 1)).await;
+    let earlier = ctx.history(&app, &format!("end_time={}", before - 1)).await;
     assert_eq!(earlier["total_count"], json!(0), "{earlier}");
 
     // Roles: a viewer reads history but may not kill; an operator may kill.
@@ -599,23 +546,18 @@ async fn kill_history_records_real_kills_newest_first_and_respects_roles() {
     assert_eq!(as_viewer.body, h);
 
     let (mut third, third_id) = idle(db, &victim, None).await;
-    let denied = kill_as(&app, &ctx, &viewer, json!({"user": victim})).await;
-    assert_eq!(
-        (denied.status.as_u16(), denied.code()),
-        (403, "APIGW.0302"),
-        "{}",
-        denied.text
-    );
+    let denied = ctx.kill_as(&app, &viewer, json!({"user": victim})).await;
+    assert_das_error(&denied, 403, "APIGW.0302");
     assert!(
         db.alive(third_id) && usable(&mut third).await,
         "a viewer's kill went through"
     );
 
-    let by_operator = kill_as(&app, &ctx, &operator, json!({"user": victim})).await;
+    let by_operator = ctx.kill_as(&app, &operator, json!({"user": victim})).await;
     assert_eq!(by_operator.status.as_u16(), 200, "{}", by_operator.text);
     assert_eq!(ids_of(&by_operator.body["killed"]), vec![third_id]);
     assert!(left_server(db, third_id).await);
-    let h = history(&app, &ctx, "").await;
+    let h = ctx.history(&app, "").await;
     assert_eq!(h["total_count"], json!(3), "{h}");
     let newest = &h["killed_sessions"][0];
     assert_eq!(newest["session_id"], json!(third_id), "{h}");
@@ -630,11 +572,8 @@ async fn kill_history_records_real_kills_newest_first_and_respects_roles() {
 
 #[tokio::test]
 async fn ids_without_a_session_are_not_found() {
-    let app = spawn_app().await;
-    let db = shared();
-    let ctx = killer_ctx(&app, db, KILLER_GRANTS, &[]).await;
-    let victim = unique_name("notfound");
-    create_victim_user(db, &victim);
+    let KillSetup { app, db, ctx } = KillSetup::new(KILLER_GRANTS).await;
+    let victim = new_victim(db, "notfound");
     let (mut live, live_id) = idle(db, &victim, None).await;
     let (closed, closed_id) = idle(db, &victim, None).await;
     closed.disconnect().await.unwrap();
@@ -643,7 +582,7 @@ async fn ids_without_a_session_are_not_found() {
     const NO_SUCH: u64 = 4_000_000_000;
     // Only missing ids: a 200 with nothing to do.
     let r = ctx
-        .kill(&app, json!({"process_ids": ids(&[NO_SUCH])}))
+        .kill(&app, json!({"process_ids": process_ids(&[NO_SUCH])}))
         .await;
     assert_eq!(r["not_found"], json!([NO_SUCH.to_string()]), "{r}");
     assert_eq!(r["killed"], json!([]), "{r}");
@@ -655,7 +594,7 @@ async fn ids_without_a_session_are_not_found() {
     let r = ctx
         .kill(
             &app,
-            json!({"process_ids": ids(&[closed_id, NO_SUCH, live_id]), "user": victim}),
+            json!({"process_ids": process_ids(&[closed_id, NO_SUCH, live_id]), "user": victim}),
         )
         .await;
     assert_eq!(not_found(&r), BTreeSet::from([closed_id, NO_SUCH]), "{r}");
@@ -665,7 +604,7 @@ async fn ids_without_a_session_are_not_found() {
     assert!(left_server(db, live_id).await && !usable(&mut live).await);
 
     // Only the real kill is history.
-    let h = history(&app, &ctx, "").await;
+    let h = ctx.history(&app, "").await;
     assert_eq!(h["total_count"], json!(1), "{h}");
     assert_eq!(h["killed_sessions"][0]["session_id"], json!(live_id), "{h}");
 }

@@ -3,8 +3,8 @@
 use reqwest::Method;
 use serde_json::json;
 
-use crate::app::{logs, spawn_app};
-use crate::db_users::setup;
+use crate::helpers::app::{logs, spawn_app};
+use crate::helpers::fixtures::DbUserSetup;
 
 fn files_contain(dir: &std::path::Path, needle: &[u8]) -> Vec<String> {
     let mut hits = vec![];
@@ -23,12 +23,12 @@ fn files_contain(dir: &std::path::Path, needle: &[u8]) -> Vec<String> {
 #[tokio::test]
 async fn db_user_passwords_never_leak_and_survive_a_restart() {
     let app = spawn_app().await;
-    let (p, i, user, password) = setup(&app).await;
-    let base = format!("/v3/{p}/instances/{i}/db-users");
+    let s = DbUserSetup::new(&app).await;
+    let (p, i, user, password) = (&s.project, &s.instance, &s.username, s.password.as_str());
+    let base = s.db_users_path();
     let mut bodies = vec![];
     let reg = app
-        .call(Method::POST, &base, &app.admin_token,
-            Some(json!({"db_username": user, "db_user_password": password, "datastore_type": "MySQL"})))
+        .admin_call(Method::POST, &base, Some(s.registration()))
         .await;
     bodies.push(reg.text.clone());
     let id = reg.body["db_user_id"].as_str().unwrap().to_owned();
@@ -38,26 +38,21 @@ async fn db_user_passwords_never_leak_and_survive_a_restart() {
         format!("/v3/{p}/instances/{i}"),
         "/openapi.json".into(),
     ] {
-        bodies.push(
-            app.call(Method::GET, &path, &app.admin_token, None)
-                .await
-                .text,
-        );
+        bodies.push(app.admin_call(Method::GET, &path, None).await.text);
     }
     let wrong = app
-        .call(
+        .admin_call(
             Method::PUT,
             &format!("{base}/{id}"),
-            &app.admin_token,
             Some(json!({"db_username": user, "db_user_password": format!("{password}-wrong")})),
         )
         .await;
     bodies.push(wrong.text);
     for b in &bodies {
-        assert!(!b.contains(&password), "a response holds the password: {b}");
+        assert!(!b.contains(password), "a response holds the password: {b}");
     }
     assert!(
-        !logs().text().contains(&password),
+        !logs().text().contains(password),
         "the log holds the password"
     );
     assert!(
@@ -101,8 +96,7 @@ async fn db_user_passwords_never_leak_and_survive_a_restart() {
         sessions.text
     );
     let again = app
-        .expect(Method::POST, &base,
-            Some(json!({"db_username": user, "db_user_password": password, "datastore_type": "MySQL"})), 200)
+        .expect(Method::POST, &base, Some(s.registration()), 200)
         .await;
     assert_eq!(again["db_user_id"], id.as_str());
 }

@@ -9,8 +9,9 @@ use serde_json::json;
 use time::OffsetDateTime;
 use time::macros::format_description;
 
-use crate::app::{Resp, TestApp, spawn_app};
-use crate::sessions::{create_victim_user, idle, usable};
+use crate::helpers::app::{ADMIN_PASSWORD, Resp, TestApp, spawn_app};
+use crate::helpers::errors::{assert_das_error, assert_das_error_says};
+use crate::helpers::fixtures::{idle, new_victim, usable};
 use crate::support::mariadb::{shared, unique_name};
 
 fn sdk_date(offset_secs: i64) -> String {
@@ -212,14 +213,10 @@ async fn signed_requests_act_as_the_key_user_and_tampering_is_refused() {
             "X-Project-Id",
         ),
     ];
-    for (what, r, says) in refused {
-        assert_eq!(
-            (r.status.as_u16(), r.code()),
-            (401, "APIGW.0301"),
-            "{what}: {}",
-            r.text
-        );
-        assert!(r.msg().contains(says), "{what}: {}", r.msg());
+    for (what, mut r, says) in refused {
+        // The cases differ only in how they are signed: name the case in a failure.
+        r.request = format!("{what}: {}", r.request);
+        assert_das_error_says(&r, 401, "APIGW.0301", says);
         assert!(!r.text.contains(&sk), "{what}: the secret leaked");
     }
     // Signed, but the key's user has no role on the other project: 403 as with a token.
@@ -236,12 +233,7 @@ async fn signed_requests_act_as_the_key_user_and_tampering_is_refused() {
         |_| {},
     )
     .await;
-    assert_eq!(
-        (r.status.as_u16(), r.code()),
-        (403, "APIGW.0302"),
-        "{}",
-        r.text
-    );
+    assert_das_error(&r, 403, "APIGW.0302");
     let listed = app.expect(Method::GET, &path, None, 200).await;
     assert_eq!(listed["total"], 1, "the refused requests created nothing");
 }
@@ -259,14 +251,16 @@ async fn access_keys_are_managed_by_their_user_or_the_global_admin() {
     let (alice, alice_token) = user_and_token(&app, "alice").await;
     let (_, bob_token) = user_and_token(&app, "bob").await;
     let (access, _) = access_key(&app, &alice_token, &alice).await;
-    let mine = app
-        .call(
+    // Alice's own keys, listed with her token.
+    let her_keys = || {
+        app.call(
             Method::GET,
             "/v3.0/OS-CREDENTIAL/credentials",
             &alice_token,
             None,
         )
-        .await;
+    };
+    let mine = her_keys().await;
     let creds = mine.body["credentials"].as_array().unwrap();
     assert_eq!(creds.len(), 1, "{}", mine.text);
     assert_eq!(creds[0]["access"], access.as_str());
@@ -294,31 +288,24 @@ async fn access_keys_are_managed_by_their_user_or_the_global_admin() {
         ),
     ] {
         let r = app.call(method.clone(), &path, &bob_token, body).await;
-        assert_eq!(
-            (r.status.as_u16(), r.code()),
-            (403, "APIGW.0302"),
-            "{method} {path}: {}",
-            r.text
-        );
+        assert_das_error(&r, 403, "APIGW.0302");
     }
     let r = app
-        .call(
+        .admin_call(
             Method::POST,
             "/v3.0/OS-CREDENTIAL/credentials",
-            &app.admin_token,
             Some(json!({"credential": {"user_id": "NOT-HEX"}})),
         )
         .await;
-    assert_eq!((r.status.as_u16(), r.code()), (400, "DAS.200100"));
+    assert_das_error(&r, 400, "DAS.200100");
     let r = app
-        .call(
+        .admin_call(
             Method::DELETE,
             "/v3.0/OS-CREDENTIAL/credentials/bad-key!",
-            &app.admin_token,
             None,
         )
         .await;
-    assert_eq!((r.status.as_u16(), r.code()), (400, "DAS.200100"));
+    assert_das_error(&r, 400, "DAS.200100");
     // The global admin manages anyone's keys.
     let all = app
         .expect(
@@ -330,22 +317,14 @@ async fn access_keys_are_managed_by_their_user_or_the_global_admin() {
         .await;
     assert_eq!(all["credentials"].as_array().unwrap().len(), 1);
     let r = app
-        .call(
+        .admin_call(
             Method::DELETE,
             &format!("/v3.0/OS-CREDENTIAL/credentials/{access}"),
-            &app.admin_token,
             None,
         )
         .await;
     assert_eq!(r.status, StatusCode::NO_CONTENT);
-    let mine = app
-        .call(
-            Method::GET,
-            "/v3.0/OS-CREDENTIAL/credentials",
-            &alice_token,
-            None,
-        )
-        .await;
+    let mine = her_keys().await;
     assert_eq!(mine.body["credentials"], json!([]));
 }
 
@@ -376,10 +355,8 @@ async fn the_official_python_sdk_drives_dbkill() {
     let (ak, sk) = access_key(&app, &app.admin_token, &admin_id).await;
     let killer = unique_name("sdkkiller");
     db.sql(&format!("CREATE USER '{killer}'@'%' IDENTIFIED BY 'pw'; GRANT PROCESS, CONNECTION ADMIN ON *.* TO '{killer}'@'%'"));
-    let by_user = unique_name("sdkvictim");
-    let by_ids = unique_name("sdkids");
-    create_victim_user(db, &by_user);
-    create_victim_user(db, &by_ids);
+    let by_user = new_victim(db, "sdkvictim");
+    let by_ids = new_victim(db, "sdkids");
     let mut victims = vec![];
     for _ in 0..3 {
         victims.push(idle(db, &by_user, None).await);
@@ -430,8 +407,6 @@ async fn the_official_python_sdk_drives_dbkill() {
 }
 
 async fn admin_user_id(app: &TestApp) -> String {
-    let r = app
-        .try_login("admin", crate::app::ADMIN_PASSWORD, None)
-        .await;
+    let r = app.try_login("admin", ADMIN_PASSWORD, None).await;
     r.body["token"]["user"]["id"].as_str().unwrap().to_owned()
 }

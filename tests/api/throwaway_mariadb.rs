@@ -152,7 +152,7 @@ fn server_does_not_outlive_killed_test_process() {
     let mut child = Command::new(std::env::current_exe().unwrap())
         .args([
             "--exact",
-            "harness::child_process_holding_shared_server",
+            "throwaway_mariadb::child_process_holding_shared_server",
             "--ignored",
             "--nocapture",
         ])

@@ -59,6 +59,8 @@ pub struct TestApp {
 }
 
 pub struct Resp {
+    /// `METHOD path` and the start of the body sent, for assertion messages.
+    pub request: String,
     pub status: StatusCode,
     pub headers: reqwest::header::HeaderMap,
     pub body: Value,
@@ -145,6 +147,12 @@ impl TestApp {
         headers: &[(&str, &str)],
         body: Option<Vec<u8>>,
     ) -> Resp {
+        let mut request = format!("{method} {path}");
+        if let Some(b) = &body {
+            let sent = String::from_utf8_lossy(b);
+            request.push(' ');
+            request.extend(sent.chars().take(300));
+        }
         let mut req = self
             .client
             .request(method, format!("{}{}", self.base, path));
@@ -163,6 +171,7 @@ impl TestApp {
         let text = resp.text().await.unwrap();
         let body = serde_json::from_str(&text).unwrap_or(Value::Null);
         Resp {
+            request,
             status,
             headers,
             body,
@@ -175,6 +184,11 @@ impl TestApp {
         self.raw_request(method, path, Some(token), &[], body).await
     }
 
+    /// A call as the admin, whatever it answers.
+    pub async fn admin_call(&self, method: Method, path: &str, body: Option<Value>) -> Resp {
+        self.call(method, path, &self.admin_token, body).await
+    }
+
     /// A call as the admin that must answer `expect`.
     pub async fn expect(
         &self,
@@ -183,10 +197,8 @@ impl TestApp {
         body: Option<Value>,
         expect: u16,
     ) -> Value {
-        let r = self
-            .call(method.clone(), path, &self.admin_token.clone(), body)
-            .await;
-        assert_eq!(r.status.as_u16(), expect, "{method} {path}: {}", r.text);
+        let r = self.admin_call(method, path, body).await;
+        assert_eq!(r.status.as_u16(), expect, "{}: {}", r.request, r.text);
         r.body
     }
 

@@ -1,0 +1,6 @@
+//! What the test modules share: the running service and its client (`app`), set-ups on a real
+//! server (`fixtures`), and assertions on DAS error answers (`errors`).
+
+pub mod app;
+pub mod errors;
+pub mod fixtures;
