@@ -17,7 +17,7 @@
 //! - [`engine`]: target drivers (one per engine, chosen in one place); [`store`]: persistence;
 //!   [`secrets`]: keys, sealing, tokens, passwords; [`signing`]: AK/SK signatures.
 //! - Pure: [`domain`] types, [`planner`], [`report`], [`error`] (the API's error vocabulary),
-//!   [`clock`].
+//!   [`wire`] (session shapes the server writes and the CLI reads), [`clock`].
 #![forbid(unsafe_code)]
 
 pub mod cli;
@@ -34,3 +34,4 @@ pub mod service;
 pub mod signing;
 pub mod startup;
 pub mod store;
+pub mod wire;

@@ -1,12 +1,11 @@
 //! The shapes the CLI reads from and sends to dbkill's REST API (described by the service's
 //! `/openapi.json`).
 //!
-//! The CLI keeps its own wire types rather than sharing the server's (`crate::http`): the server's
-//! response types only serialize and are built from its domain types, so they change with the
-//! server's internals, while these only read the JSON (`Process` also writes it back for
-//! `sessions list --json`; the request bodies only serialize). None of them denies unknown
-//! fields, so what a newer server adds is ignored; a field an older server lacks is tolerated
-//! only where it is an `Option` or `#[serde(default)]`.
+//! Sessions are read in the server's own shapes ([`crate::wire`]), so the nine DAS fields are
+//! defined once. The other types are the CLI's own: the server's responses are built from its
+//! domain records and only serialize. None of them denies unknown fields, so what a newer
+//! server adds is ignored; a field an older server lacks is tolerated only where it is an
+//! `Option` or `#[serde(default)]`.
 
 use serde::{Deserialize, Serialize};
 
@@ -85,21 +84,8 @@ pub struct DbUserId {
     pub db_user_id: String,
 }
 
-/// One session as ListProcesses gives it: every field a string, as in DAS. KillSession reports
-/// the same fields but `trx_executed_time`, which is then empty.
-#[derive(Deserialize, Serialize, Clone, Debug)]
-pub struct Process {
-    pub id: String,
-    pub user: String,
-    pub host: String,
-    pub database: String,
-    pub command: String,
-    pub time: String,
-    pub state: String,
-    pub sql: String,
-    #[serde(default)]
-    pub trx_executed_time: String,
-}
+/// Sessions come in the server's own shapes ([`crate::wire`]).
+pub use crate::wire::{KilledOut as Killed, ProcessOut as Process, SessionOut};
 
 #[derive(Deserialize, Debug)]
 pub struct ProcessList {
@@ -119,15 +105,6 @@ pub struct KillRequest {
     pub database: Option<String>,
     pub dry_run: bool,
     pub kill_type: &'static str,
-}
-
-/// A killed (in a dry run: targeted) session: the process as the kill saw it, and whether it was
-/// seen leaving the processlist (absent in a dry run).
-#[derive(Deserialize, Debug, Clone)]
-pub struct Killed {
-    #[serde(flatten)]
-    pub process: Process,
-    pub gone: Option<bool>,
 }
 
 #[derive(Deserialize, Debug, Clone)]
@@ -207,12 +184,11 @@ mod tests {
             panic!("{report:?}")
         };
         assert_eq!(
-            (first.process.id.as_str(), first.process.host.as_str()),
+            (first.session.id.as_str(), first.session.host.as_str()),
             ("7", "h:1")
         );
         assert_eq!(first.gone, Some(true));
-        assert_eq!(first.process.trx_executed_time, "");
-        assert_eq!(second.process.sql, "SELECT SLEEP(100)");
+        assert_eq!(second.session.sql, "SELECT SLEEP(100)");
         assert_eq!(second.gone, None);
         assert_eq!(report.not_found, ["9"]);
     }

@@ -52,14 +52,14 @@ fn non_empty(s: &Option<String>) -> Option<String> {
 /// Sessions in id order for display; the server answers in the order it kills (newest first).
 fn by_id(killed: &[Killed]) -> Vec<&Killed> {
     let mut v: Vec<&Killed> = killed.iter().collect();
-    v.sort_by_key(|k| k.process.id.parse::<u64>().unwrap_or(u64::MAX));
+    v.sort_by_key(|k| k.session.id.parse::<u64>().unwrap_or(u64::MAX));
     v
 }
 
 fn print_plan(plan: &KillReport, kill_type: &str, lang: Lang) {
     if !plan.killed.is_empty() {
         println!("{}", lang.plan_header(plan.killed.len(), kill_type));
-        let rows = by_id(&plan.killed).into_iter().map(|k| &k.process);
+        let rows = by_id(&plan.killed).into_iter().map(|k| (&k.session, ""));
         print!("{}", process_table(rows, false).render());
     }
     if !plan.skipped.is_empty() {
@@ -90,7 +90,7 @@ fn print_report(r: &KillReport, lang: Lang) {
         columns.push(("GONE", Align::Left));
         let mut t = Table::new(&columns);
         for k in by_id(&r.killed) {
-            let mut cells = session_cells(&k.process);
+            let mut cells = session_cells(&k.session);
             cells.push(lang.yes_no(k.gone.unwrap_or(false)).to_owned());
             t.row(cells);
         }
@@ -177,7 +177,7 @@ pub async fn kill(args: &KillArgs, ctx: &Ctx) -> CliResult<i32> {
         return Ok(0);
     }
 
-    let ids: Vec<String> = plan.killed.iter().map(|k| k.process.id.clone()).collect();
+    let ids: Vec<String> = plan.killed.iter().map(|k| k.session.id.clone()).collect();
     let bar = progress_bar(n);
     let mut report = KillReport::default();
     for chunk in ids.chunks(usize::from(args.chunk_size)) {

@@ -4,7 +4,7 @@
 
 use clap::{Args, Subcommand};
 
-use super::api::Process;
+use super::api::{Process, SessionOut};
 use super::client::ProcessQuery;
 use super::context::{Ctx, TargetArgs};
 use super::error::{CliError, CliResult};
@@ -85,11 +85,12 @@ fn numeric(s: &str) -> u64 {
 impl ListArgs {
     /// The filters the server does not apply.
     fn keeps(&self, p: &Process) -> bool {
+        let s = &p.session;
         self.command
             .as_deref()
-            .is_none_or(|c| p.command.eq_ignore_ascii_case(c))
-            && self.min_time.is_none_or(|m| numeric(&p.time) >= m)
-            && (!self.active || !p.command.eq_ignore_ascii_case("Sleep"))
+            .is_none_or(|c| s.command.eq_ignore_ascii_case(c))
+            && self.min_time.is_none_or(|m| numeric(&s.time) >= m)
+            && (!self.active || !s.command.eq_ignore_ascii_case("Sleep"))
     }
 }
 
@@ -103,7 +104,7 @@ pub const SESSION_COLUMNS: [(&str, Align); 5] = [
 ];
 
 /// The cells of [`SESSION_COLUMNS`] for `p`.
-pub fn session_cells(p: &Process) -> Vec<String> {
+pub fn session_cells(p: &SessionOut) -> Vec<String> {
     vec![
         p.id.clone(),
         p.user.clone(),
@@ -114,8 +115,12 @@ pub fn session_cells(p: &Process) -> Vec<String> {
 }
 
 /// Sessions as a table: [`SESSION_COLUMNS`], time, state, the age of the open transaction when
-/// `with_trx` (ListProcesses reports it, KillSession does not), and the SQL cut to [`SQL_WIDTH`].
-pub fn process_table<'a>(rows: impl IntoIterator<Item = &'a Process>, with_trx: bool) -> Table {
+/// `with_trx` (ListProcesses reports it, KillSession does not: each row's second part), and the
+/// SQL cut to [`SQL_WIDTH`].
+pub fn process_table<'a>(
+    rows: impl IntoIterator<Item = (&'a SessionOut, &'a str)>,
+    with_trx: bool,
+) -> Table {
     let mut columns = SESSION_COLUMNS.to_vec();
     columns.extend([("TIME", Align::Right), ("STATE", Align::Left)]);
     if with_trx {
@@ -123,11 +128,11 @@ pub fn process_table<'a>(rows: impl IntoIterator<Item = &'a Process>, with_trx: 
     }
     columns.push(("SQL", Align::Left));
     let mut t = Table::new(&columns);
-    for p in rows {
+    for (p, trx) in rows {
         let mut cells = session_cells(p);
         cells.extend([p.time.clone(), p.state.clone()]);
         if with_trx {
-            cells.push(p.trx_executed_time.clone());
+            cells.push(trx.to_owned());
         }
         cells.push(truncate(&clean(&p.sql), SQL_WIDTH));
         t.row(cells);
@@ -146,13 +151,18 @@ pub async fn list(args: &ListArgs, ctx: &Ctx) -> CliResult<i32> {
     )
     .await?;
     rows.retain(|p| args.keeps(p));
-    rows.sort_by_key(|p| numeric(&p.id));
+    rows.sort_by_key(|p| numeric(&p.session.id));
     if args.json {
         let json =
             serde_json::to_string_pretty(&rows).map_err(|e| CliError::Other(e.to_string()))?;
         println!("{json}");
     } else {
-        print!("{}", process_table(&rows, true).render());
+        let table = process_table(
+            rows.iter()
+                .map(|p| (&p.session, p.trx_executed_time.as_str())),
+            true,
+        );
+        print!("{}", table.render());
         println!("{}", ctx.lang.count(rows.len(), "session", "会话"));
     }
     Ok(0)
@@ -171,14 +181,16 @@ mod tests {
 
     fn row(command: &str, time: &str) -> Process {
         Process {
-            id: "1".into(),
-            user: "u".into(),
-            host: "h".into(),
-            database: "--".into(),
-            command: command.into(),
-            time: time.into(),
-            state: String::new(),
-            sql: String::new(),
+            session: SessionOut {
+                id: "1".into(),
+                user: "u".into(),
+                host: "h".into(),
+                database: "--".into(),
+                command: command.into(),
+                time: time.into(),
+                state: String::new(),
+                sql: String::new(),
+            },
             trx_executed_time: "0".into(),
         }
     }
@@ -194,11 +206,11 @@ mod tests {
         let header = |t: Table| t.render().lines().next().unwrap().to_owned();
         let p = row("Query", "2");
         assert_eq!(
-            header(process_table([&p], true)),
+            header(process_table([(&p.session, "0")], true)),
             "ID  USER  HOST  DB  COMMAND  TIME  STATE  TRX  SQL"
         );
         assert_eq!(
-            header(process_table([&p], false)),
+            header(process_table([(&p.session, "")], false)),
             "ID  USER  HOST  DB  COMMAND  TIME  STATE  SQL"
         );
     }

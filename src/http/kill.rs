@@ -13,11 +13,11 @@ use super::AppState;
 use super::access::InstancePath;
 use super::error::{Lang, message};
 use super::extract::{JsonObject, db_user_id};
-use super::processes::ProcessOut;
 use crate::domain::{DbUserId, KillFilter, KillType, Principal, Role, SessionId};
 use crate::error::{DasError, DasResult, Problem};
 use crate::report::KillReport;
 use crate::service::KillRequest;
+use crate::wire::KilledOut;
 
 /// The body of KillSession, as parsed. Unknown fields (e.g. `node_id`) are ignored.
 #[derive(ToSchema, Debug)]
@@ -111,16 +111,6 @@ impl KillSessionIn {
     }
 }
 
-/// A killed (or, in a dry run, targeted) session as the kill saw it.
-#[derive(Serialize, ToSchema)]
-pub struct KilledOut {
-    #[serde(flatten)]
-    pub process: ProcessOut,
-    /// Seen leaving the processlist (query kill: its statement ended); absent in a dry run.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub gone: Option<bool>,
-}
-
 #[derive(Serialize, ToSchema)]
 pub struct SkippedOut {
     pub id: String,
@@ -157,7 +147,7 @@ impl KillReportOut {
                 .killed
                 .iter()
                 .map(|k| KilledOut {
-                    process: ProcessOut::from(&k.session),
+                    session: (&k.session).into(),
                     gone: k.gone,
                 })
                 .collect(),

@@ -1,5 +1,4 @@
-//! ListProcesses, in DAS's shape: the nine process fields are strings. [`ProcessOut`] is also
-//! the shape of each session a kill reports.
+//! ListProcesses, in DAS's shape ([`ProcessOut`]: every field a string).
 
 use axum::Json;
 use axum::extract::State;
@@ -9,41 +8,9 @@ use utoipa::ToSchema;
 use super::AppState;
 use super::access::InstancePath;
 use super::extract::{QueryParams, db_user_id, page, query_str};
-use crate::domain::{Principal, Role, Session};
+use crate::domain::{Principal, Role};
 use crate::error::{DasError, DasResult};
-
-/// One session, as DAS lists it: every field a string.
-#[derive(Serialize, ToSchema)]
-pub struct ProcessOut {
-    pub id: String,
-    pub user: String,
-    pub host: String,
-    /// `--` when the session has no current database.
-    pub database: String,
-    pub command: String,
-    pub time: String,
-    pub state: String,
-    /// `""` when idle.
-    pub sql: String,
-    /// Age in seconds of the session's open transaction, `"0"` when none.
-    pub trx_executed_time: String,
-}
-
-impl From<&Session> for ProcessOut {
-    fn from(s: &Session) -> Self {
-        Self {
-            id: s.id.to_string(),
-            user: s.user.clone(),
-            host: s.host.clone(),
-            database: s.database.clone().unwrap_or_else(|| "--".into()),
-            command: s.command.clone(),
-            time: s.time.to_string(),
-            state: s.state.clone(),
-            sql: s.sql.clone().unwrap_or_default(),
-            trx_executed_time: s.trx_seconds.to_string(),
-        }
-    }
-}
+use crate::wire::ProcessOut;
 
 #[derive(Serialize, ToSchema)]
 pub struct ProcessList {
