@@ -76,6 +76,9 @@ impl Page {
 /// What a kill request intends, written before the first KILL.
 #[derive(Clone, Debug)]
 pub struct KillIntent<'a> {
+    /// The history row's own key; fresh for every request.
+    pub history_id: String,
+    /// The kill report's `request_id` (the caller's X-Request-Id), by which history is found.
     pub request_id: String,
     pub project_id: ProjectId,
     pub instance_id: InstanceId,
@@ -129,7 +132,13 @@ impl<'a> SessionSnapshot<'a> {
 pub enum Outcome {
     Killed,
     NotFound,
+    /// Refused by the server, or still alive after verification.
     Failed,
+    /// The KILL was sent but the server stopped answering before dbkill could verify it; a
+    /// reconciliation turns it into `Killed` (interrupted) or `NotKilled` once the server answers.
+    Uncertain,
+    /// A reconciliation found the session still there.
+    NotKilled,
 }
 
 impl Outcome {
@@ -138,6 +147,8 @@ impl Outcome {
             Outcome::Killed => "killed",
             Outcome::NotFound => "not_found",
             Outcome::Failed => "failed",
+            Outcome::Uncertain => "uncertain",
+            Outcome::NotKilled => "not_killed",
         }
     }
 }

@@ -19,7 +19,8 @@ pub(super) async fn intent(
     let instance = access.instance();
     store
         .record_kill_plan(&KillIntent {
-            request_id: req.history_id.clone(),
+            history_id: req.history_id.clone(),
+            request_id: req.request_id.clone(),
             project_id: instance.project_id.clone(),
             instance_id: instance.id.clone(),
             db_user_id: access.db_user().id.clone(),

@@ -23,9 +23,9 @@ impl HistoryStore for SqliteStore {
         let plan_json = serde_json::to_string(&plan.sessions).expect("snapshots serialise");
         sqlx::query(
             "INSERT INTO kill_requests (id, project_id, instance_id, db_user_id, source, kill_type, \
-             filter_json, created_at, plan_json) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+             filter_json, created_at, plan_json, request_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
-        .bind(&plan.request_id)
+        .bind(&plan.history_id)
         .bind(plan.project_id.as_str())
         .bind(plan.instance_id.as_str())
         .bind(plan.db_user_id.as_str())
@@ -34,6 +34,7 @@ impl HistoryStore for SqliteStore {
         .bind(&plan.filter_json)
         .bind(plan.created_at)
         .bind(plan_json)
+        .bind(&plan.request_id)
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -156,7 +157,8 @@ mod tests {
         sessions: &'a [SessionSnapshot<'a>],
     ) -> KillIntent<'a> {
         KillIntent {
-            request_id: request_id.into(),
+            history_id: request_id.into(),
+            request_id: format!("report-{request_id}"),
             project_id: ProjectId::new_random(),
             instance_id: instance.clone(),
             db_user_id: DbUserId::new_random(),
