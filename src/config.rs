@@ -27,6 +27,9 @@ pub struct RawSettings {
     pub verify_timeout_ms: u64,
     /// Connections one large kill may spread its KILL batches over (the lifeline included).
     pub kill_connections: u64,
+    /// Milliseconds a kill request has, by default, to send its KILLs, verify and answer; a
+    /// request's `deadline_ms` overrides it.
+    pub kill_deadline_ms: u64,
     /// Kill every session of a user with one MariaDB `KILL USER` where that is exactly the plan,
     /// instead of pipelined `KILL <id>` batches. Off by default: on the benchmark machine the
     /// batches were as fast or faster (BENCHMARKS.md), and only they are sure to kill exactly
@@ -52,6 +55,7 @@ impl Default for RawSettings {
             statement_timeout_ms: 10_000,
             verify_timeout_ms: 2_000,
             kill_connections: 1,
+            kill_deadline_ms: 15_000,
             kill_user_statement: false,
             rate_limit_per_second: 50,
             rate_limit_burst: 200,
@@ -86,6 +90,7 @@ pub struct Settings {
     pub statement_timeout: Duration,
     pub verify_timeout: Duration,
     pub kill_connections: usize,
+    pub kill_deadline: Duration,
     pub kill_user_statement: bool,
     /// `None` when rate limiting is off.
     pub rate_limit: Option<RateLimit>,
@@ -173,6 +178,7 @@ impl Settings {
             16,
             "connections",
         )?;
+        let kill_deadline = in_range("kill_deadline_ms", raw.kill_deadline_ms, 100, 600_000, "ms")?;
         let rate_limit = match raw.rate_limit_per_second {
             0 => None,
             per_second => Some(RateLimit {
@@ -203,6 +209,7 @@ impl Settings {
             statement_timeout: Duration::from_millis(statement),
             verify_timeout: Duration::from_millis(verify),
             kill_connections: kill_connections as usize,
+            kill_deadline: Duration::from_millis(kill_deadline),
             kill_user_statement: raw.kill_user_statement,
             rate_limit,
             master_key: raw.master_key.map(SecretString::from),

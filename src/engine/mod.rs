@@ -15,7 +15,7 @@ use secrecy::SecretString;
 
 use crate::domain::DatastoreType;
 
-pub use driver::{KillResult, Presence, SessionDriver, Snapshot};
+pub use driver::{KillOrder, KillResult, Presence, SessionDriver, Snapshot};
 pub use registry::{Engines, OwnConnections};
 
 /// Where and as whom to connect.
@@ -59,6 +59,8 @@ pub enum EngineError {
     Denied(String),
     #[error("no such session")]
     NoSuchSession,
+    #[error("the statement was interrupted")]
+    Interrupted,
     #[error("the instance answered an error: {0}")]
     Server(String),
     #[error("dbkill has no session driver for {} instances", .0.as_str())]

@@ -68,17 +68,14 @@ struct DriverKey {
 
 pub struct Engines {
     timeouts: Timeouts,
-    /// Connections one large kill may spread its batches over (the lifeline included).
-    kill_connections: usize,
     own: OwnConnections,
     drivers: Mutex<HashMap<DriverKey, Arc<MysqlDriver>>>,
 }
 
 impl Engines {
-    pub fn new(timeouts: Timeouts, kill_connections: usize) -> Self {
+    pub fn new(timeouts: Timeouts) -> Self {
         Self {
             timeouts,
-            kill_connections,
             own: OwnConnections::default(),
             drivers: Mutex::default(),
         }
@@ -129,10 +126,12 @@ impl Engines {
         }
         // Credentials changed: the old driver (and its connection) goes.
         drivers.retain(|k, _| &k.db_user != db_user);
-        let driver = Arc::new(
-            MysqlDriver::new(target, kill_port, self.timeouts, self.own.clone())
-                .with_kill_connections(self.kill_connections),
-        );
+        let driver = Arc::new(MysqlDriver::new(
+            target,
+            kill_port,
+            self.timeouts,
+            self.own.clone(),
+        ));
         self.own.register(&driver);
         drivers.insert(key, driver.clone());
         spawn_keepalive(Arc::downgrade(&driver));

@@ -54,7 +54,8 @@ pub fn status(e: &DasError) -> StatusCode {
         NoRoute => StatusCode::NOT_FOUND,
         NameTaken => StatusCode::CONFLICT,
         RateLimited => StatusCode::TOO_MANY_REQUESTS,
-        Unreachable | StatementTimeout | Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        Unreachable | StatementTimeout | KillNotAttempted | KillUnconfirmed | KillSurvived
+        | Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }
 
@@ -166,6 +167,18 @@ pub fn message(e: &DasError, lang: Lang) -> String {
             "A statement on the instance timed out.",
             "在实例上执行语句超时。",
         ),
+        KillNotAttempted => pick(
+            "Not attempted: the request's deadline came before this session's KILL could be sent.",
+            "未尝试：在发送该会话的 KILL 之前已到达请求的截止时间。",
+        ),
+        KillUnconfirmed => pick(
+            "The KILL was sent, then the instance stopped answering: it may still take effect; the kill history is corrected once the instance answers again.",
+            "KILL 已发送，但实例随后停止响应：它仍可能生效；实例恢复响应后将更正终止历史。",
+        ),
+        KillSurvived => pick(
+            "The KILL got no answer and the session was still running when verification ended.",
+            "KILL 未得到响应，且验证结束时该会话仍在运行。",
+        ),
         Internal(_) => pick(
             "Internal error: see the server log for this request id.",
             "内部错误：请根据请求 ID 查看服务端日志。",
@@ -245,6 +258,9 @@ mod tests {
             RateLimited,
             Unreachable,
             StatementTimeout,
+            KillNotAttempted,
+            KillUnconfirmed,
+            KillSurvived,
             Internal("secret detail".into()),
         ]
     }

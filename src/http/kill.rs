@@ -1,4 +1,5 @@
-//! KillSession in DAS's shape, with dbkill's extensions (`dry_run`, `kill_type`) and its
+//! KillSession in DAS's shape, with dbkill's extensions (`dry_run`, `kill_type`, `deadline_ms`)
+//! and its
 //! per-session report.
 
 use axum::Json;
@@ -31,6 +32,10 @@ pub struct KillSessionIn {
     pub database: Option<String>,
     /// List what would be killed; send nothing to the instance.
     pub dry_run: bool,
+    /// Milliseconds (100..600000) by which dbkill has stopped sending KILLs, verified and
+    /// answered; default the setting `kill_deadline_ms`.
+    #[schema(value_type = Option<u64>)]
+    pub deadline_ms: Option<u64>,
     /// `connection` (default) or `query`.
     #[schema(value_type = Option<String>)]
     pub kill_type: KillType,
@@ -85,6 +90,9 @@ impl KillSessionIn {
             user: body.str_opt("user")?,
             database: body.str_opt("database")?,
             dry_run: body.bool_opt("dry_run")?.unwrap_or(false),
+            deadline_ms: body
+                .int_opt("deadline_ms", 100, 600_000)?
+                .map(|ms| ms as u64),
             kill_type,
         };
         if parsed.filter().is_empty() {
@@ -205,6 +213,7 @@ pub async fn kill_sessions_handler(
         filter_json: input.filter_json(),
         kill_type: input.kill_type,
         dry_run: input.dry_run,
+        deadline: input.deadline_ms.map(std::time::Duration::from_millis),
         source: caller.source(),
     };
     // Its own task: a client that hangs up must not stop a kill halfway.

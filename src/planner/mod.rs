@@ -2,12 +2,14 @@
 //! API, the CLI's dry run and the console, and tested exhaustively.
 
 mod protections;
+mod strategy;
 
 use std::collections::{BTreeSet, HashSet};
 
 use crate::domain::{KillFilter, Session, SessionId};
 
 pub use protections::{Protections, SkipReason, protection_of};
+pub use strategy::{KillStrategy, MAX_BATCH, Observations, choose, next_batch};
 
 /// What a request will do to each session it names or matches.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

@@ -17,6 +17,10 @@ pub struct KillSettings {
     pub verify_timeout: Duration,
     /// Use MariaDB's `KILL USER` where it is exactly the plan.
     pub kill_user_statement: bool,
+    /// Connections one large kill may use.
+    pub kill_connections: usize,
+    /// The time a request has when it names none.
+    pub deadline: Duration,
 }
 
 #[derive(Clone)]
@@ -36,10 +40,12 @@ impl Services {
         Self {
             store,
             sealer,
-            engines: Arc::new(Engines::new(timeouts, settings.kill_connections)),
+            engines: Arc::new(Engines::new(timeouts)),
             kill: KillSettings {
                 verify_timeout: settings.verify_timeout,
                 kill_user_statement: settings.kill_user_statement,
+                kill_connections: settings.kill_connections,
+                deadline: settings.kill_deadline,
             },
         }
     }

@@ -3,6 +3,8 @@
 
 use std::sync::Arc;
 
+use tokio::time::Instant;
+
 use super::target::driver_for;
 use super::{DbUserAccess, Services};
 use crate::domain::{KillFilter, Role, Session};
@@ -35,7 +37,7 @@ impl Services {
         };
         // The engine narrows on the server; names are compared exactly here.
         let mut sessions: Vec<Session> = driver
-            .list(&filter)
+            .list(&filter, Instant::now() + self.engines.timeouts().statement)
             .await?
             .sessions
             .into_iter()

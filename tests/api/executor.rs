@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use dbkill::domain::{DatastoreType, KillType, SessionId};
 use dbkill::engine::mysql::MysqlDriver;
-use dbkill::engine::{KillResult, OwnConnections, SessionDriver, Target, Timeouts};
+use dbkill::engine::{KillOrder, KillResult, OwnConnections, SessionDriver, Target, Timeouts};
+use dbkill::planner::{KillStrategy, MAX_BATCH};
+use tokio::time::Instant;
 use secrecy::SecretString;
 use serde_json::{Value, json};
 
@@ -29,6 +31,27 @@ fn driver(db: &MariaDb, user: &str, password: &str) -> MysqlDriver {
         statement: Duration::from_secs(10),
     };
     MysqlDriver::new(target, db.port(), timeouts, OwnConnections::default())
+}
+
+/// A minute from now: time that plays no part in the test.
+fn later() -> Instant {
+    Instant::now() + Duration::from_secs(60)
+}
+
+/// Sends KILLs for `ids` by `strategy`, with time to spare.
+async fn kill_by(
+    d: &MysqlDriver,
+    ids: &[SessionId],
+    strategy: KillStrategy,
+) -> Vec<(SessionId, KillResult)> {
+    let order = KillOrder {
+        ids,
+        kill_type: KillType::Connection,
+        strategy,
+        stop_sending: later(),
+        give_up: later(),
+    };
+    d.execute(&order).await
 }
 
 fn killer(db: &MariaDb, grants: &str) -> String {
@@ -63,9 +86,15 @@ async fn resume_across_boundaries(kill_connections: usize) {
     for (pos, (_, id)) in positions.iter().zip(&conns) {
         ids[*pos] = SessionId(*id);
     }
-    let d = driver(db, &killer(db, "PROCESS, CONNECTION ADMIN"), "pw")
-        .with_kill_connections(kill_connections);
-    let mut results = d.kill(&ids, KillType::Connection).await.unwrap();
+    let d = driver(db, &killer(db, "PROCESS, CONNECTION ADMIN"), "pw");
+    let strategy = match kill_connections {
+        1 => KillStrategy::Sequential { batch: MAX_BATCH },
+        n => KillStrategy::Parallel {
+            connections: n,
+            batch: MAX_BATCH,
+        },
+    };
+    let mut results = kill_by(&d, &ids, strategy).await;
     assert_eq!(results.len(), ids.len(), "every id gets exactly one answer");
     // Several connections answer in their own order; one connection answers in the order sent.
     if kill_connections > 1 {
@@ -94,13 +123,12 @@ async fn refused_kills_fail_one_by_one_and_later_ids_still_run() {
     let (mut a, a_id) = idle(db, &victim, None).await;
     let (mut b, b_id) = idle(db, &victim, None).await;
     let weak = driver(db, &killer(db, "PROCESS"), "pw");
-    let results = weak
-        .kill(
-            &[SessionId(a_id), SessionId(4_100_000_000), SessionId(b_id)],
-            KillType::Connection,
-        )
-        .await
-        .unwrap();
+    let results = kill_by(
+        &weak,
+        &[SessionId(a_id), SessionId(4_100_000_000), SessionId(b_id)],
+        KillStrategy::Sequential { batch: MAX_BATCH },
+    )
+    .await;
     assert!(
         matches!(
             results[0].1,
@@ -118,13 +146,13 @@ async fn refused_kills_fail_one_by_one_and_later_ids_still_run() {
     );
     assert!(usable(&mut a).await && usable(&mut b).await);
     // Without CONNECTION ADMIN, MariaDB's KILL USER signals nobody (silently, or refusing).
-    match weak.kill_user(&victim, KillType::Connection).await {
+    match weak.kill_user(&victim, KillType::Connection, later()).await {
         Ok(Some(0)) | Err(dbkill::engine::EngineError::Denied(_)) => {}
         other => panic!("{other:?}"),
     }
     // The lifeline is still in step after the refused statements: its next answer is its own.
     let listed = weak
-        .list(&dbkill::domain::KillFilter::default())
+        .list(&dbkill::domain::KillFilter::default(), later())
         .await
         .unwrap();
     assert!(listed.sessions.iter().any(|s| s.id.0 == a_id));

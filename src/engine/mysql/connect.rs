@@ -24,6 +24,8 @@ pub fn map_error(e: mysql_async::Error) -> EngineError {
             EngineError::Denied(format!("error {}", s.code))
         }
         mysql_async::Error::Server(s) if s.code == 1040 => EngineError::TooManyConnections,
+        // 1317 query execution was interrupted: a KILL QUERY stopped the statement.
+        mysql_async::Error::Server(s) if s.code == 1317 => EngineError::Interrupted,
         // 1203/1226 per-user limits, 1129 host blocked.
         mysql_async::Error::Server(s) if matches!(s.code, 1203 | 1226 | 1129) => {
             EngineError::Unreachable(format!("error {}", s.code))

@@ -12,41 +12,44 @@ use async_trait::async_trait;
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, Row, Value};
 use tokio::sync::Mutex;
+use tokio::time::Instant;
 
 use super::connect::{connect, map_error};
+use super::executor::{Sender, Timing};
 use super::flavor::{Flavor, Prefilter, decode_trx};
 #[cfg(test)]
 use super::kill::kill_result;
-use super::kill::{BATCH, batch_sql, is_plain_account_name, kill_on, kill_user, run_batch, settle};
+use super::kill::{is_plain_account_name, kill_user};
 use crate::domain::{KillFilter, KillType, SessionId};
-use crate::engine::driver::{KillResult, Presence, SessionDriver, Snapshot};
+use crate::engine::driver::{KillOrder, KillResult, Presence, SessionDriver, Snapshot};
 use crate::engine::{EngineError, OwnConnections, Target, Timeouts};
+use crate::planner::{KillStrategy, MAX_BATCH};
 
 type OpFuture<'c, T> = Pin<Box<dyn Future<Output = Result<T, EngineError>> + Send + 'c>>;
 
-struct Lifeline {
-    conn: Conn,
+pub(super) struct Lifeline {
+    pub(super) conn: Conn,
     flavor: Flavor,
 }
 
 pub struct MysqlDriver {
-    target: Target,
+    pub(super) target: Target,
     /// The port used: `admin_port` / `extra_port` when configured, else the main port.
-    port: u16,
-    timeouts: Timeouts,
-    lifeline: Mutex<Option<Lifeline>>,
-    /// Connections a large kill may use; the lifeline is one of them.
-    kill_connections: usize,
+    pub(super) port: u16,
+    pub(super) timeouts: Timeouts,
+    pub(super) lifeline: Mutex<Option<Lifeline>>,
     /// (server identity, connection id) of the open lifeline, readable without the async lock.
     current: StdMutex<Option<(String, SessionId)>>,
     own: OwnConnections,
 }
 
+/// Runs `fut` until `deadline`; a call cut short is a statement timeout (and its connection is
+/// then dropped by the caller: mysql_async connections are not cancel-safe).
 async fn timed<T>(
-    timeouts: Timeouts,
+    deadline: Instant,
     fut: impl Future<Output = Result<T, EngineError>>,
 ) -> Result<T, EngineError> {
-    tokio::time::timeout(timeouts.statement, fut)
+    tokio::time::timeout_at(deadline, fut)
         .await
         .unwrap_or(Err(EngineError::StatementTimeout))
 }
@@ -58,17 +61,9 @@ impl MysqlDriver {
             port,
             timeouts,
             lifeline: Mutex::new(None),
-            kill_connections: 1,
             current: StdMutex::new(None),
             own,
         }
-    }
-
-    /// Lets a kill of many sessions spread its batches over up to `n` connections. One (the
-    /// default) is fastest on small servers, where the server, not the round trip, is the limit.
-    pub fn with_kill_connections(mut self, n: usize) -> Self {
-        self.kill_connections = n.max(1);
-        self
     }
 
     /// (server identity, connection id) of this driver's open connection, if any.
@@ -76,14 +71,26 @@ impl MysqlDriver {
         self.current.lock().expect("not poisoned").clone()
     }
 
-    fn set_current(&self, value: Option<(String, SessionId)>) {
+    pub(super) fn set_current(&self, value: Option<(String, SessionId)>) {
         *self.current.lock().expect("not poisoned") = value;
     }
 
-    async fn open(&self) -> Result<Lifeline, EngineError> {
-        let mut conn = connect(&self.target, self.port, self.timeouts).await?;
+    /// The end of one call started now: the statement timeout, or `until` if sooner.
+    fn call_deadline(&self, until: Instant) -> Instant {
+        until.min(Instant::now() + self.timeouts.statement)
+    }
+
+    /// Opens the lifeline, all of it (connect, session set-up, identity) done by `until`.
+    pub(super) async fn open(&self, until: Instant) -> Result<Lifeline, EngineError> {
+        let left = until.saturating_duration_since(Instant::now());
+        let timeouts = Timeouts {
+            connect: self.timeouts.connect.min(left),
+            ..self.timeouts
+        };
+        let mut conn = connect(&self.target, self.port, timeouts).await?;
+        let deadline = self.call_deadline(until);
         // String literals in prefilters are quoted with backslash escapes.
-        timed(self.timeouts, async {
+        timed(deadline, async {
             conn.query_drop(
                 "SET SESSION sql_mode = REPLACE(@@sql_mode, 'NO_BACKSLASH_ESCAPES', '')",
             )
@@ -91,7 +98,7 @@ impl MysqlDriver {
             .map_err(map_error)
         })
         .await?;
-        let row: Option<(String, u64, String, u64)> = timed(self.timeouts, async {
+        let row: Option<(String, u64, String, u64)> = timed(deadline, async {
             conn.query_first("SELECT VERSION(), @@server_id, @@hostname, @@port")
                 .await
                 .map_err(map_error)
@@ -108,20 +115,21 @@ impl MysqlDriver {
         })
     }
 
-    /// Runs `op` on the lifeline, opening it first when needed. A failure that may have broken
-    /// the connection drops it; a lost connection is reopened and `op` retried once.
-    async fn with_lifeline<T, F>(&self, op: F) -> Result<T, EngineError>
+    /// Runs `op` on the lifeline, opening it first when needed; `op` gets the deadline of its
+    /// call (the statement timeout, or `until` if sooner). A failure that may have broken the
+    /// connection drops it; a lost connection is reopened and `op` retried once.
+    async fn with_lifeline<T, F>(&self, until: Instant, op: F) -> Result<T, EngineError>
     where
-        F: for<'c> Fn(&'c mut Lifeline, Timeouts) -> OpFuture<'c, T>,
+        F: for<'c> Fn(&'c mut Lifeline, Instant) -> OpFuture<'c, T>,
     {
         let mut guard = self.lifeline.lock().await;
         let mut attempt = 0;
         loop {
             if guard.is_none() {
-                *guard = Some(self.open().await?);
+                *guard = Some(self.open(until).await?);
             }
             let line = guard.as_mut().expect("opened above");
-            match op(line, self.timeouts).await {
+            match op(line, self.call_deadline(until)).await {
                 Err(e @ (EngineError::Unreachable(_) | EngineError::StatementTimeout)) => {
                     *guard = None;
                     self.set_current(None);
@@ -135,51 +143,30 @@ impl MysqlDriver {
         }
     }
 
-    /// Sends `ids` in batches over the lifeline, reopening it when lost.
-    async fn kill_on_lifeline(
-        &self,
-        ids: &[SessionId],
-        kill_type: KillType,
-    ) -> Vec<(SessionId, KillResult)> {
-        let mut results = Vec::with_capacity(ids.len());
-        let mut pos = 0;
-        while pos < ids.len() {
-            let batch = &ids[pos..(pos + BATCH).min(ids.len())];
-            let outcome = self
-                .with_lifeline(|line, t| {
-                    let sql = batch_sql(kill_type, batch);
-                    Box::pin(timed(t, run_batch(&mut line.conn, sql)))
-                })
-                .await;
-            match outcome {
-                Ok(outcome) => pos += settle(batch, outcome, &mut results),
-                // The batch's fate is unknown; verification still reports what left.
-                Err(e @ EngineError::StatementTimeout) => {
-                    results.extend(batch.iter().map(|&id| (id, KillResult::Failed(e.clone()))));
-                    pos += batch.len();
-                }
-                Err(e) => {
-                    results.extend(
-                        ids[pos..]
-                            .iter()
-                            .map(|&id| (id, KillResult::Failed(e.clone()))),
-                    );
-                    break;
-                }
-            }
-        }
-        results
-    }
-
     /// Keeps the lifeline open (reopening it when lost), so it exists before it is needed:
     /// when the server is at max_connections a new connection may not get in.
     pub async fn keep_alive(&self) -> Result<(), EngineError> {
-        self.with_lifeline(|line, t| {
+        let until = Instant::now() + self.timeouts.connect + self.timeouts.statement;
+        self.with_lifeline(until, |line, d| {
             Box::pin(
-                async move { timed(t, async { line.conn.ping().await.map_err(map_error) }).await },
+                async move { timed(d, async { line.conn.ping().await.map_err(map_error) }).await },
             )
         })
         .await
+    }
+
+    /// Sends KILLs by the order's timing, the same way every strategy does.
+    fn sender(&self, order: &KillOrder<'_>) -> Sender {
+        Sender {
+            target: self.target.clone(),
+            port: self.port,
+            timeouts: self.timeouts,
+            timing: Timing {
+                kill_type: order.kill_type,
+                stop_sending: order.stop_sending,
+                give_up: order.give_up,
+            },
+        }
     }
 }
 
@@ -187,18 +174,18 @@ impl MysqlDriver {
 /// The rows come with the flavor that produced them, which is the one to decode them.
 async fn list_rows(
     line: &mut Lifeline,
-    timeouts: Timeouts,
+    deadline: Instant,
     primary: String,
     fallback: Option<(Flavor, String)>,
 ) -> Result<(Flavor, Vec<Row>), EngineError> {
-    let rows = timed(timeouts, async {
+    let rows = timed(deadline, async {
         line.conn.query::<Row, _>(primary).await.map_err(map_error)
     })
     .await;
     match (rows, fallback) {
         (Err(EngineError::Server(_) | EngineError::Denied(_)), Some((flavor, sql))) => {
             line.flavor = flavor;
-            timed(timeouts, async {
+            timed(deadline, async {
                 line.conn.query::<Row, _>(sql).await.map_err(map_error)
             })
             .await
@@ -210,7 +197,7 @@ async fn list_rows(
 
 #[async_trait]
 impl SessionDriver for MysqlDriver {
-    async fn list(&self, filter: &KillFilter) -> Result<Snapshot, EngineError> {
+    async fn list(&self, filter: &KillFilter, until: Instant) -> Result<Snapshot, EngineError> {
         let pre = match &filter.process_ids {
             Some(ids) => Prefilter {
                 ids: Some(ids),
@@ -223,10 +210,10 @@ impl SessionDriver for MysqlDriver {
             },
         };
         let (flavor, rows) = self
-            .with_lifeline(|line, t| {
+            .with_lifeline(until, |line, d| {
                 let primary = line.flavor.list_sql(&pre);
                 let fallback = line.flavor.fallback().map(|f| (f, f.list_sql(&pre)));
-                Box::pin(list_rows(line, t, primary, fallback))
+                Box::pin(list_rows(line, d, primary, fallback))
             })
             .await?;
         let sessions = rows
@@ -243,10 +230,11 @@ impl SessionDriver for MysqlDriver {
         if ids.is_empty() {
             return Ok(HashMap::new());
         }
+        let until = Instant::now() + self.timeouts.connect + self.timeouts.statement;
         let rows: Vec<Row> = self
-            .with_lifeline(|line, t| {
+            .with_lifeline(until, |line, d| {
                 let sql = Flavor::trx_sql(ids);
-                Box::pin(timed(t, async move {
+                Box::pin(timed(d, async move {
                     line.conn.query::<Row, _>(sql).await.map_err(map_error)
                 }))
             })
@@ -257,67 +245,35 @@ impl SessionDriver for MysqlDriver {
             .collect())
     }
 
-    async fn kill(
-        &self,
-        ids: &[SessionId],
-        kill_type: KillType,
-    ) -> Result<Vec<(SessionId, KillResult)>, EngineError> {
-        let helpers = self
-            .kill_connections
-            .min(ids.len().div_ceil(BATCH))
-            .saturating_sub(1);
-        if helpers == 0 {
-            return Ok(self.kill_on_lifeline(ids, kill_type).await);
+    async fn execute(&self, order: &KillOrder<'_>) -> Vec<(SessionId, KillResult)> {
+        let sender = self.sender(order);
+        match order.strategy {
+            KillStrategy::Sequential { batch } => self.on_lifeline(&sender, order.ids, batch).await,
+            KillStrategy::Parallel { connections, batch } => {
+                self.in_parallel(&sender, order.ids, connections, batch)
+                    .await
+            }
+            // The caller runs `kill_user` itself; per id is what is left when it cannot.
+            KillStrategy::KillUser => self.on_lifeline(&sender, order.ids, MAX_BATCH).await,
         }
-        // Batch i goes to connection i % n, keeping newest-first order within each share.
-        let n = helpers + 1;
-        let shares: Vec<Vec<SessionId>> = (0..n)
-            .map(|w| {
-                ids.chunks(BATCH)
-                    .skip(w)
-                    .step_by(n)
-                    .flatten()
-                    .copied()
-                    .collect()
-            })
-            .collect();
-        let mut tasks = tokio::task::JoinSet::new();
-        for share in shares.iter().skip(1).cloned() {
-            let (target, port, timeouts) = (self.target.clone(), self.port, self.timeouts);
-            tasks.spawn(async move {
-                let done = match connect(&target, port, timeouts).await {
-                    Ok(mut conn) => {
-                        let done = kill_on(&mut conn, &share, kill_type, timeouts).await;
-                        let _ = tokio::time::timeout(timeouts.statement, conn.disconnect()).await;
-                        done
-                    }
-                    // No extra connection (a full server): the lifeline takes the share.
-                    Err(_) => vec![],
-                };
-                (share, done)
-            });
-        }
-        let mut results = self.kill_on_lifeline(&shares[0], kill_type).await;
-        while let Some(joined) = tasks.join_next().await {
-            let (share, done) = joined.map_err(|e| EngineError::Server(e.to_string()))?;
-            let rest = &share[done.len()..];
-            results.extend(done);
-            results.extend(self.kill_on_lifeline(rest, kill_type).await);
-        }
-        Ok(results)
     }
 
-    async fn kill_user(&self, user: &str, kill_type: KillType) -> Result<Option<u64>, EngineError> {
+    async fn kill_user(
+        &self,
+        user: &str,
+        kill_type: KillType,
+        until: Instant,
+    ) -> Result<Option<u64>, EngineError> {
         if !is_plain_account_name(user) {
             return Ok(None);
         }
-        self.with_lifeline(|line, t| {
+        self.with_lifeline(until, |line, d| {
             let user = user.to_owned();
             Box::pin(async move {
                 if line.flavor != Flavor::MariaDb {
                     return Ok(None);
                 }
-                timed(t, kill_user(&mut line.conn, kill_type, &user))
+                timed(d, kill_user(&mut line.conn, kill_type, &user))
                     .await
                     .map(Some)
             })
@@ -325,9 +281,9 @@ impl SessionDriver for MysqlDriver {
         .await
     }
 
-    async fn connected_count(&self) -> Result<u64, EngineError> {
-        self.with_lifeline(|line, t| {
-            Box::pin(timed(t, async move {
+    async fn connected_count(&self, until: Instant) -> Result<u64, EngineError> {
+        self.with_lifeline(until, |line, d| {
+            Box::pin(timed(d, async move {
                 let row: Option<(String, u64)> = line
                     .conn
                     .query_first("SHOW GLOBAL STATUS LIKE 'Threads_connected'")
@@ -339,14 +295,18 @@ impl SessionDriver for MysqlDriver {
         .await
     }
 
-    async fn presence(&self, ids: &[SessionId]) -> Result<Vec<Presence>, EngineError> {
+    async fn presence(
+        &self,
+        ids: &[SessionId],
+        until: Instant,
+    ) -> Result<Vec<Presence>, EngineError> {
         if ids.is_empty() {
             return Ok(vec![]);
         }
         let (flavor, rows) = self
-            .with_lifeline(|line, t| {
+            .with_lifeline(until, |line, d| {
                 let (flavor, sql) = (line.flavor, line.flavor.presence_sql(ids));
-                Box::pin(timed(t, async move {
+                Box::pin(timed(d, async move {
                     let rows = line.conn.query::<Row, _>(sql).await.map_err(map_error)?;
                     Ok((flavor, rows))
                 }))

@@ -1,17 +1,15 @@
-//! Sending KILLs: pipelined multi-statement batches on one connection (the fastest per-id method
-//! on a busy 2-core server), resuming after the statement that failed, since an error inside a
-//! batch ends it; and MariaDB's `KILL USER` where the caller has checked it is exactly equivalent.
+//! The KILL statements: pipelined multi-statement batches (one round trip for up to
+//! [`crate::planner::MAX_BATCH`] KILLs), read answer by answer; what one KILL's error means; and
+//! MariaDB's `KILL USER` where the caller has checked it is exactly equivalent.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, QueryResult, TextProtocol};
 
 use super::connect::map_error;
 use crate::domain::{KillType, SessionId};
-use crate::engine::{EngineError, KillResult, Timeouts};
-
-/// KILL statements per round trip. 500 amortises the round trip while keeping one batch well
-/// under any statement timeout even on a loaded server.
-pub const BATCH: usize = 500;
+use crate::engine::{EngineError, KillResult};
 
 pub fn verb(kill_type: KillType) -> &'static str {
     match kill_type {
@@ -34,33 +32,52 @@ pub fn batch_sql(kill_type: KillType, ids: &[SessionId]) -> String {
     sql
 }
 
-/// How one batch ended: how many statements succeeded, and the error that stopped it (the
-/// statement right after those), if any.
-pub type BatchOutcome = (usize, Option<EngineError>);
+/// How one batch ended: how many statements the server accepted, the error that stopped it (the
+/// statement right after those), and, when the connection itself failed, why (its state is then
+/// unknown and it must not be reused).
+#[derive(Debug)]
+pub struct BatchEnd {
+    pub accepted: usize,
+    pub stopped_by: Option<EngineError>,
+    pub lost: Option<EngineError>,
+}
 
-/// Runs one batch. `Err` means the connection itself failed and its state is unknown.
-pub async fn run_batch(conn: &mut Conn, sql: String) -> Result<BatchOutcome, EngineError> {
+/// Runs one batch, counting accepted KILLs into `accepted` as their answers arrive, so a caller
+/// that stops waiting still knows how far the server got.
+pub async fn run_batch(conn: &mut Conn, sql: String, accepted: &AtomicUsize) -> BatchEnd {
+    let end = |n: usize, stopped_by, lost| {
+        accepted.store(n, Ordering::Relaxed);
+        BatchEnd {
+            accepted: n,
+            stopped_by,
+            lost,
+        }
+    };
     let mut result = match conn.query_iter(sql).await {
         Ok(r) => r,
-        Err(e @ mysql_async::Error::Server(_)) => return Ok((0, Some(map_error(e)))),
-        Err(e) => return Err(map_error(e)),
+        Err(e @ mysql_async::Error::Server(_)) => return end(0, Some(map_error(e)), None),
+        Err(e) => return end(0, None, Some(map_error(e))),
     };
     let mut done = 1;
     while !result.is_empty() {
-        if let Some(e) = next_answer(&mut result).await? {
-            return Ok((done, Some(e)));
+        accepted.store(done, Ordering::Relaxed);
+        match next_answer(&mut result).await {
+            Err(e) => return end(done, None, Some(e)),
+            Ok(Some(e)) => return end(done, Some(e), None),
+            Ok(None) => {}
         }
         if result.is_empty() {
             // The last answer was read. mysql_async stores an error answer and hands it back only
             // on the following step; left unread it would surface on the connection's next query.
-            return Ok(match next_answer(&mut result).await? {
-                None => (done + 1, None),
-                Some(e) => (done, Some(e)),
-            });
+            return match next_answer(&mut result).await {
+                Ok(None) => end(done + 1, None, None),
+                Ok(Some(e)) => end(done, Some(e), None),
+                Err(e) => end(done, None, Some(e)),
+            };
         }
         done += 1;
     }
-    Ok((done, None))
+    end(done, None, None)
 }
 
 /// One step through a multi-statement answer: `Ok(None)` fine, `Ok(Some(_))` a statement's
@@ -73,49 +90,6 @@ async fn next_answer(
         Err(e @ mysql_async::Error::Server(_)) => Ok(Some(map_error(e))),
         Err(e) => Err(map_error(e)),
     }
-}
-
-/// Fills `results` with one answer per id of one batch outcome; returns how many ids it settled.
-pub fn settle(
-    batch: &[SessionId],
-    outcome: BatchOutcome,
-    results: &mut Vec<(SessionId, KillResult)>,
-) -> usize {
-    let at = crate::clock::now_ms();
-    let (done, stopped) = outcome;
-    results.extend(
-        batch[..done]
-            .iter()
-            .map(|&id| (id, KillResult::Accepted(at))),
-    );
-    match stopped {
-        Some(e) => {
-            results.push((batch[done], kill_result(Err(e))));
-            done + 1
-        }
-        None => done,
-    }
-}
-
-/// Runs `ids` in batches on a connection of its own (a helper of the lifeline). Stops at the
-/// first connection failure and returns the answers so far; the caller sends the rest again.
-pub async fn kill_on(
-    conn: &mut Conn,
-    ids: &[SessionId],
-    kill_type: KillType,
-    timeouts: Timeouts,
-) -> Vec<(SessionId, KillResult)> {
-    let mut results = Vec::with_capacity(ids.len());
-    let mut pos = 0;
-    while pos < ids.len() {
-        let batch = &ids[pos..(pos + BATCH).min(ids.len())];
-        let sql = batch_sql(kill_type, batch);
-        match tokio::time::timeout(timeouts.statement, run_batch(conn, sql)).await {
-            Ok(Ok(outcome)) => pos += settle(batch, outcome, &mut results),
-            _ => break,
-        }
-    }
-    results
 }
 
 /// 1094 "Unknown thread id" means the session is gone already; everything else is per session.

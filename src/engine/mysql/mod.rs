@@ -2,6 +2,7 @@
 
 mod connect;
 mod driver;
+mod executor;
 mod flavor;
 mod kill;
 

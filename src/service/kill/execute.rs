@@ -1,39 +1,62 @@
-//! Phase 4: the KILLs. One MariaDB `KILL USER` where that is exactly the plan and the setting
-//! allows it; otherwise (and whenever it did not signal every planned session) one KILL per id,
-//! newest first, each with its own answer.
+//! Phase 4: the KILLs, by the strategy the chooser picks from what the plan shows (one
+//! `KILL USER`, batches on one connection, or batches on several), within the request's time.
 
 use super::KillRequest;
+use super::timing::KillTiming;
 use crate::domain::SessionId;
-use crate::engine::{EngineError, KillResult, SessionDriver};
-use crate::planner::{KillPlan, kill_user_equivalent};
+use crate::engine::{EngineError, KillOrder, KillResult, SessionDriver};
+use crate::planner::{KillPlan, KillStrategy, Observations, choose, kill_user_equivalent};
 use crate::service::KillSettings;
 
-pub(super) type KillResults = Result<Vec<(SessionId, KillResult)>, EngineError>;
+pub(super) type KillResults = Vec<(SessionId, KillResult)>;
 
 pub(super) async fn execute(
     driver: &dyn SessionDriver,
     planned: &KillPlan,
     req: &KillRequest,
     settings: KillSettings,
+    timing: KillTiming,
 ) -> KillResults {
     let ids: Vec<SessionId> = planned.kill.iter().map(|s| s.id).collect();
-    let user = kill_user_equivalent(planned, &req.filter).filter(|_| settings.kill_user_statement);
-    let Some(user) = user else {
-        return driver.kill(&ids, req.kill_type).await;
-    };
-    match driver.kill_user(user, req.kill_type).await {
-        // Signalled at least every planned session: one statement did the whole plan.
-        Ok(Some(n)) if usize::try_from(n).unwrap_or(usize::MAX) >= ids.len() => {
-            let at = crate::clock::now_ms();
-            Ok(ids
-                .iter()
-                .map(|&id| (id, KillResult::Accepted(at)))
-                .collect())
+    let kill_user = kill_user_equivalent(planned, &req.filter);
+    let strategy = choose(&Observations {
+        kill_user_exact: kill_user.is_some(),
+        kill_user_allowed: settings.kill_user_statement,
+        max_connections: settings.kill_connections,
+        ..Observations::of(&planned.kill)
+    });
+    tracing::debug!(?strategy, sessions = ids.len(), "kill strategy");
+    if let (KillStrategy::KillUser, Some(user)) = (strategy, kill_user) {
+        let sent_at = crate::clock::now_ms();
+        match driver
+            .kill_user(user, req.kill_type, timing.stop_sending)
+            .await
+        {
+            // Signalled at least every planned session: one statement did the whole plan.
+            Ok(Some(n)) if usize::try_from(n).unwrap_or(usize::MAX) >= ids.len() => {
+                let at = crate::clock::now_ms();
+                return all(&ids, |_| KillResult::Accepted(at));
+            }
+            // Sent, no answer: any of them may be signalled; verification decides.
+            Err(EngineError::StatementTimeout) => {
+                return all(&ids, |_| KillResult::Unanswered(sent_at));
+            }
+            // No KILL USER here, fewer signalled than planned (sessions that ended since the
+            // listing, or no privilege: MariaDB then signals none), or not sent: per id, each
+            // session gets its own exact answer.
+            _ => {}
         }
-        // No KILL USER here, or fewer signalled than planned (sessions that ended since the
-        // listing, or no privilege: MariaDB then signals none, or refuses). Per id, each
-        // session gets its own exact answer.
-        Ok(_) | Err(EngineError::Denied(_)) => driver.kill(&ids, req.kill_type).await,
-        Err(e) => Err(e),
     }
+    let order = KillOrder {
+        ids: &ids,
+        kill_type: req.kill_type,
+        strategy,
+        stop_sending: timing.stop_sending,
+        give_up: timing.give_up,
+    };
+    driver.execute(&order).await
+}
+
+fn all(ids: &[SessionId], result: impl Fn(SessionId) -> KillResult) -> KillResults {
+    ids.iter().map(|&id| (id, result(id))).collect()
 }

@@ -1,63 +1,118 @@
-//! Phase 5: each KILL's answer becomes a report entry and a history outcome.
+//! Phase 5: each KILL's fate becomes a report entry and a history outcome. A KILL that got no
+//! answer is never `failed` on that ground alone: verification decides (gone or shown as
+//! `Killed` → killed; still running → failed); only when verification could not reach the
+//! server is it failed as "may still take effect", and recorded `uncertain` for reconciliation.
 
 use std::collections::HashMap;
 
 use super::execute::KillResults;
+use super::verify::Verified;
 use crate::domain::{Session, SessionId};
-use crate::engine::KillResult;
+use crate::engine::{EngineError, KillResult};
 use crate::error::DasError;
 use crate::report::{FailedSession, KillReport};
 use crate::store::{Outcome, SessionOutcome};
 
-pub(super) struct Folded {
-    /// Sessions whose KILL the server accepted, with the Unix ms it did.
+/// The planned sessions by what became of their KILL.
+#[derive(Default)]
+pub(super) struct Sorted {
+    /// Accepted by the server at this Unix ms.
     pub accepted: Vec<(Session, i64)>,
-    /// Planned sessions the server did not accept a KILL for (not found, failed).
-    pub unaccepted: Vec<Session>,
-    /// One per planned session, for the history.
+    /// Sent at this Unix ms; no answer came.
+    pub unanswered: Vec<(Session, i64)>,
+    pub not_found: Vec<Session>,
+    pub refused: Vec<(Session, EngineError)>,
+    pub not_attempted: Vec<Session>,
+}
+
+/// What the report and the history say of every planned session.
+#[derive(Default)]
+pub(super) struct Folded {
+    /// Killed sessions with their kill time and whether verification saw them leave.
+    pub killed: Vec<(Session, i64, bool)>,
+    /// Every other planned session.
+    pub others: Vec<Session>,
+    /// One per planned session.
     pub outcomes: Vec<SessionOutcome>,
 }
 
-pub(super) fn fold(kill: Vec<Session>, results: KillResults, report: &mut KillReport) -> Folded {
-    let ids: Vec<SessionId> = kill.iter().map(|s| s.id).collect();
+pub(super) fn sort(kill: Vec<Session>, results: KillResults) -> Sorted {
     let mut by_id: HashMap<SessionId, Session> = kill.into_iter().map(|s| (s.id, s)).collect();
-    let mut accepted = vec![];
-    let outcomes = match results {
-        Ok(results) => results
-            .into_iter()
-            .map(|(id, result)| match result {
-                KillResult::Accepted(at) => {
-                    if let Some(s) = by_id.remove(&id) {
-                        accepted.push((s, at));
-                    }
-                    outcome(id, Outcome::Killed, None, Some(at))
-                }
-                KillResult::NotFound => {
-                    report.not_found.push(id);
-                    outcome(id, Outcome::NotFound, None, None)
-                }
-                KillResult::Failed(e) => failed(report, id, DasError::from(e)),
-            })
-            .collect(),
-        // The whole batch failed before any KILL got an answer: every session failed.
-        Err(e) => {
-            let error = DasError::from(e);
-            ids.iter()
-                .map(|id| failed(report, *id, error.clone()))
-                .collect()
+    let mut sorted = Sorted::default();
+    for (id, result) in results {
+        let Some(s) = by_id.remove(&id) else { continue };
+        match result {
+            KillResult::Accepted(at) => sorted.accepted.push((s, at)),
+            KillResult::Unanswered(at) => sorted.unanswered.push((s, at)),
+            KillResult::NotFound => sorted.not_found.push(s),
+            KillResult::Failed(e) => sorted.refused.push((s, e)),
+            KillResult::NotAttempted => sorted.not_attempted.push(s),
         }
-    };
-    Folded {
-        accepted,
-        unaccepted: by_id.into_values().collect(),
-        outcomes,
     }
+    // An engine answers every id; one it did not is treated as sent and unanswered.
+    let now = crate::clock::now_ms();
+    sorted
+        .unanswered
+        .extend(by_id.into_values().map(|s| (s, now)));
+    sorted
 }
 
-fn failed(report: &mut KillReport, id: SessionId, error: DasError) -> SessionOutcome {
-    let code = error.code();
-    report.failed.push(FailedSession { id, error });
-    outcome(id, Outcome::Failed, Some(code), None)
+pub(super) fn fold(sorted: Sorted, v: &Verified, report: &mut KillReport) -> Folded {
+    let mut f = Folded::default();
+    for (s, at) in sorted.accepted {
+        f.killed(s, at, v);
+    }
+    for (s, sent_at) in sorted.unanswered {
+        if !v.checked {
+            f.failed(
+                report,
+                s,
+                DasError::KillUnconfirmed,
+                Outcome::Uncertain,
+                Some(sent_at),
+            );
+        } else if v.gone.contains(&s.id) || v.marked_killed.contains(&s.id) {
+            f.killed(s, sent_at, v);
+        } else {
+            f.failed(report, s, DasError::KillSurvived, Outcome::Failed, None);
+        }
+    }
+    for s in sorted.not_found {
+        report.not_found.push(s.id);
+        f.outcomes
+            .push(outcome(s.id, Outcome::NotFound, None, None));
+        f.others.push(s);
+    }
+    for (s, e) in sorted.refused {
+        f.failed(report, s, DasError::from(e), Outcome::Failed, None);
+    }
+    for s in sorted.not_attempted {
+        f.failed(report, s, DasError::KillNotAttempted, Outcome::Failed, None);
+    }
+    f
+}
+
+impl Folded {
+    fn killed(&mut self, s: Session, at: i64, v: &Verified) {
+        self.outcomes
+            .push(outcome(s.id, Outcome::Killed, None, Some(at)));
+        let gone = v.gone.contains(&s.id);
+        self.killed.push((s, at, gone));
+    }
+
+    fn failed(
+        &mut self,
+        report: &mut KillReport,
+        s: Session,
+        error: DasError,
+        recorded: Outcome,
+        kill_time: Option<i64>,
+    ) {
+        self.outcomes
+            .push(outcome(s.id, recorded, Some(error.code()), kill_time));
+        report.failed.push(FailedSession { id: s.id, error });
+        self.others.push(s);
+    }
 }
 
 fn outcome(

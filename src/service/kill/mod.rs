@@ -1,22 +1,27 @@
-//! KillSession in named phases: plan → planned report → record the intent → execute → fold the
-//! results → verify → record the outcomes → report. Each phase is its own function, so the rule
-//! runner can drive the same phases without an HTTP request. A kill runs as its own task (the
-//! caller spawns it), so a client that hangs up cannot stop it halfway.
+//! KillSession in named phases: plan → planned report → record the intent → execute → verify →
+//! fold the results → record the outcomes → report, all within the request's deadline
+//! ([`timing`]). Each phase is its own function, so the rule runner can drive the same phases
+//! without an HTTP request. A kill runs as its own task (the caller spawns it), so a client that
+//! hangs up cannot stop it halfway.
 
 mod execute;
 mod fold;
 mod plan;
 mod record;
 mod report;
+mod timing;
 mod verify;
 
-use std::time::Instant;
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use super::target::driver_for;
 use super::{DbUserAccess, Services};
 use crate::domain::{KillFilter, KillType, Role};
 use crate::error::DasResult;
 use crate::report::KillReport;
+use timing::KillTiming;
 
 /// One kill as asked for; who may do it is in the [`DbUserAccess`] it runs with.
 pub struct KillRequest {
@@ -27,6 +32,8 @@ pub struct KillRequest {
     pub filter: KillFilter,
     pub kill_type: KillType,
     pub dry_run: bool,
+    /// By when the answer is due, from the start of the work; `None`: the setting.
+    pub deadline: Option<Duration>,
     /// `api:<user>` and friends, for history.
     pub source: String,
     pub filter_json: String,
@@ -42,8 +49,12 @@ impl Services {
     ) -> DasResult<KillReport> {
         access.require(Role::Operator)?;
         let started = Instant::now();
+        let deadline = req.deadline.unwrap_or(self.kill.deadline);
+        let timing = KillTiming::new(started, deadline, self.kill.verify_timeout);
         let driver = driver_for(self, &access)?;
-        let planned = plan::plan_kill(driver.as_ref(), &req.filter, access.instance()).await?;
+        let driver = driver.as_ref();
+        let planned =
+            plan::plan_kill(driver, &req.filter, access.instance(), timing.stop_sending).await?;
         let mut report = report::planned(&req, &planned);
         if req.dry_run {
             return Ok(report::dry_run(report, planned));
@@ -51,11 +62,28 @@ impl Services {
         let listed = started.elapsed();
         record::intent(self.store.as_ref(), &access, &req, &planned.kill).await?;
         let recorded = started.elapsed();
-        let results = execute::execute(driver.as_ref(), &planned, &req, self.kill).await;
+        let results = execute::execute(driver, &planned, &req, self.kill, timing).await;
         let sent = started.elapsed();
-        let folded = fold::fold(planned.kill, results, &mut report);
-        let gone = verify::verify(driver, &folded.accepted, req.kill_type, self.kill).await;
-        let verified = started.elapsed();
+        let sorted = fold::sort(planned.kill, results);
+        let sent_to: Vec<_> = sorted
+            .accepted
+            .iter()
+            .chain(&sorted.unanswered)
+            .map(|(s, _)| s)
+            .collect();
+        let wait_until = timing
+            .verify_until
+            .min(Instant::now() + self.kill.verify_timeout);
+        let verified = verify::verify(
+            driver,
+            &sent_to,
+            req.kill_type,
+            wait_until,
+            timing.verify_until,
+        )
+        .await;
+        let verified_at = started.elapsed();
+        let folded = fold::fold(sorted, &verified, &mut report);
         record::outcomes(self.store.as_ref(), &req.history_id, &folded).await?;
         // Where a slow kill spent its time, cumulative from the start of the request's work.
         tracing::debug!(
@@ -63,10 +91,10 @@ impl Services {
             listed_ms = listed.as_millis(),
             intent_ms = recorded.as_millis(),
             killed_ms = sent.as_millis(),
-            verified_ms = verified.as_millis(),
+            verified_ms = verified_at.as_millis(),
             done_ms = started.elapsed().as_millis(),
             "kill phases"
         );
-        Ok(report::finished(report, folded.accepted, &gone))
+        Ok(report::finished(report, folded.killed))
     }
 }

@@ -40,10 +40,10 @@ pub(super) async fn outcomes(
     folded: &Folded,
 ) -> DasResult<()> {
     let snapshots: Vec<SessionSnapshot> = folded
-        .accepted
+        .killed
         .iter()
-        .map(|(s, _)| s)
-        .chain(&folded.unaccepted)
+        .map(|(s, _, _)| s)
+        .chain(&folded.others)
         .map(SessionSnapshot::of)
         .collect();
     store

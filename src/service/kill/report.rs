@@ -1,10 +1,8 @@
 //! Phases 2 and 8: the report as planned (all a dry run answers), and as finished once the
 //! kills are verified.
 
-use std::collections::HashSet;
-
 use super::KillRequest;
-use crate::domain::{Session, SessionId};
+use crate::domain::Session;
 use crate::planner::KillPlan;
 use crate::report::{KillReport, KilledSession, SkippedSession};
 
@@ -43,18 +41,14 @@ pub(super) fn dry_run(mut report: KillReport, planned: KillPlan) -> KillReport {
     report
 }
 
-/// The sessions whose KILL the server accepted, each with whether verification saw it leave.
-pub(super) fn finished(
-    mut report: KillReport,
-    accepted: Vec<(Session, i64)>,
-    gone: &HashSet<SessionId>,
-) -> KillReport {
+/// The killed sessions, each with whether verification saw it leave.
+pub(super) fn finished(mut report: KillReport, killed: Vec<(Session, i64, bool)>) -> KillReport {
     report.not_found.sort();
-    report.killed = accepted
+    report.killed = killed
         .into_iter()
-        .map(|(session, at)| KilledSession {
-            gone: Some(gone.contains(&session.id)),
+        .map(|(session, at, gone)| KilledSession {
             session,
+            gone: Some(gone),
             kill_time: Some(at),
         })
         .collect();

@@ -1,38 +1,54 @@
-//! Phase 6: wait until every accepted session is gone or the time is up. For a query kill,
-//! "gone" means the killed statement no longer runs.
+//! Phase 6: wait until every session whose KILL was sent is gone, or the time is up. For a
+//! query kill, "gone" means the killed statement no longer runs.
 //!
 //! Each processlist read walks every thread under a global lock, slowing the very exits it
 //! waits for; so between reads it watches the cheap connection counter and reads the
 //! processlist again only once the counter stops falling.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use crate::domain::{KillType, Session, SessionId};
 use crate::engine::{Presence, SessionDriver};
-use crate::service::KillSettings;
 
-/// Returns the ids seen gone.
+/// What verification saw.
+#[derive(Debug, Default)]
+pub(super) struct Verified {
+    /// Sessions seen gone (a query kill: their statement ended).
+    pub gone: HashSet<SessionId>,
+    /// Sessions still listed, shown as `Killed` (rolling back) at the last read.
+    pub marked_killed: HashSet<SessionId>,
+    /// At least one processlist read succeeded after the KILLs.
+    pub checked: bool,
+}
+
+/// Watches `sessions` until they are all gone or `wait_until`; every read ends by `read_until`.
 pub(super) async fn verify(
-    driver: Arc<dyn SessionDriver>,
-    accepted: &[(Session, i64)],
+    driver: &dyn SessionDriver,
+    sessions: &[&Session],
     kill_type: KillType,
-    settings: KillSettings,
-) -> HashSet<SessionId> {
-    let mut pending: HashMap<SessionId, &Session> =
-        accepted.iter().map(|(s, _)| (s.id, s)).collect();
-    let mut gone = HashSet::new();
-    let deadline = Instant::now() + settings.verify_timeout;
+    wait_until: Instant,
+    read_until: Instant,
+) -> Verified {
+    let mut pending: HashMap<SessionId, &Session> = sessions.iter().map(|s| (s.id, *s)).collect();
+    let mut v = Verified::default();
     let mut last_count = u64::MAX;
     loop {
         if kill_type == KillType::Connection {
-            last_count = wait_while_leaving(driver.as_ref(), last_count, deadline).await;
+            last_count = wait_while_leaving(driver, last_count, wait_until, read_until).await;
         }
         let ids: Vec<SessionId> = pending.keys().copied().collect();
-        let Ok(present) = driver.presence(&ids).await else {
+        let Ok(present) = driver.presence(&ids, read_until).await else {
             break;
         };
+        v.checked = true;
+        v.marked_killed = present
+            .iter()
+            .filter(|p| p.command == "Killed")
+            .map(|p| p.id)
+            .collect();
         let still: HashSet<SessionId> = present
             .iter()
             .filter(|p| still_running(p, pending.get(&p.id).copied(), kill_type))
@@ -41,28 +57,29 @@ pub(super) async fn verify(
         pending.retain(|id, _| {
             let running = still.contains(id);
             if !running {
-                gone.insert(*id);
+                v.gone.insert(*id);
             }
             running
         });
-        if pending.is_empty() || Instant::now() + Duration::from_millis(20) > deadline {
+        if pending.is_empty() || Instant::now() + Duration::from_millis(20) > wait_until {
             break;
         }
         // Lingering sessions (rolling back): look again a little later.
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    gone
+    v
 }
 
-/// Connection kills: waits while the connection counter still falls (sessions are leaving);
-/// returns the last count seen.
+/// Connection kills: waits (until `until`) while the connection counter still falls (sessions
+/// are leaving); returns the last count seen.
 async fn wait_while_leaving(
     driver: &dyn SessionDriver,
     mut last_count: u64,
-    deadline: Instant,
+    until: Instant,
+    read_until: Instant,
 ) -> u64 {
-    while Instant::now() < deadline {
-        match driver.connected_count().await {
+    while Instant::now() < until {
+        match driver.connected_count(read_until).await {
             Ok(n) if n < last_count => last_count = n,
             _ => break,
         }
@@ -73,7 +90,8 @@ async fn wait_while_leaving(
     last_count
 }
 
-fn still_running(p: &Presence, before: Option<&Session>, kill_type: KillType) -> bool {
+/// Whether a listed session still runs what its KILL was meant to end.
+pub(crate) fn still_running(p: &Presence, before: Option<&Session>, kill_type: KillType) -> bool {
     match kill_type {
         KillType::Connection => true,
         KillType::Query => {
