@@ -8,29 +8,42 @@ use dbkill::domain::{DatastoreType, KillType, SessionId};
 use dbkill::engine::mysql::MysqlDriver;
 use dbkill::engine::{KillOrder, KillResult, OwnConnections, SessionDriver, Target, Timeouts};
 use dbkill::planner::{KillStrategy, MAX_BATCH};
-use tokio::time::Instant;
 use secrecy::SecretString;
 use serde_json::{Value, json};
+use tokio::time::Instant;
 
 use crate::helpers::app::{TestApp, spawn_app, spawn_app_with};
 use crate::helpers::fixtures::{
     KillCtx, KillSetup, VICTIM_PASSWORD, idle, killer_ctx, new_victim, usable,
 };
 use crate::support::mariadb::{MariaDb, MariaDbOptions, shared, unique_name};
+use crate::support::proxy::StallProxy;
 
-fn driver(db: &MariaDb, user: &str, password: &str) -> MysqlDriver {
-    let target = Target {
+fn target(db: &MariaDb, port: u16, user: &str, password: &str) -> Target {
+    Target {
         datastore: DatastoreType::Mariadb,
         host: db.host().into(),
-        port: db.port(),
+        port,
         username: user.into(),
         password: SecretString::from(password.to_owned()),
-    };
-    let timeouts = Timeouts {
+    }
+}
+
+fn timeouts() -> Timeouts {
+    Timeouts {
         connect: Duration::from_secs(5),
         statement: Duration::from_secs(10),
-    };
-    MysqlDriver::new(target, db.port(), timeouts, OwnConnections::default())
+    }
+}
+
+/// A driver reaching `db` on `port` (its own, or a proxy's).
+fn driver_via(db: &MariaDb, port: u16, user: &str, password: &str) -> MysqlDriver {
+    let target = target(db, port, user, password);
+    MysqlDriver::new(target, port, timeouts(), OwnConnections::default())
+}
+
+fn driver(db: &MariaDb, user: &str, password: &str) -> MysqlDriver {
+    driver_via(db, db.port(), user, password)
 }
 
 /// A minute from now: time that plays no part in the test.
@@ -349,4 +362,67 @@ async fn a_lost_lifeline_is_reopened_and_opened_at_registration() {
     let listed = ctx.list(&app, &format!("user={}", ctx.killer)).await;
     assert_eq!(listed["count"], 1, "{listed}");
     assert_ne!(listed["processes"][0]["id"], lifeline[0].to_string());
+}
+
+#[tokio::test]
+async fn a_batch_unanswered_when_sending_stops_is_stopped_given_up_and_left_to_verification() {
+    let db = MariaDb::start(MariaDbOptions {
+        event_scheduler: false,
+        extra_args: vec!["--general-log=1".into(), "--log-output=TABLE".into()],
+        ..Default::default()
+    });
+    let victim = new_victim(&db, "held");
+    let mut conns = vec![];
+    for _ in 0..20 {
+        conns.push(idle(&db, &victim, None).await);
+    }
+    let ids: Vec<SessionId> = conns.iter().rev().map(|(_, id)| SessionId(*id)).collect();
+    let killer = killer(&db, "PROCESS, CONNECTION ADMIN");
+    // The server runs every KILL at once, but the lifeline hears no answer: to dbkill it looks
+    // like a batch still running when sending must stop.
+    let proxy = StallProxy::start(db.port()).await;
+    let d = driver_via(&db, proxy.port, &killer, "pw");
+    d.list(&dbkill::domain::KillFilter::default(), later())
+        .await
+        .unwrap();
+    let lifeline: u64 = db.processlist_ids(&killer)[0];
+    proxy.hold_answers();
+    let start = Instant::now();
+    let order = KillOrder {
+        ids: &ids,
+        kill_type: KillType::Connection,
+        strategy: KillStrategy::Sequential { batch: MAX_BATCH },
+        stop_sending: start + Duration::from_millis(200),
+        give_up: start + Duration::from_millis(1200),
+    };
+    let results = d.execute(&order).await;
+    let returned = start.elapsed();
+    // Given up at `give_up`, not at the statement timeout.
+    assert!(
+        (Duration::from_millis(1200)..Duration::from_secs(3)).contains(&returned),
+        "{returned:?}"
+    );
+    assert_eq!(results.len(), ids.len(), "every id answered once");
+    // The batch in flight is unanswered (the server did run it: verification will find those
+    // sessions gone); nothing was sent after it.
+    let (mut unanswered, mut not_attempted) = (vec![], vec![]);
+    for (id, r) in &results {
+        match r {
+            KillResult::Unanswered(_) => unanswered.push(id.0),
+            KillResult::NotAttempted => not_attempted.push(id.0),
+            other => panic!("{id:?}: {other:?}"),
+        }
+    }
+    assert!(!unanswered.is_empty() && !not_attempted.is_empty(), "{results:?}");
+    for id in &unanswered {
+        assert!(!db.alive(*id), "{id} was in the delivered batch");
+    }
+    for id in &not_attempted {
+        assert!(db.alive(*id), "{id} was never sent a KILL");
+    }
+    // At the send point the batch's statement was ended from another connection.
+    let stop = db.sql(&format!(
+        "SELECT COUNT(*) FROM mysql.general_log WHERE argument = 'KILL QUERY {lifeline}'"
+    ));
+    assert_eq!(stop, "1");
 }

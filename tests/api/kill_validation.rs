@@ -57,6 +57,21 @@ async fn malformed_kill_requests_are_refused_and_kill_nothing() {
             "DAS.200100",
             "kill_type",
         ),
+        (
+            json!({"db_user_id": uid, "user": victim, "deadline_ms": 99}),
+            "DAS.200100",
+            "deadline_ms",
+        ),
+        (
+            json!({"db_user_id": uid, "user": victim, "deadline_ms": 600_001}),
+            "DAS.200100",
+            "deadline_ms",
+        ),
+        (
+            json!({"db_user_id": uid, "user": victim, "deadline_ms": "2000"}),
+            "DAS.200100",
+            "deadline_ms",
+        ),
         (json!({"user": victim}), "DAS.200112", "db_user_id"),
         (
             json!({"db_user_id": "nope", "user": victim}),

@@ -10,6 +10,7 @@ mod helpers;
 mod cli;
 mod console;
 mod db_users;
+mod deadlines;
 mod errors;
 mod executor;
 mod identity;

@@ -282,3 +282,25 @@ pub fn ids_of(list: &Value) -> Vec<u64> {
     ids.sort_unstable();
     ids
 }
+
+/// A victim's `SELECT SLEEP(3600)` running in a task of its own, and its connection id.
+pub type Sleeper = (tokio::task::JoinHandle<Result<(), mysql_async::Error>>, u64);
+
+/// `n` victims of `user`, each in `SELECT SLEEP(3600)` (state `User sleep`) once this returns.
+pub async fn sleepers(db: &MariaDb, user: &str, n: usize) -> Vec<Sleeper> {
+    let mut out = Vec::with_capacity(n);
+    for _ in 0..n {
+        let (mut conn, id) = idle(db, user, None).await;
+        let task = tokio::spawn(async move { conn.query_drop("SELECT SLEEP(3600)").await });
+        out.push((task, id));
+    }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let count = format!(
+        "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE USER = '{user}' AND STATE = 'User sleep'"
+    );
+    while db.sql(&count) != n.to_string() {
+        assert!(Instant::now() < deadline, "{n} sleepers did not start");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    out
+}
