@@ -23,6 +23,10 @@ use crate::domain::Session;
 /// uncontended KILLs stays in the milliseconds even on a loaded server.
 pub const MAX_BATCH: usize = 500;
 
+/// What a KILL is taken to cost before one was measured: an uncontended KILL costs microseconds,
+/// and a first batch sized on this fits its time even on a slow server.
+const ASSUMED_PER_KILL: Duration = Duration::from_micros(50);
+
 /// A per-KILL cost above this means KILLs are contending (a 50 ms retry happened somewhere in
 /// the batch): the rest goes one KILL per round trip.
 const CONTENDED_PER_KILL: Duration = Duration::from_millis(2);
@@ -88,13 +92,11 @@ pub fn choose(o: &Observations) -> KillStrategy {
 }
 
 /// The size of the next batch: the strategy's, one KILL at a time once KILLs are seen to
-/// contend, and never more than fits, at the cost seen so far, in a quarter of the time left for
-/// sending, so a batch cannot outlive the point where sending stops.
+/// contend, and never more than fits, at the cost seen so far (or [`ASSUMED_PER_KILL`]), in a
+/// quarter of the time left for sending, so a batch is unlikely to outlive the point where
+/// sending stops (the executor ends one that does).
 pub fn next_batch(planned: usize, per_kill: Option<Duration>, left_to_send: Duration) -> usize {
-    let Some(per_kill) = per_kill else {
-        // Nothing measured yet: a small first batch measures the cost cheaply.
-        return planned.min(8);
-    };
+    let per_kill = per_kill.unwrap_or(ASSUMED_PER_KILL);
     if per_kill > CONTENDED_PER_KILL {
         return 1;
     }
@@ -207,7 +209,9 @@ mod tests {
     fn batches_shrink_to_what_the_time_left_allows_and_to_one_when_contended() {
         let ms = Duration::from_millis;
         let us = Duration::from_micros;
-        assert_eq!(next_batch(500, None, ms(10_000)), 8);
+        assert_eq!(next_batch(500, None, ms(10_000)), 500);
+        // 4 ms left: a quarter of it holds 20 KILLs at the assumed 50 µs.
+        assert_eq!(next_batch(500, None, ms(4)), 20);
         assert_eq!(next_batch(500, Some(us(20)), ms(10_000)), 500);
         // 400 ms left at 1 ms a KILL: a quarter of it holds 100 KILLs.
         assert_eq!(next_batch(500, Some(ms(1)), ms(400)), 100);
