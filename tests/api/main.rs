@@ -9,9 +9,11 @@ mod helpers;
 
 mod cli;
 mod console;
+mod crash_recovery;
 mod db_users;
 mod errors;
 mod executor;
+mod history;
 mod identity;
 mod instances;
 mod kill_semantics;

@@ -12,6 +12,8 @@ mod verify;
 
 use std::time::Instant;
 
+pub(super) use verify::still_running;
+
 use super::target::driver_for;
 use super::{DbUserAccess, Services};
 use crate::domain::{KillFilter, KillType, Role};
@@ -49,6 +51,8 @@ impl Services {
             return Ok(report::dry_run(report, planned));
         }
         let listed = started.elapsed();
+        // Until its outcomes are on record this kill looks crashed: reconciliation skips it.
+        let _in_flight = self.in_flight.enter(&req.history_id);
         record::intent(self.store.as_ref(), &access, &req, &planned.kill).await?;
         let recorded = started.elapsed();
         let results = execute::execute(driver.as_ref(), &planned, &req, self.kill).await;

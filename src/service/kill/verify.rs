@@ -73,7 +73,7 @@ async fn wait_while_leaving(
     last_count
 }
 
-fn still_running(p: &Presence, before: Option<&Session>, kill_type: KillType) -> bool {
+pub(crate) fn still_running(p: &Presence, before: Option<&Session>, kill_type: KillType) -> bool {
     match kill_type {
         KillType::Connection => true,
         KillType::Query => {
