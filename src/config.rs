@@ -35,6 +35,9 @@ pub struct RawSettings {
     /// batches were as fast or faster (BENCHMARKS.md), and only they are sure to kill exactly
     /// the planned sessions (`KILL USER` also ends the user's sessions opened after the listing).
     pub kill_user_statement: bool,
+    /// Milliseconds between two reconciliations of kills whose outcome is not on record
+    /// (dbkill stopped mid-kill, or the server stopped answering); the first runs at start.
+    pub reconcile_interval_ms: u64,
     /// Requests per second each caller (token, or client address) may make; 0 turns it off.
     pub rate_limit_per_second: u32,
     /// How many requests a caller may make at once before the rate applies.
@@ -57,6 +60,7 @@ impl Default for RawSettings {
             kill_connections: 1,
             kill_deadline_ms: 15_000,
             kill_user_statement: false,
+            reconcile_interval_ms: 5_000,
             rate_limit_per_second: 50,
             rate_limit_burst: 200,
             master_key: None,
@@ -92,6 +96,7 @@ pub struct Settings {
     pub kill_connections: usize,
     pub kill_deadline: Duration,
     pub kill_user_statement: bool,
+    pub reconcile_interval: Duration,
     /// `None` when rate limiting is off.
     pub rate_limit: Option<RateLimit>,
     /// 64 hex chars or base64 of 32 bytes; when absent `<data_dir>/master.key` is used.
@@ -179,6 +184,13 @@ impl Settings {
             "connections",
         )?;
         let kill_deadline = in_range("kill_deadline_ms", raw.kill_deadline_ms, 100, 600_000, "ms")?;
+        let reconcile = in_range(
+            "reconcile_interval_ms",
+            raw.reconcile_interval_ms,
+            100,
+            600_000,
+            "ms",
+        )?;
         let rate_limit = match raw.rate_limit_per_second {
             0 => None,
             per_second => Some(RateLimit {
@@ -211,6 +223,7 @@ impl Settings {
             kill_connections: kill_connections as usize,
             kill_deadline: Duration::from_millis(kill_deadline),
             kill_user_statement: raw.kill_user_statement,
+            reconcile_interval: Duration::from_millis(reconcile),
             rate_limit,
             master_key: raw.master_key.map(SecretString::from),
             admin_password: raw.admin_password.map(SecretString::from),
@@ -229,6 +242,7 @@ mod tests {
         assert_eq!(s.token_ttl, Duration::from_secs(86_400));
         assert_eq!(s.connect_timeout, Duration::from_secs(5));
         assert!(!s.kill_user_statement, "per-id batches unless asked");
+        assert_eq!(s.reconcile_interval, Duration::from_secs(5));
     }
 
     #[test]
@@ -253,6 +267,15 @@ mod tests {
                 .to_string()
                 .contains("token_ttl")
         );
+
+        for bad in [99, 600_001] {
+            let raw = RawSettings {
+                reconcile_interval_ms: bad,
+                ..Default::default()
+            };
+            let err = Settings::validate(raw).unwrap_err().to_string();
+            assert!(err.contains("reconcile_interval_ms"), "{err}");
+        }
 
         let raw = RawSettings {
             admin_password: Some("short".into()),

@@ -1,5 +1,5 @@
 //! The running application: prepares the data dir, opens the store, bootstraps the admin, binds
-//! the listener (port 0 in tests) and serves until a shutdown signal.
+//! the listener (port 0 in tests), starts the reconciler and serves until a shutdown signal.
 
 use std::fs::{self, DirBuilder};
 use std::future::Future;
@@ -136,6 +136,8 @@ impl Application {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let services = self.state.services.clone();
+        // Kills a previous run left without outcomes are settled right away, then periodically.
+        let reconciler = services.spawn_reconciler(self.state.settings.reconcile_interval);
         tokio::spawn(async move {
             match services.warm_all().await {
                 Ok(n) => tracing::info!("opening lifelines for {n} db users"),
@@ -143,14 +145,15 @@ impl Application {
             }
         });
         let app = router(self.state);
-        axum::serve(
+        let served = axum::serve(
             self.listener,
             app.into_make_service_with_connect_info::<SocketAddr>(),
         )
         .with_graceful_shutdown(shutdown)
-        .await?;
+        .await;
+        reconciler.abort();
         self.store.close().await;
-        Ok(())
+        Ok(served?)
     }
 }
 

@@ -149,6 +149,9 @@ pub struct KilledSession {
     /// Unix milliseconds.
     pub kill_time: i64,
     pub killed_source: String,
+    /// Settled by a reconciliation after dbkill stopped mid-kill (absent from older servers).
+    #[serde(default)]
+    pub interrupted: bool,
 }
 
 #[derive(Deserialize, Debug)]

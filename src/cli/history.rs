@@ -46,6 +46,7 @@ pub async fn run(args: &HistoryArgs, ctx: &Ctx) -> CliResult<i32> {
         ("DB", Align::Left),
         ("COMMAND", Align::Left),
         ("KILLED BY", Align::Left),
+        ("INTERRUPTED", Align::Left),
     ]);
     for r in &rows {
         t.row(vec![
@@ -56,6 +57,7 @@ pub async fn run(args: &HistoryArgs, ctx: &Ctx) -> CliResult<i32> {
             r.db.clone(),
             r.command.clone(),
             r.killed_source.clone(),
+            if r.interrupted { "yes" } else { "" }.to_owned(),
         ]);
     }
     print!("{}", t.render());

@@ -30,6 +30,12 @@ pub struct KilledSessionOut {
     pub kill_time: i64,
     /// `api:<user name>`, `console:<user name>`, `rule:<id>`.
     pub killed_source: String,
+    /// dbkill extension: the `request_id` of the kill's report (its X-Request-Id).
+    pub request_id: String,
+    /// dbkill extension: true when dbkill stopped (or the server stopped answering) before it
+    /// could record this outcome, and a later check found the session gone; `kill_time` is then
+    /// when the kill was sent.
+    pub interrupted: bool,
 }
 
 impl From<KilledSessionRecord> for KilledSessionOut {
@@ -48,6 +54,8 @@ impl From<KilledSessionRecord> for KilledSessionOut {
             info: r.info,
             kill_time: r.kill_time,
             killed_source: r.killed_source,
+            request_id: r.request_id,
+            interrupted: r.interrupted,
         }
     }
 }
@@ -56,6 +64,22 @@ impl From<KilledSessionRecord> for KilledSessionOut {
 pub struct KillHistory {
     pub killed_sessions: Vec<KilledSessionOut>,
     pub total_count: i64,
+}
+
+/// Longest `request_id` the history is searched by.
+const MAX_REQUEST_ID_CHARS: usize = 128;
+
+fn request_id_param(q: &QueryMap) -> DasResult<Option<String>> {
+    match query_str(q, "request_id") {
+        Some(id) if id.chars().count() > MAX_REQUEST_ID_CHARS => Err(DasError::bad(
+            "request_id",
+            Problem::Length {
+                min: 1,
+                max: MAX_REQUEST_ID_CHARS,
+            },
+        )),
+        id => Ok(id.map(str::to_owned)),
+    }
 }
 
 fn int_param(q: &QueryMap, key: &str, default: i64, min: i64, max: i64) -> DasResult<i64> {
@@ -68,12 +92,14 @@ fn int_param(q: &QueryMap, key: &str, default: i64, min: i64, max: i64) -> DasRe
     }
 }
 
-/// `GET …/auto-flow/query-kill-process-history` (viewer): sessions actually killed, newest first.
+/// `GET …/auto-flow/query-kill-process-history` (viewer): sessions actually killed, newest first;
+/// with `request_id`, only those of that kill.
 #[utoipa::path(get, path = "/v3/{project_id}/instances/{instance_id}/auto-flow/query-kill-process-history", tag = "sessions",
     params(("project_id" = String, Path), ("instance_id" = String, Path),
            ("start_time" = Option<i64>, Query, description = "Unix ms, default 0"), ("end_time" = Option<i64>, Query, description = "Unix ms, default now"),
            ("page_num" = Option<i64>, Query, description = "default 1"), ("page_size" = Option<i64>, Query, description = "1..100, default 10"),
-           ("node_id" = Option<String>, Query, description = "accepted and ignored")),
+           ("node_id" = Option<String>, Query, description = "accepted and ignored"),
+           ("request_id" = Option<String>, Query, description = "dbkill extension: only the kill whose report had this request_id (1..128 characters; empty is ignored)")),
     responses((status = 200, body = KillHistory), (status = 400, body = super::error::ErrorBody)))]
 pub async fn kill_history(
     caller: Principal,
@@ -91,6 +117,7 @@ pub async fn kill_history(
         end_time,
         offset: (page_num - 1) * page_size,
         limit: page_size,
+        request_id: request_id_param(&query)?,
     };
     let (rows, total_count) = state
         .store

@@ -1,10 +1,11 @@
 //! What the service layer needs and nothing more: the store, the sealer that opens db-user
-//! passwords, the engines that reach targets, and the settings of a kill. Built once at start
+//! passwords, the engines that reach targets, the settings of a kill and the kills in flight. Built once at start
 //! and cloned into whatever drives the service (the HTTP layer; the rule runner will too).
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::in_flight::InFlight;
 use crate::config::Settings;
 use crate::engine::{Engines, Timeouts};
 use crate::secrets::Sealer;
@@ -29,6 +30,8 @@ pub struct Services {
     pub(super) sealer: Sealer,
     pub(super) engines: Arc<Engines>,
     pub(super) kill: KillSettings,
+    /// Kills between their intent and their outcomes, which reconciliation must not touch.
+    pub(super) in_flight: InFlight,
 }
 
 impl Services {
@@ -47,6 +50,7 @@ impl Services {
                 kill_connections: settings.kill_connections,
                 deadline: settings.kill_deadline,
             },
+            in_flight: InFlight::default(),
         }
     }
 }

@@ -1,5 +1,6 @@
 //! The operations on targets, free of HTTP: authorisation as a type ([`InstanceAccess`] and
-//! friends, made only here), the db-user life cycle, listing and killing sessions, lifelines.
+//! friends, made only here), the db-user life cycle, listing and killing sessions, lifelines,
+//! and the reconciliation of kills whose outcome never made it to the history.
 //! Callers (the HTTP layer today, the rule runner next) hold a [`Services`] and an access value;
 //! only an access obtained here leads to a driver that can kill. Errors are [`DasError`]s:
 //! engine errors are mapped here, in `errors`.
@@ -10,9 +11,11 @@ mod access;
 mod context;
 mod db_users;
 mod errors;
+mod in_flight;
 mod kill;
 mod lifelines;
 mod processes;
+mod reconcile;
 mod target;
 
 pub use access::{DbUserAccess, InstanceAccess, ProjectAccess};

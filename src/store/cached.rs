@@ -249,4 +249,14 @@ impl<S: Store> HistoryStore for CachedStore<S> {
     ) -> StoreResult<(Vec<KilledSessionRecord>, i64)> {
         self.inner.list_kill_history(instance, query).await
     }
+    async fn unreconciled(&self, busy: &[String]) -> StoreResult<Vec<UnreconciledRequest>> {
+        self.inner.unreconciled(busy).await
+    }
+    async fn record_reconciliation(
+        &self,
+        history_id: &str,
+        checks: &[SessionCheck],
+    ) -> StoreResult<usize> {
+        self.inner.record_reconciliation(history_id, checks).await
+    }
 }

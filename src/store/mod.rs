@@ -126,4 +126,18 @@ pub trait HistoryStore: Send + Sync + 'static {
         instance: &InstanceId,
         query: &HistoryQuery,
     ) -> StoreResult<(Vec<KilledSessionRecord>, i64)>;
+    /// Every request a reconciliation must settle, oldest first: without outcomes (dbkill
+    /// stopped mid-kill), or with `uncertain` sessions. Requests in `busy` (kills this process
+    /// is still executing) are left out before their plans are read.
+    async fn unreconciled(&self, busy: &[String]) -> StoreResult<Vec<UnreconciledRequest>>;
+    /// Settles one request in one transaction. Without outcomes: a row per planned session,
+    /// gone ones `killed` at the intent's time, live ones `not_killed`, both `interrupted`, and
+    /// the request finished. Uncertain rows become `killed` (keeping their KILL time) or
+    /// `not_killed`, `interrupted`. Returns how many sessions it settled; 0 when another writer
+    /// settled the request first.
+    async fn record_reconciliation(
+        &self,
+        history_id: &str,
+        checks: &[SessionCheck],
+    ) -> StoreResult<usize>;
 }

@@ -108,13 +108,16 @@ pub struct SessionSnapshot<'a> {
 /// History keeps this much of a statement; enough to recognise it.
 const HISTORY_SQL_CHARS: usize = 1024;
 
+/// The part of a statement history keeps: its first 1024 characters.
+pub fn history_sql(sql: &str) -> &str {
+    sql.char_indices()
+        .nth(HISTORY_SQL_CHARS)
+        .map_or(sql, |(end, _)| &sql[..end])
+}
+
 impl<'a> SessionSnapshot<'a> {
     pub fn of(s: &'a Session) -> Self {
-        let sql = s.sql.as_deref().unwrap_or("");
-        let info = sql
-            .char_indices()
-            .nth(HISTORY_SQL_CHARS)
-            .map_or(sql, |(end, _)| &sql[..end]);
+        let info = history_sql(s.sql.as_deref().unwrap_or(""));
         SessionSnapshot {
             session_id: s.id.0,
             user: &s.user,
@@ -162,13 +165,60 @@ pub struct SessionOutcome {
     pub kill_time: Option<i64>,
 }
 
+/// A kill request whose outcome a reconciliation must still settle: dbkill stopped between its
+/// intent and its outcomes (`crashed`), or some of its KILLs went to a server that then stopped
+/// answering (outcome `uncertain`).
 #[derive(Clone, Debug)]
+pub struct UnreconciledRequest {
+    pub history_id: String,
+    /// The kill report's request id (X-Request-Id).
+    pub request_id: String,
+    pub project_id: ProjectId,
+    pub instance_id: InstanceId,
+    pub db_user_id: DbUserId,
+    pub kill_type: String,
+    /// When the intent was recorded (Unix ms); the KILLs followed right after it.
+    pub created_at: i64,
+    /// No outcome is on record: `sessions` is the whole plan.
+    pub crashed: bool,
+    /// What to check on the target: every planned session, or the uncertain ones.
+    pub sessions: Vec<PlannedSession>,
+}
+
+/// A session a reconciliation checks, as the history has it (an owned [`SessionSnapshot`]).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Deserialize)]
+pub struct PlannedSession {
+    pub session_id: u64,
+    pub user: String,
+    pub host: String,
+    pub db: String,
+    pub command: String,
+    pub time: i64,
+    pub state: String,
+    /// The statement as planned (its first 1024 characters); empty when idle.
+    pub info: String,
+    /// For an uncertain session: when its KILL was sent. `None` in a plan.
+    #[serde(default)]
+    pub kill_time: Option<i64>,
+}
+
+/// What a reconciliation saw of one session on its target.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SessionCheck {
+    pub session_id: u64,
+    /// Still there (for a query kill: still running the planned statement).
+    pub alive: bool,
+}
+
+#[derive(Clone, Debug, Default)]
 pub struct HistoryQuery {
     /// Unix milliseconds, inclusive.
     pub start_time: i64,
     pub end_time: i64,
     pub offset: i64,
     pub limit: i64,
+    /// Only the sessions of the kill whose report had this request id.
+    pub request_id: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -184,6 +234,11 @@ pub struct KilledSessionRecord {
     pub info: String,
     pub kill_time: i64,
     pub killed_source: String,
+    /// The kill report's request id (X-Request-Id).
+    pub request_id: String,
+    /// The outcome was settled by a reconciliation: dbkill stopped (or the server stopped
+    /// answering) before it could record it, and `kill_time` is when the KILLs were sent.
+    pub interrupted: bool,
 }
 
 /// A permanent access key; the secret stays sealed (AAD = the access key id).

@@ -9,10 +9,12 @@ mod helpers;
 
 mod cli;
 mod console;
+mod crash_recovery;
 mod db_users;
 mod deadlines;
 mod errors;
 mod executor;
+mod history;
 mod identity;
 mod instances;
 mod kill_semantics;

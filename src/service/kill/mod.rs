@@ -16,6 +16,8 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
+pub(super) use verify::still_running;
+
 use super::target::driver_for;
 use super::{DbUserAccess, Services};
 use crate::domain::{KillFilter, KillType, Role};
@@ -60,6 +62,8 @@ impl Services {
             return Ok(report::dry_run(report, planned));
         }
         let listed = started.elapsed();
+        // Until its outcomes are on record this kill looks crashed: reconciliation skips it.
+        let _in_flight = self.in_flight.enter(&req.history_id);
         record::intent(self.store.as_ref(), &access, &req, &planned.kill).await?;
         let recorded = started.elapsed();
         let results = execute::execute(driver, &planned, &req, self.kill, timing).await;

@@ -1,19 +1,21 @@
-//! Kill history in SQLite: the intent is committed before any KILL, outcomes after.
+//! Kill history in SQLite: the intent is committed before any KILL, outcomes after; what a
+//! reconciliation reads and writes is in `reconcile`.
 
 use std::collections::HashMap;
 
 use async_trait::async_trait;
 use sqlx::Row;
+use sqlx::sqlite::SqliteRow;
 
 use super::{SqliteStore, now_ms};
 use crate::domain::InstanceId;
 use crate::store::{
-    HistoryQuery, HistoryStore, KillIntent, KilledSessionRecord, SessionOutcome, SessionSnapshot,
-    StoreResult,
+    HistoryQuery, HistoryStore, KillIntent, KilledSessionRecord, SessionCheck, SessionOutcome,
+    SessionSnapshot, StoreResult, UnreconciledRequest,
 };
 
-/// Rows per multi-row statement: 12 parameters each stays far below SQLite's limit.
-const ROWS_PER_INSERT: usize = 500;
+/// Rows per multi-row statement: 13 parameters each stays far below SQLite's limit.
+pub(super) const ROWS_PER_INSERT: usize = 500;
 
 #[async_trait]
 impl HistoryStore for SqliteStore {
@@ -89,47 +91,75 @@ impl HistoryStore for SqliteStore {
         instance: &InstanceId,
         q: &HistoryQuery,
     ) -> StoreResult<(Vec<KilledSessionRecord>, i64)> {
-        const FROM: &str = "FROM kill_sessions s JOIN kill_requests r ON r.id = s.request_id \
-                            WHERE r.instance_id = ?1 AND s.outcome = 'killed' \
-                            AND s.kill_time BETWEEN ?2 AND ?3";
-        let total: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT COUNT(*) {FROM}")))
+        // ?4 is always bound, so both forms take the same parameters. With a request id, the
+        // unary `+` keeps SQLite (which has no statistics) off the outcome index: it starts from
+        // that request (kill_requests_request_id) and reads only its sessions.
+        let (killed, by_request) = if q.request_id.is_some() {
+            ("+s.outcome = 'killed'", "r.request_id = ?4")
+        } else {
+            ("s.outcome = 'killed'", "?4 IS NULL")
+        };
+        let from = format!(
+            "FROM kill_sessions s JOIN kill_requests r ON r.id = s.request_id \
+             WHERE r.instance_id = ?1 AND {killed} \
+             AND s.kill_time BETWEEN ?2 AND ?3 AND {by_request}"
+        );
+        let total: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT COUNT(*) {from}")))
             .bind(instance.as_str())
             .bind(q.start_time)
             .bind(q.end_time)
+            .bind(q.request_id.as_deref())
             .fetch_one(&self.pool)
             .await?;
         let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT r.instance_id, s.session_id, s.user, s.host, s.db, s.command, s.time, s.state, \
-             s.info, s.kill_time, r.source {FROM} \
-             ORDER BY s.kill_time DESC, s.session_id DESC LIMIT ?4 OFFSET ?5"
+             s.info, s.kill_time, r.source, r.request_id, s.interrupted {from} \
+             ORDER BY s.kill_time DESC, s.session_id DESC LIMIT ?5 OFFSET ?6"
         )))
         .bind(instance.as_str())
         .bind(q.start_time)
         .bind(q.end_time)
+        .bind(q.request_id.as_deref())
         .bind(q.limit)
         .bind(q.offset)
         .fetch_all(&self.pool)
         .await?;
         let records = rows
             .iter()
-            .map(|row| {
-                Ok(KilledSessionRecord {
-                    instance_id: row.try_get("instance_id")?,
-                    session_id: row.try_get("session_id")?,
-                    user: row.try_get("user")?,
-                    host: row.try_get("host")?,
-                    db: row.try_get("db")?,
-                    command: row.try_get("command")?,
-                    time: row.try_get("time")?,
-                    state: row.try_get("state")?,
-                    info: row.try_get("info")?,
-                    kill_time: row.try_get("kill_time")?,
-                    killed_source: row.try_get("source")?,
-                })
-            })
+            .map(killed_session)
             .collect::<StoreResult<_>>()?;
         Ok((records, total))
     }
+
+    async fn unreconciled(&self, busy: &[String]) -> StoreResult<Vec<UnreconciledRequest>> {
+        super::reconcile::unreconciled(&self.pool, busy).await
+    }
+
+    async fn record_reconciliation(
+        &self,
+        history_id: &str,
+        checks: &[SessionCheck],
+    ) -> StoreResult<usize> {
+        super::reconcile::record(&self.pool, history_id, checks).await
+    }
+}
+
+fn killed_session(row: &SqliteRow) -> StoreResult<KilledSessionRecord> {
+    Ok(KilledSessionRecord {
+        instance_id: row.try_get("instance_id")?,
+        session_id: row.try_get("session_id")?,
+        user: row.try_get("user")?,
+        host: row.try_get("host")?,
+        db: row.try_get("db")?,
+        command: row.try_get("command")?,
+        time: row.try_get("time")?,
+        state: row.try_get("state")?,
+        info: row.try_get("info")?,
+        kill_time: row.try_get("kill_time")?,
+        killed_source: row.try_get("source")?,
+        request_id: row.try_get("request_id")?,
+        interrupted: row.try_get("interrupted")?,
+    })
 }
 
 #[cfg(test)]
@@ -196,6 +226,7 @@ mod tests {
             end_time: i64::MAX,
             offset: 0,
             limit: 10,
+            request_id: None,
         };
         assert_eq!(store.list_kill_history(&instance, &q).await.unwrap().1, 0);
 

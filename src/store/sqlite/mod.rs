@@ -4,6 +4,7 @@ mod access_keys;
 mod catalog;
 mod history;
 mod identity;
+mod reconcile;
 
 use std::path::Path;
 use std::str::FromStr;

@@ -229,12 +229,12 @@ pub async fn sleeping(
         let r = conn.query_drop("SELECT SLEEP(100)").await;
         (conn, r)
     });
-    // Wait until the server shows the statement running.
+    // Wait until the server shows the statement sleeping (before that it is `Executing`).
     for _ in 0..200 {
         let state = db.sql(&format!(
-            "SELECT COMMAND FROM information_schema.PROCESSLIST WHERE ID = {id}"
+            "SELECT STATE FROM information_schema.PROCESSLIST WHERE ID = {id}"
         ));
-        if state == "Query" {
+        if state == "User sleep" {
             break;
         }
         tokio::time::sleep(Duration::from_millis(10)).await;

@@ -1,0 +1,165 @@
+//! The real `dbkill serve` binary as a child process, for tests that must stop it the hard way
+//! (SIGKILL) and start it again on the same data dir. It listens on 127.0.0.1:0 and the port is
+//! read from its log. A guardian shell SIGKILLs the child if the test process dies without
+//! dropping it, so no server outlives the tests.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use super::app::ADMIN_PASSWORD;
+
+const START_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Exits on a line (a clean stop); on EOF without one, SIGKILLs `$1`.
+const GUARDIAN: &str = r#"
+IFS= read -r line && exit 0
+kill -KILL "$1" 2>/dev/null
+"#;
+
+pub struct ServeProcess {
+    child: Child,
+    guardian: Child,
+    guardian_stdin: Option<ChildStdin>,
+    log: PathBuf,
+    pub base: String,
+    pub client: reqwest::Client,
+}
+
+impl ServeProcess {
+    /// Starts `dbkill serve` on `data_dir` (logging to `log`) with `env` added to a clean
+    /// environment, and waits until it listens.
+    pub async fn start(data_dir: &Path, log: &Path, env: &[(&str, &str)]) -> ServeProcess {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let out = std::fs::File::create(log).unwrap();
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_dbkill"));
+        for (key, _) in std::env::vars_os() {
+            if key.to_string_lossy().starts_with("DBKILL_") {
+                cmd.env_remove(key);
+            }
+        }
+        let child = cmd
+            .arg("serve")
+            // No ./dbkill.toml of the developer's is read.
+            .current_dir(data_dir.parent().unwrap())
+            .env("DBKILL_DATA_DIR", data_dir)
+            .env("DBKILL_LISTEN", "127.0.0.1:0")
+            .env("DBKILL_ADMIN_PASSWORD", ADMIN_PASSWORD)
+            .env("DBKILL_RATE_LIMIT_PER_SECOND", "0")
+            .env("DBKILL_LOG", "info,dbkill=debug")
+            .envs(env.iter().copied())
+            .stdin(Stdio::null())
+            .stdout(out.try_clone().unwrap())
+            .stderr(out)
+            .spawn()
+            .expect("spawn dbkill serve");
+        let mut guardian = Command::new("sh")
+            .args(["-c", GUARDIAN, "sh", &child.id().to_string()])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn guardian");
+        let mut serve = ServeProcess {
+            child,
+            guardian_stdin: guardian.stdin.take(),
+            guardian,
+            log: log.to_owned(),
+            base: String::new(),
+            client: reqwest::Client::new(),
+        };
+        serve.base = format!("http://{}", serve.listening_on().await);
+        serve
+    }
+
+    async fn listening_on(&mut self) -> String {
+        const LINE: &str = "dbkill listening on http://";
+        let deadline = Instant::now() + START_TIMEOUT;
+        loop {
+            let log = self.log();
+            if let Some(at) = log.find(LINE) {
+                let rest = &log[at + LINE.len()..];
+                return rest.split_whitespace().next().unwrap().to_owned();
+            }
+            if let Some(status) = self.child.try_wait().unwrap() {
+                panic!("dbkill serve exited ({status}) during startup:\n{log}");
+            }
+            assert!(
+                Instant::now() < deadline,
+                "dbkill serve did not listen within {START_TIMEOUT:?}:\n{log}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// SIGKILL: no destructor, no graceful shutdown, nothing flushed by dbkill itself.
+    pub fn sigkill(&mut self) {
+        self.child.kill().expect("SIGKILL dbkill");
+        self.reap();
+    }
+
+    /// Stops the guardian while the killed child is still a zombie (so the guardian can never
+    /// hit a reused pid), then reaps the child.
+    fn reap(&mut self) {
+        if let Some(mut stdin) = self.guardian_stdin.take() {
+            let _ = stdin.write_all(b"stop\n");
+        }
+        let _ = self.guardian.wait();
+        let _ = self.child.wait();
+    }
+
+    pub async fn login(&self) -> String {
+        let body = json!({"auth": {"identity": {"methods": ["password"],
+            "password": {"user": {"name": "admin", "password": ADMIN_PASSWORD}}}}});
+        let resp = self
+            .client
+            .post(format!("{}/v3/auth/tokens", self.base))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status().as_u16(), 201);
+        resp.headers()["x-subject-token"]
+            .to_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    /// A call that must answer `expect`; its JSON body.
+    pub async fn expect(
+        &self,
+        token: &str,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+        expect: u16,
+    ) -> Value {
+        let mut req = self
+            .client
+            .request(method, format!("{}{path}", self.base))
+            .header("X-Auth-Token", token);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req.send().await.unwrap();
+        let status = resp.status().as_u16();
+        let text = resp.text().await.unwrap();
+        assert_eq!(status, expect, "{path}: {text}");
+        serde_json::from_str(&text).unwrap_or(Value::Null)
+    }
+}
+
+impl Drop for ServeProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        self.reap();
+    }
+}
