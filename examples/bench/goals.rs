@@ -126,6 +126,24 @@ pub fn table(runs: &[Run], plan: &[(Scene, Vec<usize>)]) -> Table {
                 .filter_map(|m| Some(format!("{} {:.1}", m.key(), after(m)?)))
                 .collect::<Vec<_>>()
                 .join(", ");
+            let escaped = Method::ALL
+                .into_iter()
+                .filter_map(|m| {
+                    let of_m = mine.iter().filter(|r| r.method == m);
+                    let k = of_m.clone().filter(|r| r.escaped_stall()).count();
+                    (k > 0).then(|| format!("{} {k}/{}", m.key(), of_m.count()))
+                })
+                .collect::<Vec<_>>();
+            row(
+                "runs at zero before the stop, never stalled (no goal)",
+                if escaped.is_empty() {
+                    "none".to_owned()
+                } else {
+                    escaped.join(", ")
+                },
+                "–".into(),
+                "info".into(),
+            );
             row(
                 "time to zero after resume (no goal)",
                 format!("dbkill-user {}; {peers}", ms(after(Method::DbkillUser))),

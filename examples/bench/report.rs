@@ -479,6 +479,7 @@ impl Summary<'_> {
                 at(s.resumed),
                 at(r.returned),
                 match (r.zero, r.zero_after_resume()) {
+                    (Some(z), _) if r.escaped_stall() => format!("{} (before the stop)", at(z)),
                     (Some(z), Some(a)) => format!("{} ({})", at(z), at(a)),
                     _ => "never".to_owned(),
                 },

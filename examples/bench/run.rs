@@ -82,6 +82,13 @@ impl Run {
     pub fn zero_after_resume(&self) -> Option<Duration> {
         Some(self.zero?.saturating_sub(self.stall.as_ref()?.resumed))
     }
+
+    /// `stalled`: the probe read zero before SIGCONT, so the server had answered it before
+    /// SIGSTOP: the method ended every victim within the trigger's reaction time (a poll, about
+    /// 1 ms, plus the signal) and was never stalled.
+    pub fn escaped_stall(&self) -> bool {
+        matches!((self.zero, &self.stall), (Some(z), Some(s)) if z < s.resumed)
+    }
 }
 
 /// The first reads after dbkill's answer: the victims listed, and `killer` sessions still

@@ -213,11 +213,12 @@ impl Helpers {
             holder.query_drop("ROLLBACK").await?;
             let _ = tokio::time::timeout(Duration::from_secs(5), holder.disconnect()).await;
         }
-        if let Some(alter) = self.alter {
-            match tokio::time::timeout(Duration::from_secs(30), alter).await {
-                Ok(_) => {}
-                Err(_) => bail!("the ALTER TABLE did not finish within 30 s of the rollback"),
-            }
+        if let Some(alter) = self.alter
+            && tokio::time::timeout(Duration::from_secs(30), alter)
+                .await
+                .is_err()
+        {
+            bail!("the ALTER TABLE did not finish within 30 s of the rollback");
         }
         Ok(())
     }
