@@ -223,11 +223,11 @@ impl Summary<'_> {
                     peak.map_or("–".to_owned(), |k| format!("{:.1} MiB", k as f64 / MIB))
                 );
                 if scene.general_log() {
-                    let late = mine
+                    let clean = mine
                         .iter()
-                        .filter(|r| !r.late_kills.as_ref().is_some_and(|l| l.ok()))
+                        .filter(|r| r.late_kills.as_ref().is_some_and(|l| l.ok()))
                         .count();
-                    let _ = write!(notes, ", KILL after answer in {late}/{}", mine.len());
+                    let _ = write!(notes, ", no KILL after answer {clean}/{}", mine.len());
                 }
                 notes
             } else {
