@@ -7,7 +7,7 @@ use mysql_async::Row;
 use mysql_async::prelude::Queryable;
 use serde_json::Value;
 
-use crate::methods::Bench;
+use crate::run::Bench;
 use crate::victims::{self, USER};
 
 /// Page size of the timed ListProcesses calls.

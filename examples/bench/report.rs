@@ -1,11 +1,15 @@
-//! Summaries of the runs: a table per N, the goals of issue #4 marked PASS/FAIL, memory, and the
-//! same again as Markdown for BENCHMARKS.md.
+//! Summaries of the runs: a table per scene and N (and the stalls of `stalled`), the goals of
+//! issue #4 (idle) and of issue #11 (`goals.rs`) marked PASS/FAIL, memory, and the same again as
+//! Markdown for BENCHMARKS.md.
 
 use std::fmt::Write as _;
 
+use crate::goals;
 use crate::listing::ListBench;
 use crate::machine::MachineInfo;
-use crate::methods::{Method, Run};
+use crate::methods::Method;
+use crate::run::Run;
+use crate::scenes::Scene;
 
 const MIB: f64 = 1024.0;
 
@@ -23,25 +27,28 @@ pub struct Summary<'a> {
     pub memory: Memory,
     pub info: &'a MachineInfo,
     pub command: String,
-    pub sizes: &'a [usize],
+    /// The scenes in the order run, each with its sizes.
+    pub plan: &'a [(Scene, Vec<usize>)],
+    /// Combinations not run, with the reason.
+    pub skipped: &'a [String],
     pub reps: usize,
 }
 
 /// A table that renders as aligned text or as Markdown.
-struct Table {
+pub struct Table {
     head: Vec<String>,
-    rows: Vec<Vec<String>>,
+    pub rows: Vec<Vec<String>>,
 }
 
 impl Table {
-    fn new(head: &[&str]) -> Table {
+    pub fn new(head: &[&str]) -> Table {
         Table {
             head: head.iter().map(|s| (*s).to_owned()).collect(),
             rows: Vec::new(),
         }
     }
 
-    fn text(&self) -> String {
+    pub fn text(&self) -> String {
         let widths: Vec<usize> = (0..self.head.len())
             .map(|i| {
                 std::iter::once(&self.head)
@@ -65,7 +72,7 @@ impl Table {
         out
     }
 
-    fn markdown(&self) -> String {
+    pub fn markdown(&self) -> String {
         let line = |r: &[String]| format!("| {} |\n", r.join(" | "));
         let mut out = line(&self.head);
         out += &line(&vec!["---".to_owned(); self.head.len()]);
@@ -74,7 +81,7 @@ impl Table {
     }
 }
 
-fn median(values: &mut [f64]) -> Option<f64> {
+pub fn median(values: &mut [f64]) -> Option<f64> {
     if values.is_empty() {
         return None;
     }
@@ -87,9 +94,9 @@ fn median(values: &mut [f64]) -> Option<f64> {
     })
 }
 
-/// Medians of one method at one N.
-struct Stats {
-    runs: usize,
+/// Medians of one method at one N in one scene.
+pub struct Stats {
+    pub runs: usize,
     /// Runs that reached zero.
     reached: usize,
     zero_ms: Vec<f64>,
@@ -100,10 +107,10 @@ struct Stats {
 }
 
 impl Stats {
-    fn of(runs: &[Run], n: usize, method: Method) -> Stats {
+    pub fn of(runs: &[Run], scene: Scene, n: usize, method: Method) -> Stats {
         let mine: Vec<&Run> = runs
             .iter()
-            .filter(|r| r.n == n && r.method == method)
+            .filter(|r| r.scene == scene && r.n == n && r.method == method)
             .collect();
         Stats {
             runs: mine.len(),
@@ -126,7 +133,7 @@ impl Stats {
     }
 
     /// Median time-to-zero, only if every run reached zero.
-    fn zero(&self) -> Option<f64> {
+    pub fn zero(&self) -> Option<f64> {
         (self.runs > 0 && self.reached == self.runs)
             .then(|| median(&mut self.zero_ms.clone()))
             .flatten()
@@ -141,7 +148,7 @@ impl Stats {
     }
 }
 
-fn verdict(ok: Option<bool>) -> String {
+pub fn verdict(ok: Option<bool>) -> String {
     match ok {
         Some(true) => "PASS".to_owned(),
         Some(false) => "FAIL".to_owned(),
@@ -149,11 +156,11 @@ fn verdict(ok: Option<bool>) -> String {
     }
 }
 
-fn ms(v: Option<f64>) -> String {
+pub fn ms(v: Option<f64>) -> String {
     v.map_or("–".to_owned(), |v| format!("{v:.1} ms"))
 }
 
-fn ratio(v: Option<f64>) -> String {
+pub fn ratio(v: Option<f64>) -> String {
     v.map_or("–".to_owned(), |v| format!("{v:.2}×"))
 }
 
@@ -162,7 +169,7 @@ fn div(a: Option<f64>, b: Option<f64>) -> Option<f64> {
 }
 
 impl Summary<'_> {
-    fn method_table(&self, n: usize) -> Table {
+    fn method_table(&self, scene: Scene, n: usize) -> Table {
         let mut t = Table::new(&[
             "method",
             "runs",
@@ -174,7 +181,7 @@ impl Summary<'_> {
             "dbkill report / peak RSS",
         ]);
         for method in Method::ALL {
-            let s = Stats::of(self.runs, n, method);
+            let s = Stats::of(self.runs, scene, n, method);
             if s.runs == 0 {
                 continue;
             }
@@ -192,7 +199,7 @@ impl Summary<'_> {
             let mine: Vec<&Run> = self
                 .runs
                 .iter()
-                .filter(|r| r.n == n && r.method == method)
+                .filter(|r| r.scene == scene && r.n == n && r.method == method)
                 .collect();
             let notes = if method.is_dbkill() {
                 let exact = mine
@@ -210,11 +217,19 @@ impl Summary<'_> {
                     .map(|c| c.killed)
                     .sum();
                 let peak = mine.iter().filter_map(|r| r.peak_rss_kib).max();
-                format!(
+                let mut notes = format!(
                     "exact {exact}/{}, gone {gone}/{killed}, peak {}",
                     mine.len(),
                     peak.map_or("–".to_owned(), |k| format!("{:.1} MiB", k as f64 / MIB))
-                )
+                );
+                if scene.general_log() {
+                    let clean = mine
+                        .iter()
+                        .filter(|r| r.late_kills.as_ref().is_some_and(|l| l.ok()))
+                        .count();
+                    let _ = write!(notes, ", no KILL after answer {clean}/{}", mine.len());
+                }
+                notes
             } else {
                 let failed = mine.iter().filter(|r| r.problem.is_some()).count();
                 if failed > 0 {
@@ -250,7 +265,8 @@ impl Summary<'_> {
         t
     }
 
-    fn goals_table(&self) -> Table {
+    /// Issue #4's goals, on the `idle` runs.
+    fn goals_table(&self, sizes: &[usize]) -> Table {
         let mut t = Table::new(&["N", "goal", "measured", "limit", "result"]);
         let mut row = |n: String, goal: String, measured: String, limit: String, result: String| {
             t.rows.push(vec![n, goal, measured, limit, result]);
@@ -260,8 +276,8 @@ impl Summary<'_> {
             Method::DbkillDatabase,
             Method::DbkillIds,
         ];
-        for &n in self.sizes {
-            let s = |m| Stats::of(self.runs, n, m);
+        for &n in sizes {
+            let s = |m| Stats::of(self.runs, Scene::Idle, n, m);
             let (ku, lp, pt) = (
                 s(Method::KillUser),
                 s(Method::ClientLoop),
@@ -347,7 +363,7 @@ impl Summary<'_> {
             let reports: Vec<&Run> = self
                 .runs
                 .iter()
-                .filter(|r| r.n == n && r.method.is_dbkill())
+                .filter(|r| r.scene == Scene::Idle && r.n == n && r.method.is_dbkill())
                 .collect();
             if !reports.is_empty() {
                 let exact = reports
@@ -395,11 +411,11 @@ impl Summary<'_> {
             "30 MiB".into(),
             verdict(idle.map(|m| m <= 30.0)),
         );
-        let big = self.sizes.iter().copied().max().unwrap_or(0);
+        let big = sizes.iter().copied().max().unwrap_or(0);
         let peak = self
             .runs
             .iter()
-            .filter(|r| r.n == big && r.method.is_dbkill())
+            .filter(|r| r.scene == Scene::Idle && r.n == big && r.method.is_dbkill())
             .filter_map(|r| r.peak_rss_kib)
             .max()
             .map(|k| k as f64 / MIB);
@@ -424,7 +440,8 @@ impl Summary<'_> {
             .iter()
             .filter_map(|r| {
                 Some(format!(
-                    "N={} {}: {}",
+                    "{} N={} {}: {}",
+                    r.scene.key(),
                     r.n,
                     r.method.key(),
                     r.problem.as_ref()?
@@ -439,19 +456,97 @@ impl Summary<'_> {
         out
     }
 
+    /// `stalled`: one row per run, when the server stopped and resumed and what followed.
+    fn stall_table(&self) -> Table {
+        let mut t = Table::new(&[
+            "N",
+            "method",
+            "stopped (victims left)",
+            "resumed",
+            "returned",
+            "zero (after resume)",
+            "answer exact",
+            "KILLs after the answer",
+            "history = died",
+        ]);
+        let at = |d: std::time::Duration| format!("{:.1} ms", d.as_secs_f64() * 1e3);
+        for r in self.runs.iter().filter(|r| r.scene == Scene::Stalled) {
+            let Some(s) = &r.stall else { continue };
+            t.rows.push(vec![
+                r.n.to_string(),
+                r.method.key().to_owned(),
+                format!("{} ({})", at(s.stopped), s.left_at_stop),
+                at(s.resumed),
+                at(r.returned),
+                match (r.zero, r.zero_after_resume()) {
+                    (Some(z), _) if r.escaped_stall() => format!("{} (before the stop)", at(z)),
+                    (Some(z), Some(a)) => format!("{} ({})", at(z), at(a)),
+                    _ => "never".to_owned(),
+                },
+                r.report.as_ref().map_or("–".to_owned(), |c| {
+                    if c.exact { "yes" } else { "no" }.to_owned()
+                }),
+                r.late_kills.as_ref().map_or("–".to_owned(), |l| {
+                    format!(
+                        "{}/{} late, {} running",
+                        l.late, l.logged, l.running_at_answer
+                    )
+                }),
+                r.history.as_ref().map_or("–".to_owned(), |h| {
+                    h.matched_after.map_or("no".to_owned(), |d| {
+                        format!("{:.2} s after resume", d.as_secs_f64())
+                    })
+                }),
+            ]);
+        }
+        t
+    }
+
+    /// Every table in order with its heading: per scene and N, the stalls, then the goals.
+    fn sections(&self) -> Vec<(String, Table)> {
+        let mut out = Vec::new();
+        let ran = |scene: Scene, n: Option<usize>| {
+            self.runs
+                .iter()
+                .any(|r| r.scene == scene && n.is_none_or(|n| r.n == n))
+        };
+        for (scene, sizes) in self.plan {
+            for &n in sizes.iter().filter(|&&n| ran(*scene, Some(n))) {
+                let heading = format!(
+                    "{}, N = {n} ({} reps; {}; times from t0, medians unless noted)",
+                    scene.key(),
+                    self.reps,
+                    scene.describe()
+                );
+                out.push((heading, self.method_table(*scene, n)));
+            }
+            if *scene == Scene::Stalled && ran(*scene, None) {
+                let heading = "stalled, every run: mariadbd stopped (SIGSTOP) at the first victim \
+                    gone, continued 3 s later; times from t0";
+                out.push((heading.to_owned(), self.stall_table()));
+            }
+        }
+        if let Some((_, sizes)) = self.plan.iter().find(|(s, _)| *s == Scene::Idle)
+            && ran(Scene::Idle, None)
+        {
+            let heading = "Goals (issue #4, idle), medians".to_owned();
+            out.push((heading, self.goals_table(sizes)));
+        }
+        let heading = "Goals (issue #11), medians".to_owned();
+        out.push((heading, goals::table(self.runs, self.plan)));
+        out
+    }
+
     /// The tables as aligned text, for the terminal.
     pub fn text(&self) -> String {
         let mut out = String::new();
-        for &n in self.sizes {
-            let _ = writeln!(
-                out,
-                "\nN = {n} ({} reps; times from t0, medians unless noted)",
-                self.reps
-            );
-            out += &self.method_table(n).text();
+        for (heading, table) in self.sections() {
+            let _ = writeln!(out, "\n{heading}:");
+            out += &table.text();
         }
-        out += "\nGoals (issue #4), medians:\n";
-        out += &self.goals_table().text();
+        for s in self.skipped {
+            let _ = writeln!(out, "\nskipped: {s}");
+        }
         let _ = writeln!(
             out,
             "\ndbkill RSS idle at the end: {}",
@@ -485,12 +580,16 @@ impl Summary<'_> {
             m.rows.push(vec![k.to_owned(), v]);
         }
         out += &m.markdown();
-        for &n in self.sizes {
-            let _ = writeln!(out, "\n#### N = {n} ({} reps)\n", self.reps);
-            out += &self.method_table(n).markdown();
+        for (heading, table) in self.sections() {
+            let _ = writeln!(out, "\n#### {heading}\n");
+            out += &table.markdown();
         }
-        out += "\n#### Goals (medians)\n\n";
-        out += &self.goals_table().markdown();
+        if !self.skipped.is_empty() {
+            out += "\nSkipped:\n\n";
+            for s in self.skipped {
+                let _ = writeln!(out, "- {s}");
+            }
+        }
         let _ = writeln!(
             out,
             "\ndbkill RSS idle after all runs: {}.",

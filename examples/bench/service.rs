@@ -6,7 +6,7 @@ use std::net::TcpListener;
 use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Child, ChildStdin, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::{Context, Result, bail};
 use serde_json::{Value, json};
@@ -46,6 +46,8 @@ pub struct Dbkill {
 /// An HTTP answer and when its body had fully arrived.
 pub struct Answer {
     pub done: Instant,
+    /// The same moment on the wall clock (compared with the general log's times).
+    pub done_wall: SystemTime,
     pub status: u16,
     pub body: Vec<u8>,
 }
@@ -211,21 +213,45 @@ impl Dbkill {
         serde_json::from_str(&text).with_context(|| format!("POST {path}: not JSON: {text}"))
     }
 
-    /// KillSession (`DELETE …/process`) with a prepared JSON body.
-    pub async fn kill(&self, body: Vec<u8>) -> Result<Answer> {
+    /// KillSession (`DELETE …/process`) with a prepared JSON body, and our own `X-Request-Id`
+    /// if given (dbkill keeps it as the report's `request_id`).
+    pub async fn kill(&self, body: Vec<u8>, request_id: Option<&str>) -> Result<Answer> {
         let url = format!(
             "{}/v3/{}/instances/{}/process",
             self.base, self.project, self.instance
         );
-        let resp = self
+        let mut req = self
             .http
             .delete(url)
             .header("X-Auth-Token", &self.token)
-            .header("Content-Type", "application/json")
-            .body(body)
+            .header("Content-Type", "application/json");
+        if let Some(id) = request_id {
+            req = req.header("X-Request-Id", id);
+        }
+        let resp = req.body(body).send().await?;
+        answer(resp).await
+    }
+
+    /// One page (`page_num` from 1, 100 a page) of the kill history since `start_ms` (Unix
+    /// ms), narrowed to `request_id` where dbkill supports that filter.
+    pub async fn history(&self, start_ms: i64, request_id: &str, page_num: u32) -> Result<Value> {
+        let url = format!(
+            "{}/v3/{}/instances/{}/auto-flow/query-kill-process-history?start_time={start_ms}\
+             &page_size=100&page_num={page_num}&request_id={request_id}",
+            self.base, self.project, self.instance
+        );
+        let resp = self
+            .http
+            .get(url)
+            .header("X-Auth-Token", &self.token)
             .send()
             .await?;
-        answer(resp).await
+        let status = resp.status();
+        let text = resp.text().await?;
+        if !status.is_success() {
+            bail!("kill history: {status} {text}");
+        }
+        serde_json::from_str(&text).with_context(|| format!("kill history: not JSON: {text}"))
     }
 
     /// ListProcesses (`GET …/processes`) of one user: the count and the first page of `limit`.
@@ -267,8 +293,10 @@ async fn answer(resp: reqwest::Response) -> Result<Answer> {
     let status = resp.status().as_u16();
     let body = resp.bytes().await?;
     let done = Instant::now();
+    let done_wall = SystemTime::now();
     Ok(Answer {
         done,
+        done_wall,
         status,
         body: body.to_vec(),
     })

@@ -1,7 +1,9 @@
-//! The victims (idle connections of `victim` in database `example`) and the probe: the admin
-//! connection that watches the server exactly as baseline.md describes.
+//! The victims (connections of `victim` in database `example`, idle until a scene gives them a
+//! statement) and the probe: the admin connection that watches the server exactly as
+//! baseline.md describes. A second such connection checks answers against the server.
 
 use std::cell::Cell;
+use std::collections::HashSet;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -101,6 +103,8 @@ impl Probe {
         let mut conn = Conn::new(opts)
             .await
             .context("probe: connect as root over the socket")?;
+        // Keeps the probe's own statements out of the general log (scenes other than idle).
+        conn.query_drop("SET SESSION sql_log_off = 1").await?;
         let tid = conn
             .query_first(
                 "SELECT TID FROM information_schema.PROCESSLIST WHERE ID = CONNECTION_ID()",
@@ -111,6 +115,11 @@ impl Probe {
             interval: Duration::from_millis(1),
             tid,
         })
+    }
+
+    /// The connection itself, for queries of its own (the general log).
+    pub fn conn(&mut self) -> &mut Conn {
+        &mut self.conn
     }
 
     pub async fn threads_connected(&mut self) -> Result<u64> {
@@ -139,6 +148,31 @@ impl Probe {
                 "SELECT CAST(ID AS UNSIGNED) FROM information_schema.processlist WHERE user='{USER}'"
             ))
             .await?)
+    }
+
+    /// The victims listed now, as a set.
+    pub async fn alive(&mut self) -> Result<HashSet<u64>> {
+        Ok(self.victim_ids().await?.into_iter().collect())
+    }
+
+    /// The first column of a `SELECT COUNT(*) …`.
+    pub async fn count(&mut self, sql: &str) -> Result<u64> {
+        Ok(self.conn.query_first(sql).await?.unwrap_or(0))
+    }
+
+    /// Waits until `sql` (a `SELECT COUNT(*) …`) reads exactly `n`.
+    pub async fn wait_count(&mut self, sql: &str, n: u64, timeout: Duration) -> Result<()> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let count = self.count(sql).await?;
+            if count == n {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                bail!("{count} after {timeout:?}, expected {n}: {sql}");
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 
     pub async fn exec(&mut self, sql: &str) -> Result<()> {
