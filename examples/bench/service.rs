@@ -81,6 +81,12 @@ impl Dbkill {
             .env("DBKILL_DATA_DIR", dir.path().join("data"))
             .env("DBKILL_ADMIN_PASSWORD", ADMIN_PASSWORD)
             .env("DBKILL_RATE_LIMIT_PER_SECOND", "0")
+            // `BENCH_DBKILL_LOG=dbkill=debug` logs dbkill's kill phases; the log is copied to
+            // stderr when the benchmark ends.
+            .env(
+                "DBKILL_LOG",
+                std::env::var("BENCH_DBKILL_LOG").unwrap_or_else(|_| "info".into()),
+            )
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
             .stderr(log)
@@ -279,6 +285,11 @@ impl Dbkill {
 
 impl Drop for Dbkill {
     fn drop(&mut self) {
+        if std::env::var_os("BENCH_DBKILL_LOG").is_some() {
+            let log =
+                std::fs::read_to_string(self.dir.path().join("dbkill.log")).unwrap_or_default();
+            eprintln!("---- dbkill log ----\n{log}");
+        }
         // SIGKILL leaves a zombie until we reap it, so the guardian can never hit a reused pid.
         let _ = self.child.kill();
         if let Some(mut stdin) = self.guardian_stdin.take() {
