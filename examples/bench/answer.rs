@@ -37,6 +37,10 @@ struct Parsed {
 
 const ID_LISTS: [&str; 4] = ["failed", "not_found", "uncertain", "not_killed"];
 
+/// How dbkill's message marks a `failed` entry whose KILL reached a server that then stopped
+/// answering: the KILL may still take effect (the kill history is corrected later).
+const MAY_STILL_TAKE_EFFECT: &str = "may still take effect";
+
 fn parse(v: &Value) -> Parsed {
     let list = |key: &str| {
         v.get(key)
@@ -64,10 +68,37 @@ fn parse(v: &Value) -> Parsed {
             .collect(),
         lists: ID_LISTS
             .into_iter()
-            .map(|key| (key, list(key).iter().map(id).collect()))
+            .map(|key| {
+                let entries = list(key);
+                // Unconfirmed `failed` entries count as `uncertain`: they may die later.
+                let ids = entries
+                    .iter()
+                    .chain(
+                        if key == "uncertain" {
+                            list("failed")
+                        } else {
+                            vec![]
+                        }
+                        .iter(),
+                    )
+                    .filter(|e| match key {
+                        "failed" => !unconfirmed(e),
+                        "uncertain" => e.get("error_code").is_none() || unconfirmed(e),
+                        _ => true,
+                    })
+                    .map(id)
+                    .collect();
+                (key, ids)
+            })
             .collect(),
         skipped: list("skipped").len(),
     }
+}
+
+fn unconfirmed(e: &Value) -> bool {
+    e.get("error_msg")
+        .and_then(Value::as_str)
+        .is_some_and(|m| m.contains(MAY_STILL_TAKE_EFFECT))
 }
 
 /// Checks a KillSession answer on the victims `ids`; `truth` outside `idle`.

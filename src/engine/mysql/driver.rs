@@ -122,7 +122,11 @@ impl MysqlDriver {
     where
         F: for<'c> Fn(&'c mut Lifeline, Instant) -> OpFuture<'c, T>,
     {
-        let mut guard = self.lifeline.lock().await;
+        // Another call may hold the lifeline (a keepalive ping, a reconciliation) on a server
+        // that stopped answering: waiting for it counts against this call's time too.
+        let mut guard = tokio::time::timeout_at(until, self.lifeline.lock())
+            .await
+            .map_err(|_| EngineError::StatementTimeout)?;
         let mut attempt = 0;
         loop {
             if guard.is_none() {

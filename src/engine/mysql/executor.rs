@@ -139,7 +139,11 @@ impl MysqlDriver {
         batch: usize,
     ) -> Results {
         let mut results = Vec::with_capacity(ids.len());
-        let mut guard = self.lifeline.lock().await;
+        let stop = sender.timing.stop_sending;
+        let Ok(mut guard) = timeout_at(stop, self.lifeline.lock()).await else {
+            unsent(ids, EngineError::StatementTimeout, stop, &mut results);
+            return results;
+        };
         let mut pos = 0;
         let mut reopened = false;
         while pos < ids.len() {
