@@ -165,49 +165,18 @@ fn killed_session(row: &SqliteRow) -> StoreResult<KilledSessionRecord> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{DbUserId, InstanceId, ProjectId};
+    use crate::domain::InstanceId;
+    use crate::store::sqlite::fixtures::{intent, snapshot};
     use crate::store::{Outcome, SessionOutcome};
-
-    fn snapshot(id: u64) -> SessionSnapshot<'static> {
-        SessionSnapshot {
-            session_id: id,
-            user: "app",
-            host: "h:1",
-            db: "shop",
-            command: "Sleep",
-            time: 3,
-            state: "",
-            info: "",
-        }
-    }
-
-    fn intent<'a>(
-        request_id: &str,
-        instance: &InstanceId,
-        sessions: &'a [SessionSnapshot<'a>],
-    ) -> KillIntent<'a> {
-        KillIntent {
-            history_id: request_id.into(),
-            request_id: format!("report-{request_id}"),
-            project_id: ProjectId::new_random(),
-            instance_id: instance.clone(),
-            db_user_id: DbUserId::new_random(),
-            source: "api:admin".into(),
-            kill_type: "connection".into(),
-            filter_json: "{}".into(),
-            created_at: 1,
-            sessions,
-        }
-    }
 
     #[tokio::test]
     async fn the_intent_is_on_record_before_any_outcome() {
         let dir = tempfile::tempdir().unwrap();
         let store = SqliteStore::open(dir.path()).await.unwrap();
         let instance = InstanceId::new_random("in01");
-        let sessions = vec![snapshot(7), snapshot(9)];
+        let sessions = vec![snapshot(7, ""), snapshot(9, "")];
         store
-            .record_kill_plan(&intent("r1", &instance, &sessions))
+            .record_kill_plan(&intent("r1", &instance, &sessions, 1))
             .await
             .unwrap();
         // As after a crash right here: the plan is on record, nothing is reported killed yet.
@@ -264,10 +233,10 @@ mod tests {
         assert_eq!(backstop, i64::from(super::super::WAL_BACKSTOP_PAGES));
         let db_file = dir.path().join("dbkill.db");
         let before = std::fs::metadata(&db_file).unwrap().len();
-        let sessions: Vec<SessionSnapshot> = (0..3000).map(snapshot).collect();
+        let sessions: Vec<SessionSnapshot> = (0..3000).map(|id| snapshot(id, "")).collect();
         let instance = InstanceId::new_random("in01");
         store
-            .record_kill_plan(&intent("big", &instance, &sessions))
+            .record_kill_plan(&intent("big", &instance, &sessions, 1))
             .await
             .unwrap();
         // Far below the backstop: the rows are still only in the WAL.

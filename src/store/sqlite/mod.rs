@@ -2,6 +2,8 @@
 
 mod access_keys;
 mod catalog;
+#[cfg(test)]
+mod fixtures;
 mod history;
 mod identity;
 mod reconcile;

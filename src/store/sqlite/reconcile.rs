@@ -225,23 +225,9 @@ async fn settle_uncertain(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::{
-        HistoryQuery, HistoryStore, KillIntent, Outcome, SessionOutcome, SessionSnapshot,
-    };
+    use crate::store::sqlite::fixtures::{intent, snapshot};
+    use crate::store::{HistoryQuery, HistoryStore, Outcome, SessionOutcome, SessionSnapshot};
     use crate::store::{KilledSessionRecord, SqliteStore};
-
-    fn snapshot(id: u64, info: &'static str) -> SessionSnapshot<'static> {
-        SessionSnapshot {
-            session_id: id,
-            user: "app",
-            host: "h:1",
-            db: "shop",
-            command: if info.is_empty() { "Sleep" } else { "Query" },
-            time: 3,
-            state: "",
-            info,
-        }
-    }
 
     async fn record_plan(
         store: &SqliteStore,
@@ -251,18 +237,7 @@ mod tests {
         created_at: i64,
     ) {
         store
-            .record_kill_plan(&KillIntent {
-                history_id: history_id.into(),
-                request_id: format!("report-{history_id}"),
-                project_id: ProjectId::new_random(),
-                instance_id: instance.clone(),
-                db_user_id: DbUserId::new_random(),
-                source: "api:admin".into(),
-                kill_type: "connection".into(),
-                filter_json: "{}".into(),
-                created_at,
-                sessions,
-            })
+            .record_kill_plan(&intent(history_id, instance, sessions, created_at))
             .await
             .unwrap();
     }
