@@ -75,6 +75,12 @@ impl MysqlDriver {
         *self.current.lock().expect("not poisoned") = value;
     }
 
+    /// The `until` of a call no request is waiting for: time to (re)open the lifeline and run
+    /// one statement.
+    fn unhurried(&self) -> Instant {
+        Instant::now() + self.timeouts.connect + self.timeouts.statement
+    }
+
     /// The end of one call started now: the statement timeout, or `until` if sooner.
     fn call_deadline(&self, until: Instant) -> Instant {
         until.min(Instant::now() + self.timeouts.statement)
@@ -150,7 +156,7 @@ impl MysqlDriver {
     /// Keeps the lifeline open (reopening it when lost), so it exists before it is needed:
     /// when the server is at max_connections a new connection may not get in.
     pub async fn keep_alive(&self) -> Result<(), EngineError> {
-        let until = Instant::now() + self.timeouts.connect + self.timeouts.statement;
+        let until = self.unhurried();
         self.with_lifeline(until, |line, d| {
             Box::pin(
                 async move { timed(d, async { line.conn.ping().await.map_err(map_error) }).await },
@@ -234,7 +240,7 @@ impl SessionDriver for MysqlDriver {
         if ids.is_empty() {
             return Ok(HashMap::new());
         }
-        let until = Instant::now() + self.timeouts.connect + self.timeouts.statement;
+        let until = self.unhurried();
         let rows: Vec<Row> = self
             .with_lifeline(until, |line, d| {
                 let sql = Flavor::trx_sql(ids);
