@@ -58,12 +58,10 @@ pub enum DasError {
     StatementTimeout,
     /// DAS.210004 (one session of a kill): the deadline came before its KILL could be sent.
     KillNotAttempted,
-    /// DAS.210004 (one session of a kill): its KILL was sent, then the instance stopped
-    /// answering; it may still take effect, and reconciliation corrects the history.
+    /// DAS.210004 (one session of a kill): its KILL was sent but not answered in time (a slow
+    /// or stopped instance), and the session was not seen gone; the KILL may still take effect,
+    /// and reconciliation corrects the history.
     KillUnconfirmed,
-    /// DAS.210004 (one session of a kill): its KILL got no answer and verification still saw
-    /// the session run as before.
-    KillSurvived,
     /// DAS.209999: details go to the log only, keyed by the request id.
     Internal(String),
 }
@@ -99,7 +97,7 @@ impl DasError {
             NameTaken => "IAM.0409",
             RateLimited => "APIGW.0308",
             Unreachable => "DAS.210001",
-            StatementTimeout | KillNotAttempted | KillUnconfirmed | KillSurvived => "DAS.210004",
+            StatementTimeout | KillNotAttempted | KillUnconfirmed => "DAS.210004",
             Internal(_) => "DAS.209999",
         }
     }

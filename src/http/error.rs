@@ -54,8 +54,9 @@ pub fn status(e: &DasError) -> StatusCode {
         NoRoute => StatusCode::NOT_FOUND,
         NameTaken => StatusCode::CONFLICT,
         RateLimited => StatusCode::TOO_MANY_REQUESTS,
-        Unreachable | StatementTimeout | KillNotAttempted | KillUnconfirmed | KillSurvived
-        | Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        Unreachable | StatementTimeout | KillNotAttempted | KillUnconfirmed | Internal(_) => {
+            StatusCode::INTERNAL_SERVER_ERROR
+        }
     }
 }
 
@@ -172,12 +173,8 @@ pub fn message(e: &DasError, lang: Lang) -> String {
             "未尝试：在发送该会话的 KILL 之前已到达请求的截止时间。",
         ),
         KillUnconfirmed => pick(
-            "The KILL was sent, then the instance stopped answering: it may still take effect; the kill history is corrected once the instance answers again.",
-            "KILL 已发送，但实例随后停止响应：它仍可能生效；实例恢复响应后将更正终止历史。",
-        ),
-        KillSurvived => pick(
-            "The KILL got no answer and the session was still running when verification ended.",
-            "KILL 未得到响应，且验证结束时该会话仍在运行。",
+            "The KILL was sent but not answered in time (the instance is slow or stopped answering): it may still take effect; the kill history is corrected once the instance has finished it.",
+            "KILL 已发送但未及时得到响应（实例过慢或停止响应）：它仍可能生效；实例处理完毕后将更正终止历史。",
         ),
         Internal(_) => pick(
             "Internal error: see the server log for this request id.",
@@ -260,7 +257,6 @@ mod tests {
             StatementTimeout,
             KillNotAttempted,
             KillUnconfirmed,
-            KillSurvived,
             Internal("secret detail".into()),
         ]
     }

@@ -1,7 +1,8 @@
 //! Phase 5: each KILL's fate becomes a report entry and a history outcome. A KILL that got no
 //! answer is never `failed` on that ground alone: verification decides (gone or shown as
-//! `Killed` → killed; still running → failed); only when verification could not reach the
-//! server is it failed as "may still take effect", and recorded `uncertain` for reconciliation.
+//! `Killed` → killed); a session still listed, or not seen because the server did not answer,
+//! is failed as "may still take effect" — the KILL may still be running on the server — and
+//! recorded `uncertain`, which reconciliation settles once no KILL of dbkill's runs there.
 
 use std::collections::HashMap;
 
@@ -63,18 +64,13 @@ pub(super) fn fold(sorted: Sorted, v: &Verified, report: &mut KillReport) -> Fol
         f.killed(s, at, v);
     }
     for (s, sent_at) in sorted.unanswered {
-        if !v.checked {
-            f.failed(
-                report,
-                s,
-                DasError::KillUnconfirmed,
-                Outcome::Uncertain,
-                Some(sent_at),
-            );
-        } else if v.gone.contains(&s.id) || v.marked_killed.contains(&s.id) {
+        if v.checked && (v.gone.contains(&s.id) || v.marked_killed.contains(&s.id)) {
             f.killed(s, sent_at, v);
         } else {
-            f.failed(report, s, DasError::KillSurvived, Outcome::Failed, None);
+            // Still listed, or not seen: an unanswered KILL may still be running on the server
+            // (MariaDB retries a contended KILL for up to 2 s), so the session may yet die.
+            let e = DasError::KillUnconfirmed;
+            f.failed(report, s, e, Outcome::Uncertain, Some(sent_at));
         }
     }
     for s in sorted.not_found {
