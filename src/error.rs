@@ -4,6 +4,8 @@
 
 use std::fmt;
 
+use crate::domain::TlsFailure;
+
 /// What is wrong with one request parameter, in words both languages can render.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Problem {
@@ -54,6 +56,8 @@ pub enum DasError {
     RateLimited,
     /// DAS.210001: the instance could not be reached in time.
     Unreachable,
+    /// DAS.210001: the instance could not be reached because TLS failed (or was missing).
+    TargetTls(TlsFailure),
     /// DAS.210004: a statement on the instance timed out.
     StatementTimeout,
     /// DAS.210004 (one session of a kill): the deadline came before its KILL could be sent.
@@ -96,7 +100,7 @@ impl DasError {
             NoRoute => "APIGW.0101",
             NameTaken => "IAM.0409",
             RateLimited => "APIGW.0308",
-            Unreachable => "DAS.210001",
+            Unreachable | TargetTls(_) => "DAS.210001",
             StatementTimeout | KillNotAttempted | KillUnconfirmed => "DAS.210004",
             Internal(_) => "DAS.209999",
         }

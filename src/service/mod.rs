@@ -12,6 +12,7 @@ mod context;
 mod db_users;
 mod errors;
 mod in_flight;
+mod instances;
 mod kill;
 mod lifelines;
 mod processes;

@@ -161,6 +161,12 @@ impl<S: Store> CatalogStore for CachedStore<S> {
     async fn insert_instance(&self, instance: &InstanceRecord) -> StoreResult<()> {
         self.inner.insert_instance(instance).await
     }
+    async fn update_instance(&self, instance: &InstanceRecord) -> StoreResult<bool> {
+        let done = self.inner.update_instance(instance).await;
+        self.instances
+            .remove(&(instance.project_id.clone(), instance.id.clone()));
+        done
+    }
     async fn list_instances(
         &self,
         project: &ProjectId,

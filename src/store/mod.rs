@@ -72,6 +72,8 @@ pub trait AccessKeyStore: Send + Sync + 'static {
 #[async_trait]
 pub trait CatalogStore: Send + Sync + 'static {
     async fn insert_instance(&self, instance: &InstanceRecord) -> StoreResult<()>;
+    /// Replaces the instance's mutable fields (all but id, project and datastore type).
+    async fn update_instance(&self, instance: &InstanceRecord) -> StoreResult<bool>;
     async fn list_instances(
         &self,
         project: &ProjectId,

@@ -1,6 +1,6 @@
 //! Plain rows the store reads and writes; no behaviour beyond shape.
 
-use crate::domain::{DatastoreType, DbUserId, InstanceId, ProjectId, Session, UserId};
+use crate::domain::{DatastoreType, DbUserId, InstanceId, ProjectId, Session, TlsMode, UserId};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ProjectRecord {
@@ -43,6 +43,9 @@ pub struct InstanceRecord {
     pub port: u16,
     pub protected_users: Vec<String>,
     pub admin_port: Option<u16>,
+    pub tls_mode: TlsMode,
+    /// PEM of the CA that `verify_ca` / `verify_identity` trust; `None`: the system's roots.
+    pub tls_ca: Option<String>,
 }
 
 #[derive(Clone, Debug)]

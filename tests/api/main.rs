@@ -22,4 +22,5 @@ mod kill_validation;
 mod protections;
 mod secrets;
 mod signing;
+mod target_tls;
 mod throwaway_mariadb;
