@@ -68,6 +68,12 @@ pub enum DasError {
     KillUnconfirmed,
     /// DAS.209999: details go to the log only, keyed by the request id.
     Internal(String),
+    /// DAS.209999: the store could not write (disk full, read-only, failing); the request was
+    /// refused before it changed anything. The detail goes to the log only.
+    StoreCannotWrite(String),
+    /// DAS.209999 from `/healthz`: dbkill cannot do its work now (its store cannot write); the
+    /// detail goes to the log only.
+    Unhealthy(String),
 }
 
 impl DasError {
@@ -102,7 +108,7 @@ impl DasError {
             RateLimited => "APIGW.0308",
             Unreachable | TargetTls(_) => "DAS.210001",
             StatementTimeout | KillNotAttempted | KillUnconfirmed => "DAS.210004",
-            Internal(_) => "DAS.209999",
+            Internal(_) | StoreCannotWrite(_) | Unhealthy(_) => "DAS.209999",
         }
     }
 }
@@ -119,6 +125,7 @@ impl From<crate::store::StoreError> for DasError {
     fn from(e: crate::store::StoreError) -> Self {
         match e {
             crate::store::StoreError::Conflict => DasError::NameTaken,
+            crate::store::StoreError::Unwritable(detail) => DasError::StoreCannotWrite(detail),
             other => DasError::Internal(other.to_string()),
         }
     }

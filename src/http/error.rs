@@ -56,7 +56,8 @@ pub fn status(e: &DasError) -> StatusCode {
         NameTaken => StatusCode::CONFLICT,
         RateLimited => StatusCode::TOO_MANY_REQUESTS,
         Unreachable | TargetTls(_) | StatementTimeout | KillNotAttempted | KillUnconfirmed
-        | Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        | Internal(_) | StoreCannotWrite(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        Unhealthy(_) => StatusCode::SERVICE_UNAVAILABLE,
     }
 }
 
@@ -217,6 +218,14 @@ pub fn message(e: &DasError, lang: Lang) -> String {
             "Internal error: see the server log for this request id.",
             "内部错误：请根据请求 ID 查看服务端日志。",
         ),
+        StoreCannotWrite(_) => pick(
+            "dbkill's store cannot write (disk full, read-only or failing storage): the request was refused before it changed anything, and no session was killed.",
+            "dbkill 的存储无法写入（磁盘已满、只读或存储故障）：请求在做出任何更改之前已被拒绝，未终止任何会话。",
+        ),
+        Unhealthy(_) => pick(
+            "Unhealthy: dbkill's store cannot write (disk full, read-only or failing storage), so kills are refused; see the server log.",
+            "不健康：dbkill 的存储无法写入（磁盘已满、只读或存储故障），终止会话的请求将被拒绝；请查看服务端日志。",
+        ),
     }
 }
 
@@ -253,8 +262,15 @@ pub async fn localize_errors(req: Request, next: Next) -> Response {
     let Some(RenderedError(err)) = resp.extensions().get::<RenderedError>().cloned() else {
         return resp;
     };
-    if let DasError::Internal(detail) = &err {
-        tracing::error!(request_id = %request_id, "internal error: {detail}");
+    match &err {
+        DasError::Internal(detail) => {
+            tracing::error!(request_id = %request_id, "internal error: {detail}");
+        }
+        DasError::StoreCannotWrite(detail) => {
+            tracing::error!(request_id = %request_id, "{detail}");
+        }
+        // Logged by the probe, at most once per probe, not once per caller.
+        _ => {}
     }
     let (parts, _) = resp.into_parts();
     let mut fresh = render(&err, lang);
@@ -299,6 +315,8 @@ mod tests {
             KillNotAttempted,
             KillUnconfirmed,
             Internal("secret detail".into()),
+            StoreCannotWrite("secret detail".into()),
+            Unhealthy("secret detail".into()),
         ]
     }
 

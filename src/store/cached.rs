@@ -85,6 +85,9 @@ impl<S: Store> IdentityStore for CachedStore<S> {
     async fn ping(&self) -> StoreResult<()> {
         self.inner.ping().await
     }
+    async fn probe_write(&self) -> StoreResult<()> {
+        self.inner.probe_write().await
+    }
     async fn create_project(&self, name: &str) -> StoreResult<ProjectRecord> {
         self.inner.create_project(name).await
     }

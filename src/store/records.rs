@@ -62,6 +62,29 @@ pub struct DbUserFilter {
     pub username: Option<String>,
 }
 
+/// Whose secret a sealed value is; the row it is bound to (its AAD) follows from this.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SecretOwner {
+    DbUserPassword(DbUserId),
+    /// The access key's id (`access`).
+    AccessKeySecret(String),
+}
+
+/// One sealed secret as stored.
+#[derive(Clone, Debug)]
+pub struct SealedSecret {
+    pub owner: SecretOwner,
+    pub sealed: String,
+}
+
+/// One secret sealed again under a new key: the stored value it replaces, and the new one.
+#[derive(Clone, Debug)]
+pub struct Resealed {
+    pub owner: SecretOwner,
+    pub old: String,
+    pub new: String,
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Page {
     pub offset: i64,
