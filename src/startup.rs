@@ -1,5 +1,6 @@
-//! The running application: prepares the data dir, opens the store, bootstraps the admin, binds
-//! the listener (port 0 in tests), starts the reconciler and serves until a shutdown signal.
+//! The running application: prepares and locks the data dir, opens the store and its master key
+//! (`keyring`), bootstraps the admin, binds the listener (port 0 in tests), starts the reconciler
+//! and serves until a shutdown signal.
 
 use std::future::Future;
 use std::net::SocketAddr;
