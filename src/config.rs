@@ -44,6 +44,11 @@ pub struct RawSettings {
     pub rate_limit_burst: u32,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub master_key: Option<String>,
+    // Master key (issue #12, point 7).
+    /// A file holding the master key, outside the data dir (e.g. a mounted secret); readable
+    /// by its owner only. Exclusive with `master_key`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub master_key_file: Option<PathBuf>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub admin_password: Option<String>,
 }
@@ -64,6 +69,7 @@ impl Default for RawSettings {
             rate_limit_per_second: 50,
             rate_limit_burst: 200,
             master_key: None,
+            master_key_file: None,
             admin_password: None,
         }
     }
@@ -101,6 +107,8 @@ pub struct Settings {
     pub rate_limit: Option<RateLimit>,
     /// 64 hex chars or base64 of 32 bytes; when absent `<data_dir>/master.key` is used.
     pub master_key: Option<SecretString>,
+    /// The master key's file when it is not `<data_dir>/master.key`.
+    pub master_key_file: Option<PathBuf>,
     /// The bootstrap admin's password; when absent one is generated on first start.
     pub admin_password: Option<SecretString>,
 }
@@ -205,6 +213,22 @@ impl Settings {
                 .unwrap_or(1),
             }),
         };
+        if raw.master_key.is_some() && raw.master_key_file.is_some() {
+            return Err(ConfigError::Invalid {
+                key: "master_key_file",
+                why: "set DBKILL_MASTER_KEY or DBKILL_MASTER_KEY_FILE, not both".into(),
+            });
+        }
+        if raw
+            .master_key_file
+            .as_ref()
+            .is_some_and(|f| f.as_os_str().is_empty())
+        {
+            return Err(ConfigError::Invalid {
+                key: "master_key_file",
+                why: "must not be empty".into(),
+            });
+        }
         if let Some(pw) = &raw.admin_password
             && !(8..=128).contains(&pw.chars().count())
         {
@@ -226,6 +250,7 @@ impl Settings {
             reconcile_interval: Duration::from_millis(reconcile),
             rate_limit,
             master_key: raw.master_key.map(SecretString::from),
+            master_key_file: raw.master_key_file,
             admin_password: raw.admin_password.map(SecretString::from),
         })
     }
@@ -276,6 +301,14 @@ mod tests {
             let err = Settings::validate(raw).unwrap_err().to_string();
             assert!(err.contains("reconcile_interval_ms"), "{err}");
         }
+
+        let raw = RawSettings {
+            master_key: Some("11".repeat(32)),
+            master_key_file: Some("/run/secrets/dbkill".into()),
+            ..Default::default()
+        };
+        let err = Settings::validate(raw).unwrap_err().to_string();
+        assert!(err.contains("not both"), "{err}");
 
         let raw = RawSettings {
             admin_password: Some("short".into()),

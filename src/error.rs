@@ -4,6 +4,8 @@
 
 use std::fmt;
 
+use crate::domain::TlsFailure;
+
 /// What is wrong with one request parameter, in words both languages can render.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Problem {
@@ -54,6 +56,8 @@ pub enum DasError {
     RateLimited,
     /// DAS.210001: the instance could not be reached in time.
     Unreachable,
+    /// DAS.210001: the instance could not be reached because TLS failed (or was missing).
+    TargetTls(TlsFailure),
     /// DAS.210004: a statement on the instance timed out.
     StatementTimeout,
     /// DAS.210004 (one session of a kill): the deadline came before its KILL could be sent.
@@ -64,6 +68,12 @@ pub enum DasError {
     KillUnconfirmed,
     /// DAS.209999: details go to the log only, keyed by the request id.
     Internal(String),
+    /// DAS.209999: the store could not write (disk full, read-only, failing); the request was
+    /// refused before it changed anything. The detail goes to the log only.
+    StoreCannotWrite(String),
+    /// DAS.209999 from `/healthz`: dbkill cannot do its work now (its store cannot write); the
+    /// detail goes to the log only.
+    Unhealthy(String),
 }
 
 impl DasError {
@@ -96,9 +106,9 @@ impl DasError {
             NoRoute => "APIGW.0101",
             NameTaken => "IAM.0409",
             RateLimited => "APIGW.0308",
-            Unreachable => "DAS.210001",
+            Unreachable | TargetTls(_) => "DAS.210001",
             StatementTimeout | KillNotAttempted | KillUnconfirmed => "DAS.210004",
-            Internal(_) => "DAS.209999",
+            Internal(_) | StoreCannotWrite(_) | Unhealthy(_) => "DAS.209999",
         }
     }
 }
@@ -115,6 +125,7 @@ impl From<crate::store::StoreError> for DasError {
     fn from(e: crate::store::StoreError) -> Self {
         match e {
             crate::store::StoreError::Conflict => DasError::NameTaken,
+            crate::store::StoreError::Unwritable(detail) => DasError::StoreCannotWrite(detail),
             other => DasError::Internal(other.to_string()),
         }
     }

@@ -13,7 +13,9 @@
 //! - [`http`]: routes, authentication, rate limits, request parsing, errors → responses, the
 //!   console's static files. [`cli`]: the client subcommands over the REST API.
 //! - [`service`]: authorisation as a type, the db-user life cycle, listing and killing in
-//!   named phases, lifelines. [`startup`]: the running application; [`config`]: settings.
+//!   named phases, lifelines. [`startup`]: the running application; [`config`]: settings;
+//!   [`keyring`]: the master key a store is sealed with, and its rotation; [`data_dir`]: its
+//!   mode and lock.
 //! - [`engine`]: target drivers (one per engine, chosen in one place); [`store`]: persistence;
 //!   [`secrets`]: keys, sealing, tokens, passwords; [`signing`]: AK/SK signatures.
 //! - Pure: [`domain`] types, [`planner`], [`report`], [`error`] (the API's error vocabulary),
@@ -23,10 +25,12 @@
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod data_dir;
 pub mod domain;
 pub mod engine;
 pub mod error;
 pub mod http;
+pub mod keyring;
 pub mod planner;
 pub mod report;
 pub mod secrets;

@@ -32,6 +32,17 @@ enum Command {
         #[arg(long, env = "DBKILL_CONFIG")]
         config: Option<PathBuf>,
     },
+    /// Seal every stored secret under a new master key and replace the key file. Run it while
+    /// `dbkill serve` is stopped (it refuses otherwise); a crash midway is finished by the next
+    /// start.
+    RotateMasterKey {
+        /// Where the store and the master key live [env: DBKILL_DATA_DIR] [default: ./dbkill-data].
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        /// A TOML file of settings [default: ./dbkill.toml when present].
+        #[arg(long, env = "DBKILL_CONFIG")]
+        config: Option<PathBuf>,
+    },
     #[command(flatten)]
     Client(dbkill::cli::ClientCommand),
 }
@@ -61,6 +72,20 @@ async fn main() -> anyhow::Result<()> {
             let app = Application::build(settings).await?;
             tracing::info!("dbkill listening on http://{}", app.local_addr());
             app.run_until_stopped(shutdown_signal()).await
+        }
+        Command::RotateMasterKey { data_dir, config } => {
+            init_logging();
+            let flags = FlagOverrides {
+                listen: None,
+                data_dir,
+            };
+            let settings = Settings::load(config.as_deref(), flags)?;
+            let rotated = dbkill::keyring::rotate_master_key(&settings).await?;
+            println!(
+                "dbkill: re-sealed {} db user passwords and {} access key secrets under a new master key",
+                rotated.db_user_passwords, rotated.access_key_secrets
+            );
+            Ok(())
         }
         Command::Client(command) => std::process::exit(dbkill::cli::run(command).await),
     }

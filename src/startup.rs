@@ -1,12 +1,9 @@
-//! The running application: prepares the data dir, opens the store, bootstraps the admin, binds
-//! the listener (port 0 in tests), starts the reconciler and serves until a shutdown signal.
+//! The running application: prepares and locks the data dir, opens the store and its master key
+//! (`keyring`), bootstraps the admin, binds the listener (port 0 in tests), starts the reconciler
+//! and serves until a shutdown signal.
 
-use std::fs::{self, DirBuilder};
 use std::future::Future;
-use std::io::Write;
 use std::net::SocketAddr;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
-use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::Context;
@@ -15,8 +12,10 @@ use secrecy::ExposeSecret;
 use tokio::net::TcpListener;
 
 use crate::config::Settings;
+use crate::data_dir::{self, DataDirLock};
 use crate::http::{AppState, CallerLimiter, MetricsHandle, router};
-use crate::secrets::{MasterKey, PasswordHasher, Sealer, hash_password, random_bytes};
+use crate::keyring;
+use crate::secrets::{KeySource, PasswordHasher, hash_password, random_bytes, write_private};
 use crate::service::Services;
 use crate::store::{CachedStore, NewUser, SqliteStore, Store};
 
@@ -24,35 +23,8 @@ pub struct Application {
     listener: TcpListener,
     state: AppState,
     store: SqliteStore,
-}
-
-/// Creates the data dir with mode 0700 when missing; an existing dir is left as it is.
-fn prepare_data_dir(dir: &Path) -> anyhow::Result<()> {
-    if !dir.exists() {
-        DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(dir)
-            .with_context(|| format!("cannot create data dir {}", dir.display()))?;
-    }
-    anyhow::ensure!(
-        dir.is_dir(),
-        "data dir {} is not a directory",
-        dir.display()
-    );
-    Ok(())
-}
-
-fn write_secret_file(path: &Path, content: &str) -> anyhow::Result<()> {
-    let mut f = fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)
-        .with_context(|| format!("cannot write {}", path.display()))?;
-    f.write_all(content.as_bytes())?;
-    f.write_all(b"\n")?;
-    Ok(())
+    /// No other dbkill process uses the data dir while this one runs.
+    _lock: DataDirLock,
 }
 
 /// The first start on an empty store creates the global admin `admin`.
@@ -81,7 +53,8 @@ async fn bootstrap_admin(store: &dyn Store, settings: &Settings) -> anyhow::Resu
         .await?;
     if generated {
         let path = settings.data_dir.join("admin-password");
-        write_secret_file(&path, &password)?;
+        write_private(&path, &format!("{password}\n"), true)
+            .with_context(|| format!("cannot write {}", path.display()))?;
         // Shown once on the terminal, by design: this is the only way a newcomer learns it.
         println!(
             "dbkill: created user `admin` with password {password} (also saved in {})",
@@ -95,19 +68,29 @@ async fn bootstrap_admin(store: &dyn Store, settings: &Settings) -> anyhow::Resu
 
 impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
-        prepare_data_dir(&settings.data_dir)?;
-        let key = MasterKey::load(settings.master_key.as_ref(), &settings.data_dir)?;
+        // Connections to targets may use TLS; the ring provider is the one this build has.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        data_dir::prepare(&settings.data_dir)?;
+        let lock = data_dir::lock(&settings.data_dir, "starting another")?;
         let store = SqliteStore::open(&settings.data_dir)
             .await
             .context("cannot open the store")?;
+        let key_source = KeySource::new(
+            settings.master_key.as_ref(),
+            settings.master_key_file.as_deref(),
+            &settings.data_dir,
+        );
+        let sealer = keyring::open(&store, &key_source).await?;
         bootstrap_admin(&store, &settings).await?;
+        for file in ["master.key", "admin-password"] {
+            data_dir::make_private(&settings.data_dir.join(file))?;
+        }
         let listener = TcpListener::bind(settings.listen)
             .await
             .with_context(|| format!("cannot listen on {}", settings.listen))?;
         let hasher = tokio::task::spawn_blocking(PasswordHasher::default).await?;
         let limiter = settings.rate_limit.map(CallerLimiter::new);
         let cached: Arc<dyn Store> = Arc::new(CachedStore::new(store.clone()));
-        let sealer = Sealer::new(&key);
         let state = AppState {
             services: Services::new(cached.clone(), sealer.clone(), &settings),
             store: cached,
@@ -121,6 +104,7 @@ impl Application {
             listener,
             state,
             store,
+            _lock: lock,
         })
     }
 

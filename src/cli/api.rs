@@ -43,6 +43,8 @@ pub struct Instance {
     #[serde(default)]
     pub protected_users: Vec<String>,
     pub admin_port: Option<u16>,
+    #[serde(default)]
+    pub tls_mode: Option<String>,
 }
 
 #[derive(Deserialize, Debug)]
@@ -60,6 +62,10 @@ pub struct NewInstance {
     pub protected_users: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub admin_port: Option<u16>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls_mode: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls_ca: Option<String>,
 }
 
 #[derive(Deserialize, Debug)]

@@ -4,7 +4,7 @@ use clap::Subcommand;
 
 use super::api::NewInstance;
 use super::context::Ctx;
-use super::error::CliResult;
+use super::error::{CliError, CliResult};
 use super::table::{Align, Table};
 
 #[derive(Subcommand, Debug)]
@@ -26,6 +26,13 @@ pub enum InstancesCommand {
         /// MySQL admin_port / MariaDB extra_port, used for kills when the server is full.
         #[arg(long)]
         admin_port: Option<u16>,
+        /// How dbkill secures its connections to the instance [default: preferred].
+        #[arg(long, ignore_case = true,
+              value_parser = ["disabled", "preferred", "required", "verify_ca", "verify_identity"])]
+        tls_mode: Option<String>,
+        /// A PEM file of the CA that verify_ca / verify_identity trust (else the system's roots).
+        #[arg(long, value_name = "PEM_FILE")]
+        tls_ca: Option<std::path::PathBuf>,
     },
     /// List the project's instances.
     List,
@@ -47,7 +54,16 @@ pub async fn run(cmd: &InstancesCommand, ctx: &Ctx) -> CliResult<i32> {
             port,
             protected_users,
             admin_port,
+            tls_mode,
+            tls_ca,
         } => {
+            let tls_ca =
+                match tls_ca {
+                    Some(path) => Some(std::fs::read_to_string(path).map_err(|e| {
+                        CliError::Usage(format!("--tls-ca {}: {e}", path.display()))
+                    })?),
+                    None => None,
+                };
             let new = NewInstance {
                 name: name.clone(),
                 datastore_type: datastore_type.to_ascii_lowercase(),
@@ -55,6 +71,8 @@ pub async fn run(cmd: &InstancesCommand, ctx: &Ctx) -> CliResult<i32> {
                 port: *port,
                 protected_users: protected_users.clone(),
                 admin_port: *admin_port,
+                tls_mode: tls_mode.as_ref().map(|m| m.to_ascii_lowercase()),
+                tls_ca,
             };
             let id = ctx.client.create_instance(&ctx.project, &new).await?;
             println!("{}", lang.instance_added(name, &id));
@@ -68,6 +86,7 @@ pub async fn run(cmd: &InstancesCommand, ctx: &Ctx) -> CliResult<i32> {
                 ("HOST", Align::Left),
                 ("PORT", Align::Right),
                 ("ADMIN PORT", Align::Right),
+                ("TLS", Align::Left),
                 ("PROTECTED USERS", Align::Left),
             ]);
             for i in &all {
@@ -78,6 +97,7 @@ pub async fn run(cmd: &InstancesCommand, ctx: &Ctx) -> CliResult<i32> {
                     i.host.clone(),
                     i.port.to_string(),
                     i.admin_port.map(|p| p.to_string()).unwrap_or_default(),
+                    i.tls_mode.clone().unwrap_or_default(),
                     i.protected_users.join(","),
                 ]);
             }

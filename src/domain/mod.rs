@@ -8,6 +8,7 @@ mod kill;
 mod principal;
 mod role;
 mod session;
+mod tls;
 
 pub use datastore::{DatastoreType, DbUserDatastore};
 pub use ids::{DbUserId, InstanceId, ProjectId, SessionId, UserId};
@@ -15,3 +16,4 @@ pub use kill::{KillFilter, KillType};
 pub use principal::Principal;
 pub use role::Role;
 pub use session::Session;
+pub use tls::{TlsFailure, TlsMode};

@@ -8,15 +8,17 @@ mod driver;
 pub mod mysql;
 pub mod postgres;
 mod registry;
+pub mod tls;
 
 use std::time::Duration;
 
 use secrecy::SecretString;
 
-use crate::domain::DatastoreType;
+use crate::domain::{DatastoreType, TlsFailure};
 
 pub use driver::{KillOrder, KillResult, Presence, SessionDriver, Snapshot};
 pub use registry::{Engines, OwnConnections};
+pub use tls::TargetTls;
 
 /// Where and as whom to connect.
 #[derive(Clone)]
@@ -26,6 +28,8 @@ pub struct Target {
     pub port: u16,
     pub username: String,
     pub password: SecretString,
+    /// Every connection to the target follows its TLS settings.
+    pub tls: TargetTls,
 }
 
 impl std::fmt::Debug for Target {
@@ -35,6 +39,7 @@ impl std::fmt::Debug for Target {
             .field("host", &self.host)
             .field("port", &self.port)
             .field("username", &self.username)
+            .field("tls_mode", &self.tls.mode)
             .finish_non_exhaustive()
     }
 }
@@ -51,6 +56,8 @@ pub enum EngineError {
     LoginRefused,
     #[error("the instance could not be reached: {0}")]
     Unreachable(String),
+    #[error("TLS to the instance failed: {0:?}")]
+    Tls(TlsFailure),
     #[error("the instance is at max_connections")]
     TooManyConnections,
     #[error("a statement timed out")]

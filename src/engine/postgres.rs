@@ -1,11 +1,13 @@
 //! PostgreSQL targets. For now only the login check used when registering a db user; session
-//! listing and killing come with the PostgreSQL driver.
+//! listing and killing come with the PostgreSQL driver. This build has no TLS to PostgreSQL:
+//! `preferred` connects plain, `disabled` plain, and the instance API refuses the other modes.
 
 use secrecy::ExposeSecret;
 use sqlx::Connection;
-use sqlx::postgres::{PgConnectOptions, PgConnection};
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgSslMode};
 
 use super::{EngineError, Target, Timeouts};
+use crate::domain::TlsMode;
 
 pub async fn check_login(target: &Target, timeouts: Timeouts) -> Result<(), EngineError> {
     let options = PgConnectOptions::new()
@@ -13,7 +15,11 @@ pub async fn check_login(target: &Target, timeouts: Timeouts) -> Result<(), Engi
         .port(target.port)
         .username(&target.username)
         .password(target.password.expose_secret())
-        .database("postgres");
+        .database("postgres")
+        .ssl_mode(match target.tls.mode {
+            TlsMode::Disabled => PgSslMode::Disable,
+            _ => PgSslMode::Prefer,
+        });
     match tokio::time::timeout(timeouts.connect, PgConnection::connect_with(&options)).await {
         Err(_) => Err(EngineError::Unreachable("connect timed out".into())),
         Ok(Ok(conn)) => {

@@ -62,7 +62,7 @@ fn spawn_keepalive(driver: Weak<MysqlDriver>) {
 #[derive(Clone, PartialEq, Eq, Hash)]
 struct DriverKey {
     db_user: DbUserId,
-    /// A password change gives a new key, so stale credentials are never used.
+    /// A password, address or TLS change gives a new key, so stale settings are never used.
     fingerprint: String,
 }
 
@@ -113,10 +113,11 @@ impl Engines {
         let key = DriverKey {
             db_user: db_user.clone(),
             fingerprint: format!(
-                "{}:{}:{}:{}",
+                "{}:{}:{}:{}:{}",
                 target.host,
                 target.port,
                 kill_port,
+                target.tls.fingerprint(),
                 hex::encode(Sha256::digest(sealed_password.as_bytes()))
             ),
         };

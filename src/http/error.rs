@@ -10,6 +10,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
+use crate::domain::TlsFailure;
 use crate::error::{DasError, Problem};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -54,9 +55,45 @@ pub fn status(e: &DasError) -> StatusCode {
         NoRoute => StatusCode::NOT_FOUND,
         NameTaken => StatusCode::CONFLICT,
         RateLimited => StatusCode::TOO_MANY_REQUESTS,
-        Unreachable | StatementTimeout | KillNotAttempted | KillUnconfirmed | Internal(_) => {
-            StatusCode::INTERNAL_SERVER_ERROR
+        Unreachable | TargetTls(_) | StatementTimeout | KillNotAttempted | KillUnconfirmed
+        | Internal(_) | StoreCannotWrite(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        Unhealthy(_) => StatusCode::SERVICE_UNAVAILABLE,
+    }
+}
+
+/// Why TLS to an instance failed; rustls's detail is English in both languages, and cut short.
+fn tls_text(f: &TlsFailure, lang: Lang) -> String {
+    let detail = |d: &str| super::extract::truncate(d, 200);
+    match (f, lang) {
+        (TlsFailure::RequiredByServer, Lang::En) => "The instance requires TLS \
+            (require_secure_transport, or an account created REQUIRE SSL) but the instance's \
+            tls_mode is disabled: set tls_mode to required, verify_ca or verify_identity."
+            .into(),
+        (TlsFailure::RequiredByServer, Lang::Zh) => "实例要求使用 TLS 连接（require_secure_transport，\
+            或账号设置了 REQUIRE SSL），但该实例的 tls_mode 为 disabled：请将 tls_mode 设为 required、\
+            verify_ca 或 verify_identity。"
+            .into(),
+        (TlsFailure::NotOffered, Lang::En) => "TLS: the instance's tls_mode requires TLS but the \
+            server does not offer it: enable TLS on the server, or set tls_mode to preferred or \
+            disabled."
+            .into(),
+        (TlsFailure::NotOffered, Lang::Zh) => "TLS：该实例的 tls_mode 要求 TLS，但服务器未提供 TLS：\
+            请在服务器上启用 TLS，或将 tls_mode 设为 preferred 或 disabled。"
+            .into(),
+        (TlsFailure::Certificate(d), Lang::En) => format!(
+            "TLS: the instance's certificate failed verification ({}): check tls_ca, and for \
+             verify_identity that the certificate names the host dbkill connects to.",
+            detail(d)
+        ),
+        (TlsFailure::Certificate(d), Lang::Zh) => format!(
+            "TLS：实例证书校验失败（{}）：请检查 tls_ca；verify_identity 模式下证书还须包含 dbkill \
+             所连接的主机名。",
+            detail(d)
+        ),
+        (TlsFailure::Handshake(d), Lang::En) => {
+            format!("TLS: the handshake with the instance failed ({}).", detail(d))
         }
+        (TlsFailure::Handshake(d), Lang::Zh) => format!("TLS：与实例的握手失败（{}）。", detail(d)),
     }
 }
 
@@ -164,6 +201,7 @@ pub fn message(e: &DasError, lang: Lang) -> String {
             "The instance could not be reached in time (refused, timed out or unknown host).",
             "无法及时连接到实例（连接被拒绝、超时或主机未知）。",
         ),
+        TargetTls(failure) => tls_text(failure, lang),
         StatementTimeout => pick(
             "A statement on the instance timed out.",
             "在实例上执行语句超时。",
@@ -179,6 +217,14 @@ pub fn message(e: &DasError, lang: Lang) -> String {
         Internal(_) => pick(
             "Internal error: see the server log for this request id.",
             "内部错误：请根据请求 ID 查看服务端日志。",
+        ),
+        StoreCannotWrite(_) => pick(
+            "dbkill's store cannot write (disk full, read-only or failing storage): the request was refused before it changed anything, and no session was killed.",
+            "dbkill 的存储无法写入（磁盘已满、只读或存储故障）：请求在做出任何更改之前已被拒绝，未终止任何会话。",
+        ),
+        Unhealthy(_) => pick(
+            "Unhealthy: dbkill's store cannot write (disk full, read-only or failing storage), so kills are refused; see the server log.",
+            "不健康：dbkill 的存储无法写入（磁盘已满、只读或存储故障），终止会话的请求将被拒绝；请查看服务端日志。",
         ),
     }
 }
@@ -216,8 +262,15 @@ pub async fn localize_errors(req: Request, next: Next) -> Response {
     let Some(RenderedError(err)) = resp.extensions().get::<RenderedError>().cloned() else {
         return resp;
     };
-    if let DasError::Internal(detail) = &err {
-        tracing::error!(request_id = %request_id, "internal error: {detail}");
+    match &err {
+        DasError::Internal(detail) => {
+            tracing::error!(request_id = %request_id, "internal error: {detail}");
+        }
+        DasError::StoreCannotWrite(detail) => {
+            tracing::error!(request_id = %request_id, "{detail}");
+        }
+        // Logged by the probe, at most once per probe, not once per caller.
+        _ => {}
     }
     let (parts, _) = resp.into_parts();
     let mut fresh = render(&err, lang);
@@ -254,10 +307,16 @@ mod tests {
             NameTaken,
             RateLimited,
             Unreachable,
+            TargetTls(TlsFailure::RequiredByServer),
+            TargetTls(TlsFailure::NotOffered),
+            TargetTls(TlsFailure::Certificate("UnknownIssuer ".repeat(100))),
+            TargetTls(TlsFailure::Handshake("alert".into())),
             StatementTimeout,
             KillNotAttempted,
             KillUnconfirmed,
             Internal("secret detail".into()),
+            StoreCannotWrite("secret detail".into()),
+            Unhealthy("secret detail".into()),
         ]
     }
 
@@ -272,6 +331,26 @@ mod tests {
                 assert!(!m.contains("secret detail"));
             }
             assert_ne!(message(&e, Lang::En), message(&e, Lang::Zh));
+        }
+    }
+
+    #[test]
+    fn every_tls_failure_names_tls_in_both_languages() {
+        for failure in [
+            TlsFailure::RequiredByServer,
+            TlsFailure::NotOffered,
+            TlsFailure::Certificate("UnknownIssuer".into()),
+            TlsFailure::Handshake("alert".into()),
+        ] {
+            let e = DasError::TargetTls(failure);
+            assert_eq!(
+                (status(&e), e.code()),
+                (StatusCode::INTERNAL_SERVER_ERROR, "DAS.210001")
+            );
+            for lang in [Lang::En, Lang::Zh] {
+                let m = message(&e, lang);
+                assert!(m.contains("TLS"), "{m}");
+            }
         }
     }
 

@@ -9,7 +9,8 @@ use utoipa::ToSchema;
 use super::AppState;
 use super::access::{InstancePath, ProjectPath};
 use super::extract::{JsonObject, QueryParams, check_len};
-use crate::domain::{DatastoreType, InstanceId, Principal, Role};
+use crate::domain::{DatastoreType, InstanceId, Principal, Role, TlsMode};
+use crate::engine::tls::check_ca_pem;
 use crate::error::{DasError, DasResult, Problem};
 use crate::store::InstanceRecord;
 
@@ -26,44 +27,40 @@ pub struct CreateInstanceIn {
     pub protected_users: Vec<String>,
     /// MySQL `admin_port` / MariaDB `extra_port`, used for kills when set.
     pub admin_port: Option<u16>,
+    /// `disabled`, `preferred` (default), `required`, `verify_ca` or `verify_identity`: how
+    /// dbkill secures every connection it opens to the instance.
+    #[schema(value_type = Option<String>)]
+    pub tls_mode: TlsMode,
+    /// PEM of the CA that `verify_ca` / `verify_identity` trust (else the system's roots).
+    pub tls_ca: Option<String>,
 }
+
+const CREATE_FIELDS: &[&str] = &[
+    "name",
+    "datastore_type",
+    "host",
+    "port",
+    "protected_users",
+    "admin_port",
+    "tls_mode",
+    "tls_ca",
+];
 
 impl CreateInstanceIn {
     fn parse(body: &JsonObject) -> DasResult<Self> {
-        body.deny_unknown(&[
-            "name",
-            "datastore_type",
-            "host",
-            "port",
-            "protected_users",
-            "admin_port",
-        ])?;
-        let name = body.str_req("name")?;
-        check_len("name", &name, 1, 64)?;
+        body.deny_unknown(CREATE_FIELDS)?;
+        let name = name(body.str_req("name")?)?;
         let datastore_type = body.str_req("datastore_type")?;
         let kind = DatastoreType::parse(&datastore_type).ok_or(DasError::UnsupportedDatastore)?;
-        let host = body.str_req("host")?;
-        check_len("host", &host, 1, 253)?;
-        if host.chars().any(char::is_whitespace) {
-            return Err(DasError::bad(
-                "host",
-                Problem::Invalid("contains white space".into()),
-            ));
-        }
+        let host = host(body.str_req("host")?)?;
         let port = body
             .int_opt("port", 1, 65535)?
             .ok_or_else(|| DasError::bad("port", Problem::Missing))? as u16;
-        let protected_users = body.str_array_opt("protected_users")?.unwrap_or_default();
-        if protected_users.len() > 100 {
-            return Err(DasError::bad(
-                "protected_users",
-                Problem::Length { min: 0, max: 100 },
-            ));
-        }
-        for (i, u) in protected_users.iter().enumerate() {
-            check_len(&format!("protected_users[{i}]"), u, 1, 80)?;
-        }
+        let protected_users = protected_users(body.str_array_opt("protected_users")?)?;
         let admin_port = body.int_opt("admin_port", 1, 65535)?.map(|p| p as u16);
+        let tls_mode = tls_mode(body)?.unwrap_or_default();
+        let tls_ca = tls_ca(body)?;
+        check_tls(kind, tls_mode, tls_ca.as_deref())?;
         Ok(Self {
             name,
             datastore_type: kind,
@@ -71,8 +68,166 @@ impl CreateInstanceIn {
             port,
             protected_users,
             admin_port,
+            tls_mode,
+            tls_ca,
         })
     }
+}
+
+/// The body of `PUT /v3/{project_id}/instances/{instance_id}`: any of the fields of a creation
+/// but `datastore_type`; an absent field keeps its value, `null` clears `admin_port` and `tls_ca`,
+/// `[]` clears `protected_users`.
+#[derive(ToSchema, Debug, Default)]
+pub struct UpdateInstanceIn {
+    pub name: Option<String>,
+    pub host: Option<String>,
+    pub port: Option<u16>,
+    pub protected_users: Option<Vec<String>>,
+    #[schema(value_type = Option<u16>)]
+    pub admin_port: Change<u16>,
+    #[schema(value_type = Option<String>)]
+    pub tls_mode: Option<TlsMode>,
+    #[schema(value_type = Option<String>)]
+    pub tls_ca: Change<String>,
+}
+
+/// A field of an update that may be cleared.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub enum Change<T> {
+    #[default]
+    Keep,
+    Clear,
+    Set(T),
+}
+
+impl<T> Change<T> {
+    fn of(body: &JsonObject, key: &str, value: Option<T>) -> Self {
+        match (value, body.0.get(key)) {
+            (Some(v), _) => Self::Set(v),
+            (None, None) => Self::Keep,
+            (None, Some(_)) => Self::Clear,
+        }
+    }
+
+    fn apply(self, old: Option<T>) -> Option<T> {
+        match self {
+            Self::Keep => old,
+            Self::Clear => None,
+            Self::Set(v) => Some(v),
+        }
+    }
+}
+
+impl UpdateInstanceIn {
+    fn parse(body: &JsonObject) -> DasResult<Self> {
+        body.deny_unknown(CREATE_FIELDS)?;
+        if body.0.contains_key("datastore_type") {
+            return Err(DasError::bad(
+                "datastore_type",
+                Problem::Invalid("cannot change; register a new instance".into()),
+            ));
+        }
+        let admin_port = body.int_opt("admin_port", 1, 65535)?.map(|p| p as u16);
+        let tls_ca = tls_ca(body)?;
+        Ok(Self {
+            name: body.str_opt("name")?.map(name).transpose()?,
+            host: body.str_opt("host")?.map(host).transpose()?,
+            port: body.int_opt("port", 1, 65535)?.map(|p| p as u16),
+            protected_users: match body.0.get("protected_users") {
+                None => None,
+                Some(_) => Some(protected_users(body.str_array_opt("protected_users")?)?),
+            },
+            admin_port: Change::of(body, "admin_port", admin_port),
+            tls_mode: tls_mode(body)?,
+            tls_ca: Change::of(body, "tls_ca", tls_ca),
+        })
+    }
+
+    /// The instance as it will be; its TLS fields are checked together, as at creation.
+    fn apply(self, old: &InstanceRecord) -> DasResult<InstanceRecord> {
+        let new = InstanceRecord {
+            name: self.name.unwrap_or_else(|| old.name.clone()),
+            host: self.host.unwrap_or_else(|| old.host.clone()),
+            port: self.port.unwrap_or(old.port),
+            protected_users: self
+                .protected_users
+                .unwrap_or_else(|| old.protected_users.clone()),
+            admin_port: self.admin_port.apply(old.admin_port),
+            tls_mode: self.tls_mode.unwrap_or(old.tls_mode),
+            tls_ca: self.tls_ca.apply(old.tls_ca.clone()),
+            ..old.clone()
+        };
+        check_tls(new.datastore_type, new.tls_mode, new.tls_ca.as_deref())?;
+        Ok(new)
+    }
+}
+
+fn name(name: String) -> DasResult<String> {
+    check_len("name", &name, 1, 64)?;
+    Ok(name)
+}
+
+fn host(host: String) -> DasResult<String> {
+    check_len("host", &host, 1, 253)?;
+    if host.chars().any(char::is_whitespace) {
+        return Err(DasError::bad(
+            "host",
+            Problem::Invalid("contains white space".into()),
+        ));
+    }
+    Ok(host)
+}
+
+fn protected_users(users: Option<Vec<String>>) -> DasResult<Vec<String>> {
+    let users = users.unwrap_or_default();
+    if users.len() > 100 {
+        return Err(DasError::bad(
+            "protected_users",
+            Problem::Length { min: 0, max: 100 },
+        ));
+    }
+    for (i, u) in users.iter().enumerate() {
+        check_len(&format!("protected_users[{i}]"), u, 1, 80)?;
+    }
+    Ok(users)
+}
+
+fn tls_mode(body: &JsonObject) -> DasResult<Option<TlsMode>> {
+    body.str_opt("tls_mode")?
+        .map(|m| {
+            TlsMode::parse(&m)
+                .ok_or_else(|| DasError::bad("tls_mode", Problem::OneOf(TlsMode::NAMES)))
+        })
+        .transpose()
+}
+
+fn tls_ca(body: &JsonObject) -> DasResult<Option<String>> {
+    let ca = body.str_opt("tls_ca")?;
+    if let Some(pem) = &ca {
+        check_ca_pem(pem).map_err(|why| DasError::bad("tls_ca", Problem::Invalid(why)))?;
+    }
+    Ok(ca)
+}
+
+/// A CA means something only to the modes that verify; PostgreSQL has no TLS in this build.
+fn check_tls(kind: DatastoreType, mode: TlsMode, ca: Option<&str>) -> DasResult<()> {
+    if ca.is_some() && !mode.verifies() {
+        return Err(DasError::bad(
+            "tls_ca",
+            Problem::Invalid(format!(
+                "only tls_mode verify_ca and verify_identity use a CA, not {}",
+                mode.as_str()
+            )),
+        ));
+    }
+    if kind == DatastoreType::Postgresql && !matches!(mode, TlsMode::Disabled | TlsMode::Preferred)
+    {
+        return Err(DasError::bad(
+            "tls_mode",
+            Problem::Invalid("postgresql instances support disabled and preferred only".into()),
+        ));
+    }
+    Ok(())
 }
 
 #[derive(Serialize, ToSchema)]
@@ -85,6 +240,9 @@ pub struct InstanceOut {
     pub protected_users: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub admin_port: Option<u16>,
+    pub tls_mode: &'static str,
+    /// Whether a `tls_ca` is stored; the PEM itself is never returned.
+    pub tls_ca_set: bool,
 }
 
 impl From<InstanceRecord> for InstanceOut {
@@ -97,6 +255,8 @@ impl From<InstanceRecord> for InstanceOut {
             port: i.port,
             protected_users: i.protected_users,
             admin_port: i.admin_port,
+            tls_mode: i.tls_mode.as_str(),
+            tls_ca_set: i.tls_ca.is_some(),
         }
     }
 }
@@ -147,6 +307,8 @@ pub async fn create_instance(
         port: input.port,
         protected_users: input.protected_users,
         admin_port: input.admin_port,
+        tls_mode: input.tls_mode,
+        tls_ca: input.tls_ca,
     };
     state.store.insert_instance(&record).await?;
     Ok(Json(InstanceIdOut {
@@ -189,6 +351,25 @@ pub async fn get_instance(
     Ok(Json(InstanceEnvelope {
         instance: access.instance().clone().into(),
     }))
+}
+
+/// `PUT /v3/{project_id}/instances/{instance_id}` (project admin). A change of address, port,
+/// admin port or TLS settings closes the instance's connections and lifelines and opens new ones.
+#[utoipa::path(put, path = "/v3/{project_id}/instances/{instance_id}", tag = "instances",
+    request_body = UpdateInstanceIn, params(("project_id" = String, Path), ("instance_id" = String, Path)),
+    responses((status = 200, body = ResultOk), (status = 400, body = super::error::ErrorBody),
+              (status = 401, body = super::error::ErrorBody), (status = 403, body = super::error::ErrorBody)))]
+pub async fn update_instance(
+    caller: Principal,
+    State(state): State<AppState>,
+    path: InstancePath,
+    body: Body,
+) -> DasResult<Json<ResultOk>> {
+    let access = path.access(&state, &caller, Role::Admin).await?;
+    let input = UpdateInstanceIn::parse(&JsonObject::read(body).await?)?;
+    let updated = input.apply(access.instance())?;
+    state.services.update_instance(&access, updated).await?;
+    Ok(Json(OK))
 }
 
 /// `DELETE /v3/{project_id}/instances/{instance_id}` (project admin). Its db users' credentials

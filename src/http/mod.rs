@@ -93,7 +93,9 @@ pub fn router(state: AppState) -> Router {
         )
         .route(
             "/v3/{project_id}/instances/{instance_id}",
-            get(instances::get_instance).delete(instances::delete_instance),
+            get(instances::get_instance)
+                .put(instances::update_instance)
+                .delete(instances::delete_instance),
         )
         .route(
             "/v3/{project_id}/instances/{instance_id}/db-users",

@@ -5,13 +5,15 @@ use axum::http::header;
 use axum::response::IntoResponse;
 
 use super::AppState;
-use crate::error::{DasError, DasResult};
+use crate::error::DasResult;
 
-/// 200 when the store answers.
+/// 200 when the store can write (a small real write, at most one a second whoever asks); 503
+/// with a DAS error body when it cannot.
 #[utoipa::path(get, path = "/healthz", tag = "operations",
-    responses((status = 200, description = "The store answers"), (status = 500, body = super::error::ErrorBody)))]
+    responses((status = 200, description = "The store can write"),
+              (status = 503, description = "The store cannot write", body = super::error::ErrorBody)))]
 pub async fn healthz(State(state): State<AppState>) -> DasResult<&'static str> {
-    state.store.ping().await.map_err(DasError::from)?;
+    state.services.health().await?;
     Ok("ok")
 }
 

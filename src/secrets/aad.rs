@@ -12,3 +12,6 @@ pub fn db_user_password_aad(id: &DbUserId) -> String {
 pub fn access_key_secret_aad(access: &str) -> String {
     format!("access_keys:{access}:secret")
 }
+
+/// The master key's check value (see `keyring`).
+pub const KEY_CHECK_AAD: &str = "keyring:check";

@@ -5,9 +5,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::StoreHealth;
 use super::in_flight::InFlight;
 use crate::config::Settings;
 use crate::engine::{Engines, Timeouts};
+use crate::error::DasResult;
 use crate::secrets::Sealer;
 use crate::store::Store;
 
@@ -32,15 +34,23 @@ pub struct Services {
     pub(super) kill: KillSettings,
     /// Kills between their intent and their outcomes, which reconciliation must not touch.
     pub(super) in_flight: InFlight,
+    /// Whether the store can write, as `/healthz` reports it.
+    pub(super) health: StoreHealth,
 }
 
 impl Services {
+    /// `/healthz`: whether dbkill can do its work (its store can write).
+    pub async fn health(&self) -> DasResult<()> {
+        self.health.check().await
+    }
+
     pub fn new(store: Arc<dyn Store>, sealer: Sealer, settings: &Settings) -> Self {
         let timeouts = Timeouts {
             connect: settings.connect_timeout,
             statement: settings.statement_timeout,
         };
         Self {
+            health: StoreHealth::new(store.clone()),
             store,
             sealer,
             engines: Arc::new(Engines::new(timeouts)),

@@ -6,7 +6,7 @@ use secrecy::SecretString;
 
 use super::{DbUserAccess, InstanceAccess, Services};
 use crate::domain::{DbUserDatastore, DbUserId, Role};
-use crate::engine::{Target, check_login};
+use crate::engine::{Target, TargetTls, check_login};
 use crate::error::{DasError, DasResult, Problem};
 use crate::secrets::db_user_password_aad;
 use crate::store::{DbUserFilter, InstanceRecord, Page, StoreError};
@@ -109,6 +109,7 @@ impl Services {
             port: instance.port,
             username: creds.username.clone(),
             password: creds.password.clone(),
+            tls: TargetTls::new(instance.tls_mode, instance.tls_ca.as_deref()),
         };
         Ok(check_login(&target, self.engines.timeouts()).await?)
     }

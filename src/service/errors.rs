@@ -8,6 +8,7 @@ impl From<EngineError> for DasError {
         match e {
             EngineError::LoginRefused => DasError::LoginRefused,
             EngineError::Unreachable(_) | EngineError::TooManyConnections => DasError::Unreachable,
+            EngineError::Tls(failure) => DasError::TargetTls(failure),
             EngineError::StatementTimeout | EngineError::Interrupted => DasError::StatementTimeout,
             EngineError::Denied(_) => DasError::PrivilegeDenied,
             EngineError::Server(detail) => DasError::Internal(detail),

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use super::{DbUserAccess, Services};
-use crate::engine::{SessionDriver, Target};
+use crate::engine::{SessionDriver, Target, TargetTls};
 use crate::error::{DasError, DasResult};
 use crate::secrets::db_user_password_aad;
 use crate::store::{DbUserRecord, InstanceRecord};
@@ -33,6 +33,7 @@ pub(super) fn driver_of(
         port: instance.port,
         username: db_user.username.clone(),
         password,
+        tls: TargetTls::new(instance.tls_mode, instance.tls_ca.as_deref()),
     };
     let kill_port = instance.admin_port.unwrap_or(instance.port);
     Ok(services

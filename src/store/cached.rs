@@ -85,6 +85,9 @@ impl<S: Store> IdentityStore for CachedStore<S> {
     async fn ping(&self) -> StoreResult<()> {
         self.inner.ping().await
     }
+    async fn probe_write(&self) -> StoreResult<()> {
+        self.inner.probe_write().await
+    }
     async fn create_project(&self, name: &str) -> StoreResult<ProjectRecord> {
         self.inner.create_project(name).await
     }
@@ -160,6 +163,12 @@ impl<S: Store> AccessKeyStore for CachedStore<S> {
 impl<S: Store> CatalogStore for CachedStore<S> {
     async fn insert_instance(&self, instance: &InstanceRecord) -> StoreResult<()> {
         self.inner.insert_instance(instance).await
+    }
+    async fn update_instance(&self, instance: &InstanceRecord) -> StoreResult<bool> {
+        let done = self.inner.update_instance(instance).await;
+        self.instances
+            .remove(&(instance.project_id.clone(), instance.id.clone()));
+        done
     }
     async fn list_instances(
         &self,

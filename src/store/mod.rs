@@ -19,8 +19,12 @@ pub enum StoreError {
     /// A unique name is taken.
     #[error("already exists")]
     Conflict,
+    /// The store could not write (disk full, read-only, I/O error, or locked past its busy
+    /// timeout); what was being written is not stored.
+    #[error("store cannot write: {0}")]
+    Unwritable(String),
     #[error("store: {0}")]
-    Db(#[from] sqlx::Error),
+    Db(sqlx::Error),
     #[error("store: migration: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("store: corrupt row: {0}")]
@@ -28,6 +32,29 @@ pub enum StoreError {
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;
+
+/// SQLite's primary result codes that mean the write did not happen for want of storage:
+/// SQLITE_PERM, SQLITE_BUSY, SQLITE_READONLY, SQLITE_IOERR, SQLITE_FULL, SQLITE_CANTOPEN.
+const SQLITE_UNWRITABLE: [i64; 6] = [3, 5, 8, 10, 13, 14];
+
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> Self {
+        let unwritable = match &e {
+            sqlx::Error::Database(db) => db
+                .code()
+                .and_then(|c| c.parse::<i64>().ok())
+                // Extended codes carry the primary one in their low byte.
+                .is_some_and(|code| SQLITE_UNWRITABLE.contains(&(code & 0xff))),
+            sqlx::Error::Io(_) => true,
+            _ => false,
+        };
+        if unwritable {
+            StoreError::Unwritable(e.to_string())
+        } else {
+            StoreError::Db(e)
+        }
+    }
+}
 
 /// Everything the service needs from its store.
 pub trait Store: IdentityStore + AccessKeyStore + CatalogStore + HistoryStore {}
@@ -37,6 +64,9 @@ impl<T: IdentityStore + AccessKeyStore + CatalogStore + HistoryStore> Store for 
 #[async_trait]
 pub trait IdentityStore: Send + Sync + 'static {
     async fn ping(&self) -> StoreResult<()>;
+    /// A tiny real write where the store keeps its data (and, for a store on local files, a
+    /// little room to grow): what `/healthz` asks.
+    async fn probe_write(&self) -> StoreResult<()>;
 
     async fn create_project(&self, name: &str) -> StoreResult<ProjectRecord>;
     async fn list_projects(&self) -> StoreResult<Vec<ProjectRecord>>;
@@ -72,6 +102,8 @@ pub trait AccessKeyStore: Send + Sync + 'static {
 #[async_trait]
 pub trait CatalogStore: Send + Sync + 'static {
     async fn insert_instance(&self, instance: &InstanceRecord) -> StoreResult<()>;
+    /// Replaces the instance's mutable fields (all but id, project and datastore type).
+    async fn update_instance(&self, instance: &InstanceRecord) -> StoreResult<bool>;
     async fn list_instances(
         &self,
         project: &ProjectId,
@@ -107,6 +139,24 @@ pub trait CatalogStore: Send + Sync + 'static {
         sealed_password: &str,
     ) -> StoreResult<bool>;
     async fn delete_db_user(&self, id: &DbUserId) -> StoreResult<bool>;
+}
+
+/// The master key's check value and every sealed secret: opening the store with the right key
+/// at start, and re-sealing everything under a new key (`dbkill rotate-master-key`). Requests
+/// never need it.
+#[async_trait]
+pub trait KeyringStore: Send + Sync + 'static {
+    /// The check value sealed under the key the secrets are sealed with; `None` before the first
+    /// start that knew about it.
+    async fn key_check(&self) -> StoreResult<Option<String>>;
+    /// Records the check value of a store that has none; an existing one is left as it is.
+    async fn init_key_check(&self, sealed: &str) -> StoreResult<()>;
+    /// Every sealed secret.
+    async fn sealed_secrets(&self) -> StoreResult<Vec<SealedSecret>>;
+    /// Replaces every sealed secret and the check value in one transaction, on disk when it
+    /// returns. Changes nothing, and fails, unless `resealed` covers exactly the secrets stored,
+    /// each still as it was read.
+    async fn reseal(&self, resealed: &[Resealed], key_check: &str) -> StoreResult<()>;
 }
 
 /// The record of every kill: intent first, outcomes after.

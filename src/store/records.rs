@@ -1,6 +1,6 @@
 //! Plain rows the store reads and writes; no behaviour beyond shape.
 
-use crate::domain::{DatastoreType, DbUserId, InstanceId, ProjectId, Session, UserId};
+use crate::domain::{DatastoreType, DbUserId, InstanceId, ProjectId, Session, TlsMode, UserId};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ProjectRecord {
@@ -43,6 +43,9 @@ pub struct InstanceRecord {
     pub port: u16,
     pub protected_users: Vec<String>,
     pub admin_port: Option<u16>,
+    pub tls_mode: TlsMode,
+    /// PEM of the CA that `verify_ca` / `verify_identity` trust; `None`: the system's roots.
+    pub tls_ca: Option<String>,
 }
 
 #[derive(Clone, Debug)]
@@ -57,6 +60,29 @@ pub struct DbUserRecord {
 pub struct DbUserFilter {
     pub id: Option<DbUserId>,
     pub username: Option<String>,
+}
+
+/// Whose secret a sealed value is; the row it is bound to (its AAD) follows from this.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SecretOwner {
+    DbUserPassword(DbUserId),
+    /// The access key's id (`access`).
+    AccessKeySecret(String),
+}
+
+/// One sealed secret as stored.
+#[derive(Clone, Debug)]
+pub struct SealedSecret {
+    pub owner: SecretOwner,
+    pub sealed: String,
+}
+
+/// One secret sealed again under a new key: the stored value it replaces, and the new one.
+#[derive(Clone, Debug)]
+pub struct Resealed {
+    pub owner: SecretOwner,
+    pub old: String,
+    pub new: String,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -624,3 +624,55 @@ async fn sessions_the_server_refuses_to_kill_give_exit_code_3() {
     assert!(out.stdout.contains("failed 1."), "{}", out.stdout);
     assert!(db.alive(id) && usable(&mut conn).await);
 }
+
+#[tokio::test]
+async fn instances_take_a_tls_mode_and_a_ca_file() {
+    let app = spawn_app().await;
+    let project = app.create_project(&unique_name("cli_tls")).await;
+    let cli = Cli::logged_in(&app, &project).await;
+    let files = tempfile::tempdir().unwrap();
+    let ca = crate::helpers::pki::TestCa::new("cli CA").write(files.path(), "ca.pem");
+    let name = unique_name("tls");
+    let add = |ca: String, name: String| {
+        let cli = &cli;
+        async move {
+            cli.run(&[
+                "instances",
+                "add",
+                "--name",
+                &name,
+                "--type",
+                "mysql",
+                "--host",
+                "db.internal",
+                "--port",
+                "3306",
+                "--tls-mode",
+                "VERIFY_CA",
+                "--tls-ca",
+                &ca,
+            ])
+            .await
+        }
+    };
+    add(ca.display().to_string(), name.clone()).await.ok();
+    let list = cli.run(&["instances", "list"]).await;
+    let line = list
+        .ok()
+        .lines()
+        .find(|l| l.contains(&name))
+        .unwrap_or_else(|| panic!("{}", list.stdout));
+    assert!(line.contains("verify_ca"), "{line}");
+    let instance = app
+        .expect(
+            reqwest::Method::GET,
+            &format!("/v3/{project}/instances"),
+            None,
+            200,
+        )
+        .await;
+    assert_eq!(instance["instances"][0]["tls_ca_set"], true, "{instance}");
+    add("/nonexistent/ca.pem".into(), unique_name("tls"))
+        .await
+        .fails(EXIT_USAGE, "--tls-ca /nonexistent/ca.pem");
+}

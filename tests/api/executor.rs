@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use dbkill::domain::{DatastoreType, KillType, SessionId};
 use dbkill::engine::mysql::MysqlDriver;
-use dbkill::engine::{KillOrder, KillResult, OwnConnections, SessionDriver, Target, Timeouts};
+use dbkill::engine::{
+    KillOrder, KillResult, OwnConnections, SessionDriver, Target, TargetTls, Timeouts,
+};
 use dbkill::planner::{KillStrategy, MAX_BATCH};
 use secrecy::SecretString;
 use serde_json::{Value, json};
@@ -26,6 +28,7 @@ fn target(db: &MariaDb, port: u16, user: &str, password: &str) -> Target {
         port,
         username: user.into(),
         password: SecretString::from(password.to_owned()),
+        tls: TargetTls::default(),
     }
 }
 

@@ -27,7 +27,8 @@ async fn instance_life_cycle() {
     assert_eq!(
         got["instance"],
         json!({"instance_id": id, "name": "orders", "datastore_type": "mariadb", "host": "127.0.0.1",
-               "port": 1, "protected_users": ["root", "repl"], "admin_port": 3307})
+               "port": 1, "protected_users": ["root", "repl"], "admin_port": 3307,
+               "tls_mode": "preferred", "tls_ca_set": false})
     );
     let all = app
         .expect(Method::GET, &format!("/v3/{p}/instances"), None, 200)

@@ -106,8 +106,21 @@ pub struct MariaDbOptions {
     /// `--event-scheduler=ON` (default true, as on many production servers),
     /// which adds an `event_scheduler` Daemon row to the processlist.
     pub event_scheduler: bool,
+    /// Serve TLS with these files; clients of the harness then connect over TLS (without
+    /// checking the certificate).
+    pub tls: Option<ServerTls>,
     /// Appended last, so they override anything the harness sets.
     pub extra_args: Vec<String>,
+}
+
+/// PEM files of a server's TLS identity, and whether plain connections are refused.
+#[derive(Debug, Clone)]
+pub struct ServerTls {
+    pub ca: PathBuf,
+    pub cert: PathBuf,
+    pub key: PathBuf,
+    /// `--require-secure-transport=ON`: TCP logins without TLS are refused.
+    pub require_secure_transport: bool,
 }
 
 impl Default for MariaDbOptions {
@@ -118,6 +131,7 @@ impl Default for MariaDbOptions {
             log_bin: false,
             server_id: 1,
             event_scheduler: true,
+            tls: None,
             extra_args: Vec::new(),
         }
     }
@@ -332,7 +346,7 @@ impl MariaDb {
         password: &str,
         db: Option<&str>,
     ) -> Result<mysql_async::Conn, mysql_async::Error> {
-        connect_port(self.port, user, password, db).await
+        connect_port(self.port, self.opts.tls.is_some(), user, password, db).await
     }
 
     /// Like `try_connect`, but to the `--extra-port`. Panics if the server
@@ -346,7 +360,7 @@ impl MariaDb {
         let port = self
             .extra_port
             .expect("server was started without extra_port");
-        connect_port(port, user, password, db).await
+        connect_port(port, self.opts.tls.is_some(), user, password, db).await
     }
 
     /// Connection ids of `user`'s sessions, ascending.
@@ -428,6 +442,14 @@ impl MariaDb {
             // it rather than fail if a client socket still holds it.
             args.push("--port-open-timeout=10".to_owned());
         }
+        if let Some(tls) = &self.opts.tls {
+            args.push(format!("--ssl-ca={}", tls.ca.display()));
+            args.push(format!("--ssl-cert={}", tls.cert.display()));
+            args.push(format!("--ssl-key={}", tls.key.display()));
+            if tls.require_secure_transport {
+                args.push("--require-secure-transport=ON".to_owned());
+            }
+        }
         args.extend(self.opts.extra_args.iter().cloned());
         args
     }
@@ -489,8 +511,15 @@ impl MariaDb {
     /// A full login over TCP, which is what tests rely on; a bare TCP connect
     /// could succeed while the server is still initialising.
     fn answers_over_tcp(&self) -> bool {
+        // `--ssl` alone encrypts without checking the certificate.
+        let tls: &[&str] = if self.opts.tls.is_some() {
+            &["--ssl"]
+        } else {
+            &[]
+        };
         Command::new(&tools().client)
             .arg("--no-defaults")
+            .args(tls)
             .args([
                 "--protocol=TCP",
                 "-h",
@@ -629,6 +658,7 @@ pub fn unique_name(prefix: &str) -> String {
 
 async fn connect_port(
     port: u16,
+    tls: bool,
     user: &str,
     password: &str,
     db: Option<&str>,
@@ -640,7 +670,10 @@ async fn connect_port(
         .pass(Some(password))
         .db_name(db)
         // Otherwise mysql_async would switch to the server's unix socket.
-        .prefer_socket(false);
+        .prefer_socket(false)
+        .ssl_opts(
+            tls.then(|| mysql_async::SslOpts::default().with_danger_accept_invalid_certs(true)),
+        );
     tokio::time::timeout(CONNECT_TIMEOUT, mysql_async::Conn::new(opts))
         .await
         .unwrap_or_else(|_| panic!("connecting as {user:?} to port {port} timed out"))

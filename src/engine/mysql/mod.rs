@@ -5,6 +5,7 @@ mod driver;
 mod executor;
 mod flavor;
 mod kill;
+mod tls;
 
 pub use connect::{check_login, connect};
 pub use driver::MysqlDriver;

@@ -88,7 +88,11 @@ impl Services {
         .await;
         let verified_at = started.elapsed();
         let folded = fold::fold(sorted, &verified, &mut report);
-        record::outcomes(self.store.as_ref(), &req.history_id, &folded).await?;
+        if let Err(e) = record::outcomes(self.store.as_ref(), &req.history_id, &folded).await {
+            // The KILLs went out: the answer must say what they did. The intent is on record,
+            // so reconciliation settles the history once the store can write again.
+            tracing::error!(history_id = %req.history_id, "kill outcomes not recorded: {e}");
+        }
         // Where a slow kill spent its time, cumulative from the start of the request's work.
         tracing::debug!(
             sessions = folded.outcomes.len(),

@@ -4,7 +4,7 @@ use async_trait::async_trait;
 use sqlx::Row;
 
 use super::{SqliteStore, map_unique, now_ms};
-use crate::domain::{DatastoreType, DbUserId, InstanceId, ProjectId};
+use crate::domain::{DatastoreType, DbUserId, InstanceId, ProjectId, TlsMode};
 use crate::store::{
     CatalogStore, DbUserFilter, DbUserRecord, InstanceRecord, Page, StoreError, StoreResult,
 };
@@ -20,6 +20,7 @@ fn instance_row(row: &sqlx::sqlite::SqliteRow) -> StoreResult<InstanceRecord> {
     let protected: String = row.try_get("protected_users")?;
     let port: i64 = row.try_get("port")?;
     let admin_port: Option<i64> = row.try_get("admin_port")?;
+    let tls_mode: String = row.try_get("tls_mode")?;
     Ok(InstanceRecord {
         id: InstanceId::parse(&id).ok_or_else(|| corrupt("instance id"))?,
         project_id: ProjectId::parse(&project).ok_or_else(|| corrupt("instance project"))?,
@@ -33,6 +34,8 @@ fn instance_row(row: &sqlx::sqlite::SqliteRow) -> StoreResult<InstanceRecord> {
             .map(u16::try_from)
             .transpose()
             .map_err(|_| corrupt("admin_port"))?,
+        tls_mode: TlsMode::parse(&tls_mode).ok_or_else(|| corrupt("tls_mode"))?,
+        tls_ca: row.try_get("tls_ca")?,
     })
 }
 
@@ -52,7 +55,8 @@ impl CatalogStore for SqliteStore {
     async fn insert_instance(&self, i: &InstanceRecord) -> StoreResult<()> {
         sqlx::query(
             "INSERT INTO instances (id, project_id, name, datastore_type, host, port, \
-             protected_users, admin_port, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+             protected_users, admin_port, tls_mode, tls_ca, created_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(i.id.as_str())
         .bind(i.project_id.as_str())
@@ -62,11 +66,32 @@ impl CatalogStore for SqliteStore {
         .bind(i64::from(i.port))
         .bind(serde_json::to_string(&i.protected_users).expect("strings serialise"))
         .bind(i.admin_port.map(i64::from))
+        .bind(i.tls_mode.as_str())
+        .bind(&i.tls_ca)
         .bind(now_ms())
         .execute(&self.pool)
         .await
         .map_err(map_unique)?;
         Ok(())
+    }
+
+    async fn update_instance(&self, i: &InstanceRecord) -> StoreResult<bool> {
+        let done = sqlx::query(
+            "UPDATE instances SET name = ?, host = ?, port = ?, protected_users = ?, \
+             admin_port = ?, tls_mode = ?, tls_ca = ? WHERE project_id = ? AND id = ?",
+        )
+        .bind(&i.name)
+        .bind(&i.host)
+        .bind(i64::from(i.port))
+        .bind(serde_json::to_string(&i.protected_users).expect("strings serialise"))
+        .bind(i.admin_port.map(i64::from))
+        .bind(i.tls_mode.as_str())
+        .bind(&i.tls_ca)
+        .bind(i.project_id.as_str())
+        .bind(i.id.as_str())
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() > 0)
     }
 
     async fn list_instances(

@@ -34,6 +34,10 @@ impl IdentityStore for SqliteStore {
         Ok(())
     }
 
+    async fn probe_write(&self) -> StoreResult<()> {
+        self.probe().await
+    }
+
     async fn create_project(&self, name: &str) -> StoreResult<ProjectRecord> {
         let id = ProjectId::new_random();
         sqlx::query("INSERT INTO projects (id, name, created_at) VALUES (?, ?, ?)")

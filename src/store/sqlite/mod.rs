@@ -1,15 +1,23 @@
 //! The embedded SQLite store: one file `<data-dir>/dbkill.db`, WAL, migrations applied at open.
+//! The database and its `-wal` and `-shm` files are readable by their owner only, whatever the
+//! umask: SQLite gives the files it creates the mode of the database file, which is created
+//! (or corrected) with mode 0600 before SQLite opens it.
 
 mod access_keys;
 mod catalog;
 #[cfg(test)]
 mod fixtures;
+mod health;
 mod history;
 mod identity;
+mod keyring;
 mod reconcile;
 
+use std::fs::{self, OpenOptions, Permissions};
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::Path;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::SqlitePool;
@@ -20,12 +28,38 @@ use super::{StoreError, StoreResult};
 #[derive(Clone)]
 pub struct SqliteStore {
     pool: SqlitePool,
+    probe: Arc<health::WriteProbe>,
+}
+
+/// The database file, and the files SQLite keeps beside it.
+const DB_FILE: &str = "dbkill.db";
+const DB_COMPANIONS: [&str; 2] = ["dbkill.db-wal", "dbkill.db-shm"];
+
+/// Creates the database file with mode 0600 when missing, and sets 0600 on it and its
+/// companions when they exist (a store made before dbkill did this, or under another umask).
+fn make_private(data_dir: &Path) -> std::io::Result<()> {
+    OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .open(data_dir.join(DB_FILE))?;
+    for name in std::iter::once(DB_FILE).chain(DB_COMPANIONS) {
+        match fs::set_permissions(data_dir.join(name), Permissions::from_mode(0o600)) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            other => other?,
+        }
+    }
+    Ok(())
 }
 
 impl SqliteStore {
     pub async fn open(data_dir: &Path) -> StoreResult<Self> {
+        make_private(data_dir).map_err(|e| {
+            StoreError::Unwritable(format!("{}: {e}", data_dir.join(DB_FILE).display()))
+        })?;
         let options = SqliteConnectOptions::from_str("sqlite://")?
-            .filename(data_dir.join("dbkill.db"))
+            .filename(data_dir.join(DB_FILE))
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
@@ -42,7 +76,10 @@ impl SqliteStore {
             .connect_with(options)
             .await?;
         sqlx::migrate!("migrations/sqlite").run(&pool).await?;
-        Ok(Self { pool })
+        Ok(Self {
+            pool,
+            probe: Arc::new(health::WriteProbe::new(data_dir.join(".healthz-probe"))),
+        })
     }
 
     pub async fn close(&self) {
@@ -70,7 +107,7 @@ fn checkpoint_in_background(pool: &SqlitePool) {
 fn map_unique(e: sqlx::Error) -> StoreError {
     match &e {
         sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict,
-        _ => StoreError::Db(e),
+        _ => StoreError::from(e),
     }
 }
 

@@ -128,9 +128,16 @@ impl TestApp {
     }
 
     /// Stops the service gracefully and starts it again on the same data dir.
-    pub async fn restart(mut self) -> TestApp {
+    pub async fn restart(self) -> TestApp {
+        self.restart_after(|_| {}).await
+    }
+
+    /// Stops the service gracefully, runs `between` on its data dir (nothing else uses it
+    /// then), and starts it again there.
+    pub async fn restart_after(mut self, between: impl FnOnce(&std::path::Path)) -> TestApp {
         self.stop.take().unwrap().send(()).unwrap();
         self.task.take().unwrap().await.unwrap();
+        between(&self.raw.data_dir);
         let mut raw = self.raw.clone();
         raw.listen = "127.0.0.1:0".into();
         let token = self.admin_token.clone();

@@ -5,4 +5,5 @@
 pub mod app;
 pub mod errors;
 pub mod fixtures;
+pub mod pki;
 pub mod serve;

@@ -34,27 +34,20 @@ impl ServeProcess {
     /// Starts `dbkill serve` on `data_dir` (logging to `log`) with `env` added to a clean
     /// environment, and waits until it listens.
     pub async fn start(data_dir: &Path, log: &Path, env: &[(&str, &str)]) -> ServeProcess {
+        Self::start_wrapped(data_dir, log, env, &[]).await
+    }
+
+    /// [`ServeProcess::start`], run by `wrapper` (a command and its arguments that end by
+    /// exec'ing the rest of its command line, e.g. `sh -c 'umask 022 && exec "$@"' sh`).
+    pub async fn start_wrapped(
+        data_dir: &Path,
+        log: &Path,
+        env: &[(&str, &str)],
+        wrapper: &[&str],
+    ) -> ServeProcess {
         let _ = rustls::crypto::ring::default_provider().install_default();
-        let out = std::fs::File::create(log).unwrap();
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_dbkill"));
-        for (key, _) in std::env::vars_os() {
-            if key.to_string_lossy().starts_with("DBKILL_") {
-                cmd.env_remove(key);
-            }
-        }
-        let child = cmd
-            .arg("serve")
-            // No ./dbkill.toml of the developer's is read.
-            .current_dir(data_dir.parent().unwrap())
-            .env("DBKILL_DATA_DIR", data_dir)
-            .env("DBKILL_LISTEN", "127.0.0.1:0")
-            .env("DBKILL_ADMIN_PASSWORD", ADMIN_PASSWORD)
-            .env("DBKILL_RATE_LIMIT_PER_SECOND", "0")
-            .env("DBKILL_LOG", "info,dbkill=debug")
-            .envs(env.iter().copied())
+        let child = serve_command(data_dir, log, env, wrapper)
             .stdin(Stdio::null())
-            .stdout(out.try_clone().unwrap())
-            .stderr(out)
             .spawn()
             .expect("spawn dbkill serve");
         let mut guardian = Command::new("sh")
@@ -98,6 +91,11 @@ impl ServeProcess {
 
     pub fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// The server's process id (after the wrapper, if any, exec'ed it).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// SIGKILL: no destructor, no graceful shutdown, nothing flushed by dbkill itself.
@@ -155,6 +153,61 @@ impl ServeProcess {
         assert_eq!(status, expect, "{path}: {text}");
         serde_json::from_str(&text).unwrap_or(Value::Null)
     }
+}
+
+/// `dbkill serve` on `data_dir`, as [`ServeProcess::start_wrapped`] runs it, its output in `log`.
+fn serve_command(data_dir: &Path, log: &Path, env: &[(&str, &str)], wrapper: &[&str]) -> Command {
+    let out = std::fs::File::create(log).unwrap();
+    let mut cmd = match wrapper.split_first() {
+        Some((program, args)) => {
+            let mut cmd = Command::new(program);
+            cmd.args(args).arg(env!("CARGO_BIN_EXE_dbkill"));
+            cmd
+        }
+        None => Command::new(env!("CARGO_BIN_EXE_dbkill")),
+    };
+    for (key, _) in std::env::vars_os() {
+        if key.to_string_lossy().starts_with("DBKILL_") {
+            cmd.env_remove(key);
+        }
+    }
+    cmd.arg("serve")
+        // No ./dbkill.toml of the developer's is read.
+        .current_dir(data_dir.parent().unwrap())
+        .env("DBKILL_DATA_DIR", data_dir)
+        .env("DBKILL_LISTEN", "127.0.0.1:0")
+        .env("DBKILL_ADMIN_PASSWORD", ADMIN_PASSWORD)
+        .env("DBKILL_RATE_LIMIT_PER_SECOND", "0")
+        .env("DBKILL_LOG", "info,dbkill=debug")
+        .envs(env.iter().copied())
+        .stdout(out.try_clone().unwrap())
+        .stderr(out);
+    cmd
+}
+
+/// Runs `dbkill serve` on `data_dir` with `env`, expecting it to refuse to start: its exit
+/// status and output. A server that starts instead is killed after 10 s.
+pub fn serve_refusal(
+    data_dir: &Path,
+    log: &Path,
+    env: &[(&str, &str)],
+) -> (std::process::ExitStatus, String) {
+    let mut child = serve_command(data_dir, log, env, &[])
+        .stdin(Stdio::null())
+        .spawn()
+        .expect("spawn dbkill serve");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            break child.wait().unwrap();
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    (status, std::fs::read_to_string(log).unwrap_or_default())
 }
 
 impl Drop for ServeProcess {
