@@ -34,6 +34,8 @@ pub enum DasError {
     MalformedJson(String),
     /// DAS.200100: the body exceeds the limit.
     BodyTooLarge,
+    /// DAS.200100: a request without valid credentials (a login) carries more than 64 KiB.
+    AnonymousBodyTooLarge,
     /// DAS.200100: a kill names none of process_ids / user / database.
     NoKillFilter,
     BadOffset,
@@ -51,7 +53,10 @@ pub enum DasError {
     Forbidden,
     NoRoute,
     NameTaken,
-    RateLimited,
+    /// APIGW.0308: the caller may try again in this many seconds (`Retry-After`).
+    RateLimited {
+        retry_after_secs: u64,
+    },
     /// DAS.210001: the instance could not be reached in time.
     Unreachable,
     /// DAS.210004: a statement on the instance timed out.
@@ -82,7 +87,11 @@ impl DasError {
     pub fn code(&self) -> &'static str {
         use DasError::*;
         match self {
-            BadParam { .. } | MalformedJson(_) | BodyTooLarge | NoKillFilter => "DAS.200100",
+            BadParam { .. }
+            | MalformedJson(_)
+            | BodyTooLarge
+            | AnonymousBodyTooLarge
+            | NoKillFilter => "DAS.200100",
             BadOffset => "DAS.200103",
             BadLimit => "DAS.200104",
             UnsupportedDatastore => "DAS.200107",
@@ -95,7 +104,7 @@ impl DasError {
             Forbidden => "APIGW.0302",
             NoRoute => "APIGW.0101",
             NameTaken => "IAM.0409",
-            RateLimited => "APIGW.0308",
+            RateLimited { .. } => "APIGW.0308",
             Unreachable => "DAS.210001",
             StatementTimeout | KillNotAttempted | KillUnconfirmed => "DAS.210004",
             Internal(_) => "DAS.209999",

@@ -15,7 +15,7 @@ use secrecy::ExposeSecret;
 use tokio::net::TcpListener;
 
 use crate::config::Settings;
-use crate::http::{AppState, CallerLimiter, MetricsHandle, router};
+use crate::http::{AppState, Guards, MetricsHandle, router};
 use crate::secrets::{MasterKey, PasswordHasher, Sealer, hash_password, random_bytes};
 use crate::service::Services;
 use crate::store::{CachedStore, NewUser, SqliteStore, Store};
@@ -105,7 +105,7 @@ impl Application {
             .await
             .with_context(|| format!("cannot listen on {}", settings.listen))?;
         let hasher = tokio::task::spawn_blocking(PasswordHasher::default).await?;
-        let limiter = settings.rate_limit.map(CallerLimiter::new);
+        let guards = Guards::new(&settings);
         let cached: Arc<dyn Store> = Arc::new(CachedStore::new(store.clone()));
         let sealer = Sealer::new(&key);
         let state = AppState {
@@ -115,7 +115,7 @@ impl Application {
             hasher: Arc::new(hasher),
             settings: Arc::new(settings),
             metrics: MetricsHandle::global(),
-            limiter,
+            guards,
         };
         Ok(Self {
             listener,

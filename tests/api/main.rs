@@ -7,6 +7,7 @@ mod support;
 
 mod helpers;
 
+mod body_before_auth;
 mod cli;
 mod console;
 mod crash_recovery;
@@ -20,6 +21,8 @@ mod instances;
 mod kill_semantics;
 mod kill_validation;
 mod protections;
+mod rate_limits;
+mod replay;
 mod secrets;
 mod signing;
 mod throwaway_mariadb;

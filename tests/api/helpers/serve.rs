@@ -96,6 +96,11 @@ impl ServeProcess {
         }
     }
 
+    /// The process id of `dbkill serve`, e.g. to read its memory in `/proc/<pid>/status`.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     pub fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
