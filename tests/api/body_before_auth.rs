@@ -31,8 +31,8 @@ fn memory_mib(pid: u32) -> (usize, usize) {
 }
 
 /// One request with a made-up `SDK-HMAC-SHA256` signature and a `body` of 8 MiB; returns the
-/// status line, or what went wrong (the server may close before the body is sent: it is
-/// refused unread).
+/// status line, or "no answer (…)" with what went wrong (the server may close the connection
+/// before the body is sent: it is refused unread).
 async fn forged_signed_upload(addr: String, body: Arc<Vec<u8>>) -> String {
     let mut stream = TcpStream::connect(&addr).await.unwrap();
     let head = format!(
@@ -45,7 +45,7 @@ async fn forged_signed_upload(addr: String, body: Arc<Vec<u8>>) -> String {
         "ab".repeat(32)
     );
     if let Err(e) = stream.write_all(head.as_bytes()).await {
-        return format!("head: {e}");
+        return format!("no answer (head: {e})");
     }
     let sent = stream.write_all(&body).await;
     let mut answer = vec![0u8; 64];
@@ -76,12 +76,10 @@ async fn a_flood_of_forged_signed_uploads_holds_no_memory() {
     }
     let answers = uploads.join_all().await;
     let (_, peak) = memory_mib(pid);
+    // Each is refused: a 401, or the connection closed on a body nobody reads (never a hang).
     assert!(
-        answers.iter().all(|a| !a.starts_with("HTTP/1.1 2")),
-        "{answers:?}"
-    );
-    assert!(
-        answers.iter().any(|a| a.starts_with("HTTP/1.1 401")),
+        answers.iter().all(|a| a.starts_with("HTTP/1.1 401")
+            || (a.starts_with("no answer") && !a.contains("Elapsed"))),
         "{answers:?}"
     );
     assert!(
