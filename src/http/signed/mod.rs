@@ -6,28 +6,29 @@
 //! caller then acts as the key's user. Refusals before the signature is proven count against
 //! the client address; a verified request spends its user's budget.
 
-use std::sync::atomic::{AtomicI64, Ordering};
+mod hashed_body;
+mod single_use;
 
 use axum::body::{Body, HttpBody};
 use axum::extract::Request;
+use axum::http::HeaderMap;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, Method};
-use http_body_util::BodyExt;
 use secrecy::{ExposeSecret, SecretString};
-use sha2::{Digest, Sha256};
 
 use super::AppState;
-use super::extract::{BODY_LIMIT, DRAIN_LIMIT};
-use super::metrics::{LimitKind, limit_hit, signature_refused};
+use super::extract::BODY_LIMIT;
+use super::metrics::signature_refused;
 use super::rate_limit::{ClientAddress, count_refusal};
 use crate::error::DasError;
 use crate::secrets::access_key_secret_aad;
-use crate::signing::replay::{ReplayRefusal, Signature};
+use crate::signing::replay::Signature;
 use crate::signing::{
     PayloadHash, SignatureError, SignatureHeader, SignedRequest, check_freshness, check_signature,
 };
 use crate::store::UserRecord;
+use hashed_body::{HashedBody, read_hashed};
+use single_use::{remember, single_use};
 
 /// Whether the request carries an `SDK-HMAC-*` signature (any other `Authorization` is left to
 /// the token check, which ignores it).
@@ -221,43 +222,6 @@ async fn key_user(state: &AppState, access: &str) -> Result<(UserRecord, SecretS
     Ok((user, secret))
 }
 
-/// The body as it streamed in: kept whole up to [`BODY_LIMIT`], hashed whole up to
-/// [`DRAIN_LIMIT`] (a longer one cannot be verified and is refused unread beyond that).
-struct HashedBody {
-    kept: Vec<u8>,
-    len: usize,
-    sha256: [u8; 32],
-}
-
-async fn read_hashed(mut body: Body) -> Result<HashedBody, DasError> {
-    let expected = body.size_hint().exact().unwrap_or(0);
-    let mut kept = Vec::with_capacity(usize::try_from(expected).unwrap_or(0).min(BODY_LIMIT));
-    let mut hasher = Sha256::new();
-    let mut len = 0usize;
-    while let Some(frame) = body.frame().await {
-        let frame =
-            frame.map_err(|_| DasError::MalformedJson("the body could not be read".into()))?;
-        let Ok(data) = frame.into_data() else {
-            continue;
-        };
-        len += data.len();
-        if len > DRAIN_LIMIT {
-            return Err(DasError::BodyTooLarge);
-        }
-        hasher.update(&data);
-        if len <= BODY_LIMIT {
-            kept.extend_from_slice(&data);
-        } else if kept.capacity() > 0 {
-            kept = Vec::new();
-        }
-    }
-    Ok(HashedBody {
-        kept,
-        len,
-        sha256: hasher.finalize().into(),
-    })
-}
-
 /// The signature over the request as received, then the project header; returns the proven
 /// signature.
 fn check_after_body(
@@ -295,66 +259,6 @@ fn check_after_body(
     Ok(signature)
 }
 
-/// Whether a signature of this request is accepted once only: always for requests that can
-/// change something; for reads when `signature_single_use_reads` says so.
-fn single_use(method: &Method, state: &AppState) -> bool {
-    !matches!(*method, Method::GET | Method::HEAD) || state.settings.signatures.single_use_reads
-}
-
-/// A signature taken into the replay cache.
-struct ReplayTicket {
-    signature: Signature,
-    date: i64,
-}
-
-impl ReplayTicket {
-    fn forget(self, state: &AppState) {
-        replays(state).forget(&self.signature, self.date);
-    }
-}
-
-fn replays(state: &AppState) -> std::sync::MutexGuard<'_, crate::signing::replay::ReplayCache> {
-    state
-        .guards
-        .replays
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-}
-
-fn remember(state: &AppState, signature: Signature, date: i64) -> Result<ReplayTicket, DasError> {
-    let now = crate::clock::now_ms() / 1000;
-    match replays(state).remember(signature, date, now) {
-        Ok(()) => Ok(ReplayTicket { signature, date }),
-        Err(ReplayRefusal::Replayed) => Err(refused(
-            "replayed",
-            "this signature was already used: sign each request anew (the SDK's X-Sdk-Date \
-             has one-second resolution, so identical requests need a second between them)",
-        )),
-        Err(ReplayRefusal::Full { retry_after_secs }) => {
-            warn_cache_full(now, state.settings.signatures.replay_cache_entries);
-            limit_hit(LimitKind::ReplayCacheFull);
-            Err(DasError::RateLimited { retry_after_secs })
-        }
-    }
-}
-
-/// Logs a full replay cache at most once a minute (it refuses signed writes meanwhile).
-fn warn_cache_full(now: i64, entries: usize) {
-    static LAST_WARNED: AtomicI64 = AtomicI64::new(i64::MIN);
-    let last = LAST_WARNED.load(Ordering::Relaxed);
-    if now.saturating_sub(last) >= 60
-        && LAST_WARNED
-            .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
-            .is_ok()
-    {
-        tracing::warn!(
-            "the replay cache holds {entries} live signatures: signed requests that change \
-             something are refused (429) until the oldest leave the clock window; raise \
-             signature_replay_cache_entries if this is legitimate traffic"
-        );
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -368,22 +272,5 @@ mod tests {
         assert_eq!(path_project("/v3/auth/tokens"), None);
         assert_eq!(path_project("/v3.0/OS-CREDENTIAL/credentials"), None);
         assert_eq!(path_project("/healthz"), None);
-    }
-
-    #[tokio::test]
-    async fn bodies_are_hashed_whole_kept_to_the_limit_and_refused_beyond_the_drain() {
-        let small = read_hashed(Body::from(&b"abc"[..])).await.ok().unwrap();
-        assert_eq!(small.kept, b"abc");
-        assert_eq!(PayloadHash::Sha256(small.sha256), PayloadHash::of(b"abc"));
-        let big = vec![b'x'; BODY_LIMIT + 1];
-        let read = read_hashed(Body::from(big.clone())).await.ok().unwrap();
-        assert!(read.kept.is_empty(), "nothing kept past the limit");
-        assert_eq!(read.len, BODY_LIMIT + 1);
-        assert_eq!(PayloadHash::Sha256(read.sha256), PayloadHash::of(&big));
-        let huge = Body::from(vec![b'x'; DRAIN_LIMIT + 1]);
-        assert!(matches!(
-            read_hashed(huge).await,
-            Err(DasError::BodyTooLarge)
-        ));
     }
 }
