@@ -72,6 +72,8 @@ pub enum LimitKind {
     LoginBusy,
     /// A signed request refused (429): the replay cache is full of live signatures.
     ReplayCacheFull,
+    /// A signed request refused (429): every slot for large unverified bodies stayed taken.
+    SignedBodiesBusy,
 }
 
 impl LimitKind {
@@ -85,6 +87,7 @@ impl LimitKind {
             Self::LoginRefused => "login_refused",
             Self::LoginBusy => "login_busy",
             Self::ReplayCacheFull => "replay_cache_full",
+            Self::SignedBodiesBusy => "signed_bodies_busy",
         }
     }
 }

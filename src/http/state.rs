@@ -3,9 +3,12 @@
 
 use std::sync::{Arc, Mutex};
 
+use tokio::sync::Semaphore;
+
 use super::MetricsHandle;
 use super::login_throttle::LoginThrottle;
 use super::rate_limit::RateLimits;
+use super::signed::LARGE_BODY_SLOTS;
 use crate::config::Settings;
 use crate::secrets::{PasswordHasher, Sealer};
 use crate::service::Services;
@@ -26,14 +29,15 @@ pub struct AppState {
     pub guards: Guards,
 }
 
-/// What stands between a request and the handlers: rate limits, login delays and the replay
-/// cache of signatures.
+/// What stands between a request and the handlers: rate limits, login delays, the replay cache
+/// of signatures and the slots for large bodies of signatures not yet proven.
 #[derive(Clone)]
 pub struct Guards {
     /// `None` when rate limiting is configured off.
     pub limits: Option<RateLimits>,
     pub logins: Arc<LoginThrottle>,
     pub replays: Arc<Mutex<ReplayCache>>,
+    pub signed_bodies: Arc<Semaphore>,
 }
 
 impl Guards {
@@ -46,6 +50,7 @@ impl Guards {
                 signatures.max_skew_secs,
                 signatures.replay_cache_entries,
             ))),
+            signed_bodies: Arc::new(Semaphore::new(LARGE_BODY_SLOTS)),
         }
     }
 }

@@ -1,13 +1,45 @@
 //! A signed request's body, hashed as it streams in: kept whole up to [`BODY_LIMIT`] (what a
 //! handler may read), hashed whole up to [`DRAIN_LIMIT`] (so that a genuine caller with a larger
-//! body can still be told so); beyond that it cannot be verified and is refused unread.
+//! body can still be told so); beyond that it cannot be verified and is refused unread. An access
+//! key's id is no secret, so until the signature is proven a body over [`SMALL_BODY`] is read
+//! only in one of [`LARGE_BODY_SLOTS`]: a flood of large bodies under a real key's id holds at
+//! most that many MiB.
+
+use std::time::Duration;
 
 use axum::body::{Body, HttpBody};
 use http_body_util::BodyExt;
 use sha2::{Digest, Sha256};
+use tokio::sync::{Semaphore, SemaphorePermit};
 
 use crate::error::DasError;
 use crate::http::extract::{BODY_LIMIT, DRAIN_LIMIT};
+use crate::http::metrics::{LimitKind, limit_hit};
+
+/// Bodies up to this size (by their `Content-Length`) are read without a slot.
+pub const SMALL_BODY: u64 = 64 * 1024;
+/// Larger bodies of signed requests read at once, all callers together.
+pub const LARGE_BODY_SLOTS: usize = 16;
+/// How long a large body waits for a slot before the request is answered 429.
+const SLOT_WAIT: Duration = Duration::from_secs(2);
+
+/// Whether the body may be larger than [`SMALL_BODY`] (a chunked one may).
+pub(super) fn may_be_large(body: &Body) -> bool {
+    body.size_hint().upper().is_none_or(|n| n > SMALL_BODY)
+}
+
+/// A slot to read a large body in, waiting [`SLOT_WAIT`] at most.
+pub(super) async fn large_body_slot(slots: &Semaphore) -> Result<SemaphorePermit<'_>, DasError> {
+    match tokio::time::timeout(SLOT_WAIT, slots.acquire()).await {
+        Ok(Ok(permit)) => Ok(permit),
+        _ => {
+            limit_hit(LimitKind::SignedBodiesBusy);
+            Err(DasError::RateLimited {
+                retry_after_secs: 1,
+            })
+        }
+    }
+}
 
 /// The body as it streamed in.
 pub(super) struct HashedBody {

@@ -27,7 +27,8 @@ use crate::signing::{
     PayloadHash, SignatureError, SignatureHeader, SignedRequest, check_freshness, check_signature,
 };
 use crate::store::UserRecord;
-use hashed_body::{HashedBody, read_hashed};
+pub use hashed_body::LARGE_BODY_SLOTS;
+use hashed_body::{HashedBody, large_body_slot, may_be_large, read_hashed};
 use single_use::{remember, single_use};
 
 /// Whether the request carries an `SDK-HMAC-*` signature (any other `Authorization` is left to
@@ -105,12 +106,18 @@ pub(super) async fn authenticate(
     let (parts, body) = req.into_parts();
     let unproven = |e: DasError| count_refusal(limits, address, e);
     let bodiless = body.size_hint().exact() == Some(0);
+    let large = may_be_large(&body);
     let before_body = check_before_body(state, &parts, bodiless)
         .await
         .map_err(unproven)?;
     if let Some(limits) = limits {
         limits.peek_user(&before_body.user.id)?;
     }
+    let _slot = if large {
+        Some(large_body_slot(&state.guards.signed_bodies).await?)
+    } else {
+        None
+    };
     let body = read_hashed(body).await.map_err(unproven)?;
     let signature = check_after_body(&parts, &before_body, &body).map_err(unproven)?;
     let user = before_body.user;
