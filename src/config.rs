@@ -38,10 +38,24 @@ pub struct RawSettings {
     /// Milliseconds between two reconciliations of kills whose outcome is not on record
     /// (dbkill stopped mid-kill, or the server stopped answering); the first runs at start.
     pub reconcile_interval_ms: u64,
-    /// Requests per second each caller (token, or client address) may make; 0 turns it off.
+    // --- Authentication: rate limits and signed requests (issue #12, auth) ---
+    /// Requests per second each caller may make: a user (whichever of its tokens or access keys
+    /// it uses) or, for requests without valid credentials, the client address; 0 turns it off.
     pub rate_limit_per_second: u32,
     /// How many requests a caller may make at once before the rate applies.
     pub rate_limit_burst: u32,
+    /// Seconds an `X-Sdk-Date` may be from the server's clock, either way.
+    pub signature_max_skew_secs: u64,
+    /// Signatures remembered so that none is accepted twice; when it is full, new signed requests
+    /// that must be single-use are refused (429) until the oldest leave the clock window.
+    pub signature_replay_cache_entries: u64,
+    /// Accept `X-Sdk-Content-Sha256: UNSIGNED-PAYLOAD` on requests without a body (it is always
+    /// refused on a request with one); false refuses it everywhere.
+    pub signature_unsigned_payload: bool,
+    /// Refuse a repeated signed read (GET, HEAD) too; by default only requests that can change
+    /// something are single-use.
+    pub signature_single_use_reads: bool,
+    // --- end of authentication settings ---
     #[serde(skip_serializing_if = "Option::is_none")]
     pub master_key: Option<String>,
     // Master key (issue #12, point 7).
@@ -68,6 +82,10 @@ impl Default for RawSettings {
             reconcile_interval_ms: 5_000,
             rate_limit_per_second: 50,
             rate_limit_burst: 200,
+            signature_max_skew_secs: 300,
+            signature_replay_cache_entries: 100_000,
+            signature_unsigned_payload: true,
+            signature_single_use_reads: false,
             master_key: None,
             master_key_file: None,
             admin_password: None,
@@ -90,6 +108,19 @@ pub struct RateLimit {
     pub burst: u32,
 }
 
+/// How `SDK-HMAC-SHA256` signatures are accepted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SignaturePolicy {
+    /// Seconds `X-Sdk-Date` may be from the server's clock, either way.
+    pub max_skew_secs: i64,
+    /// Signatures the replay cache holds at most.
+    pub replay_cache_entries: usize,
+    /// `UNSIGNED-PAYLOAD` accepted on requests without a body.
+    pub unsigned_payload: bool,
+    /// Signed reads are single-use too.
+    pub single_use_reads: bool,
+}
+
 /// Validated settings the service runs with.
 #[derive(Clone, Debug)]
 pub struct Settings {
@@ -105,6 +136,7 @@ pub struct Settings {
     pub reconcile_interval: Duration,
     /// `None` when rate limiting is off.
     pub rate_limit: Option<RateLimit>,
+    pub signatures: SignaturePolicy,
     /// 64 hex chars or base64 of 32 bytes; when absent `<data_dir>/master.key` is used.
     pub master_key: Option<SecretString>,
     /// The master key's file when it is not `<data_dir>/master.key`.
@@ -229,6 +261,24 @@ impl Settings {
                 why: "must not be empty".into(),
             });
         }
+        let signatures = SignaturePolicy {
+            max_skew_secs: in_range(
+                "signature_max_skew_secs",
+                raw.signature_max_skew_secs,
+                30,
+                900,
+                "seconds",
+            )? as i64,
+            replay_cache_entries: in_range(
+                "signature_replay_cache_entries",
+                raw.signature_replay_cache_entries,
+                1,
+                10_000_000,
+                "signatures",
+            )? as usize,
+            unsigned_payload: raw.signature_unsigned_payload,
+            single_use_reads: raw.signature_single_use_reads,
+        };
         if let Some(pw) = &raw.admin_password
             && !(8..=128).contains(&pw.chars().count())
         {
@@ -249,6 +299,7 @@ impl Settings {
             kill_user_statement: raw.kill_user_statement,
             reconcile_interval: Duration::from_millis(reconcile),
             rate_limit,
+            signatures,
             master_key: raw.master_key.map(SecretString::from),
             master_key_file: raw.master_key_file,
             admin_password: raw.admin_password.map(SecretString::from),
@@ -268,6 +319,34 @@ mod tests {
         assert_eq!(s.connect_timeout, Duration::from_secs(5));
         assert!(!s.kill_user_statement, "per-id batches unless asked");
         assert_eq!(s.reconcile_interval, Duration::from_secs(5));
+    }
+
+    #[test]
+    fn signature_settings_default_to_a_five_minute_window_and_are_bounded() {
+        let s = Settings::validate(RawSettings::default()).unwrap();
+        assert_eq!(
+            s.signatures,
+            SignaturePolicy {
+                max_skew_secs: 300,
+                replay_cache_entries: 100_000,
+                unsigned_payload: true,
+                single_use_reads: false,
+            }
+        );
+        for (skew, entries, key) in [
+            (29, 1, "signature_max_skew_secs"),
+            (901, 1, "signature_max_skew_secs"),
+            (300, 0, "signature_replay_cache_entries"),
+            (300, 10_000_001, "signature_replay_cache_entries"),
+        ] {
+            let raw = RawSettings {
+                signature_max_skew_secs: skew,
+                signature_replay_cache_entries: entries,
+                ..Default::default()
+            };
+            let err = Settings::validate(raw).unwrap_err().to_string();
+            assert!(err.contains(key), "{err}");
+        }
     }
 
     #[test]

@@ -36,6 +36,8 @@ pub enum DasError {
     MalformedJson(String),
     /// DAS.200100: the body exceeds the limit.
     BodyTooLarge,
+    /// DAS.200100: a request without valid credentials (a login) carries more than 64 KiB.
+    AnonymousBodyTooLarge,
     /// DAS.200100: a kill names none of process_ids / user / database.
     NoKillFilter,
     BadOffset,
@@ -53,7 +55,10 @@ pub enum DasError {
     Forbidden,
     NoRoute,
     NameTaken,
-    RateLimited,
+    /// APIGW.0308: the caller may try again in this many seconds (`Retry-After`).
+    RateLimited {
+        retry_after_secs: u64,
+    },
     /// DAS.210001: the instance could not be reached in time.
     Unreachable,
     /// DAS.210001: the instance could not be reached because TLS failed (or was missing).
@@ -92,7 +97,11 @@ impl DasError {
     pub fn code(&self) -> &'static str {
         use DasError::*;
         match self {
-            BadParam { .. } | MalformedJson(_) | BodyTooLarge | NoKillFilter => "DAS.200100",
+            BadParam { .. }
+            | MalformedJson(_)
+            | BodyTooLarge
+            | AnonymousBodyTooLarge
+            | NoKillFilter => "DAS.200100",
             BadOffset => "DAS.200103",
             BadLimit => "DAS.200104",
             UnsupportedDatastore => "DAS.200107",
@@ -105,7 +114,7 @@ impl DasError {
             Forbidden => "APIGW.0302",
             NoRoute => "APIGW.0101",
             NameTaken => "IAM.0409",
-            RateLimited => "APIGW.0308",
+            RateLimited { .. } => "APIGW.0308",
             Unreachable | TargetTls(_) => "DAS.210001",
             StatementTimeout | KillNotAttempted | KillUnconfirmed => "DAS.210004",
             Internal(_) | StoreCannotWrite(_) | Unhealthy(_) => "DAS.209999",

@@ -1,6 +1,10 @@
 //! Huawei Cloud's `SDK-HMAC-SHA256` request signature (what the official DAS SDKs send instead of
 //! a token), verified by recomputing it. Pure: no I/O, no clock; the caller supplies the secret
-//! key and the current time.
+//! key, the body's hash and the current time. Verification comes in two steps so that a server
+//! can refuse a stale or malformed signature before it reads the body: [`check_freshness`] on the
+//! headers alone, then [`check_signature`] once the body's hash is known.
+
+pub mod replay;
 
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::{Digest, Sha256};
@@ -8,9 +12,8 @@ use time::PrimitiveDateTime;
 use time::macros::format_description;
 
 pub const ALGORITHM: &str = "SDK-HMAC-SHA256";
-/// How far `X-Sdk-Date` may be from the server's clock (the API gateway's rule).
-pub const MAX_SKEW_SECONDS: i64 = 15 * 60;
-const EMPTY_SHA256: &str = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+/// The `X-Sdk-Content-Sha256` value that leaves the body out of the signature.
+pub const UNSIGNED_PAYLOAD: &str = "UNSIGNED-PAYLOAD";
 
 /// The parts of an `Authorization: SDK-HMAC-SHA256 Access=…, SignedHeaders=…, Signature=…`.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -30,7 +33,7 @@ pub enum SignatureError {
     MissingSignedHeader,
     #[error("X-Sdk-Date is missing or not in YYYYMMDDTHHMMSSZ form")]
     BadDate,
-    #[error("X-Sdk-Date is more than 15 minutes from the server's time")]
+    #[error("X-Sdk-Date is too far from the server's time")]
     StaleDate,
     #[error("the signature does not match the request")]
     Mismatch,
@@ -78,6 +81,32 @@ impl SignatureHeader {
     }
 }
 
+/// What a signature says of the body: its SHA-256, or nothing (`UNSIGNED-PAYLOAD`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PayloadHash {
+    Unsigned,
+    Sha256([u8; 32]),
+}
+
+impl PayloadHash {
+    /// The hash of a whole body (a server that streams the body hashes it as it comes instead).
+    pub fn of(body: &[u8]) -> Self {
+        Self::Sha256(Sha256::digest(body).into())
+    }
+
+    /// Whether an `X-Sdk-Content-Sha256` value asks for the body to be left unsigned.
+    pub fn declared_unsigned(content_sha256: Option<&str>) -> bool {
+        content_sha256.is_some_and(|v| v.trim() == UNSIGNED_PAYLOAD)
+    }
+
+    fn canonical(&self) -> String {
+        match self {
+            Self::Unsigned => UNSIGNED_PAYLOAD.to_owned(),
+            Self::Sha256(hash) => hex::encode(hash),
+        }
+    }
+}
+
 /// A request as the signer saw it.
 pub struct SignedRequest<'a> {
     pub method: &'a str,
@@ -87,7 +116,7 @@ pub struct SignedRequest<'a> {
     pub query: &'a str,
     /// Header lookup by lowercase name.
     pub header: &'a dyn Fn(&str) -> Option<String>,
-    pub body: &'a [u8],
+    pub payload: PayloadHash,
 }
 
 fn hex_digit(b: u8) -> Option<u8> {
@@ -167,11 +196,6 @@ pub fn canonical_request(req: &SignedRequest<'_>, signed_headers: &[String]) -> 
         headers.push_str(value.trim());
         headers.push('\n');
     }
-    let payload = match (req.header)("x-sdk-content-sha256") {
-        Some(v) if v.trim() == "UNSIGNED-PAYLOAD" => "UNSIGNED-PAYLOAD".to_owned(),
-        _ if req.body.is_empty() => EMPTY_SHA256.to_owned(),
-        _ => hex::encode(Sha256::digest(req.body)),
-    };
     format!(
         "{}\n{}\n{}\n{}\n{}\n{}",
         req.method.to_ascii_uppercase(),
@@ -179,7 +203,7 @@ pub fn canonical_request(req: &SignedRequest<'_>, signed_headers: &[String]) -> 
         canonical_query(req.query),
         headers,
         signed_headers.join(";"),
-        payload
+        req.payload.canonical()
     )
 }
 
@@ -212,28 +236,44 @@ pub fn parse_sdk_date(value: &str) -> Result<i64, SignatureError> {
         .map_err(|_| SignatureError::BadDate)
 }
 
-/// Checks the date, then the signature in constant time.
-pub fn verify(
-    req: &SignedRequest<'_>,
+/// The checks that need no body: the signed headers include `host` and `x-sdk-date`, and the
+/// date (`X-Sdk-Date`, as sent) is within `max_skew_secs` of `now_unix`. Returns the date in Unix
+/// seconds.
+pub fn check_freshness(
     auth: &SignatureHeader,
-    secret: &str,
+    date: Option<&str>,
     now_unix: i64,
-) -> Result<(), SignatureError> {
+    max_skew_secs: i64,
+) -> Result<i64, SignatureError> {
     if !auth.signed_headers.iter().any(|h| h == "host")
         || !auth.signed_headers.iter().any(|h| h == "x-sdk-date")
     {
         return Err(SignatureError::MissingSignedHeader);
     }
-    let date = (req.header)("x-sdk-date").ok_or(SignatureError::BadDate)?;
-    let at = parse_sdk_date(&date)?;
-    if (now_unix - at).abs() > MAX_SKEW_SECONDS {
+    let at = parse_sdk_date(date.ok_or(SignatureError::BadDate)?)?;
+    if (now_unix - at).abs() > max_skew_secs {
         return Err(SignatureError::StaleDate);
     }
-    let expected = hex::decode(&auth.signature).map_err(|_| SignatureError::Mismatch)?;
+    Ok(at)
+}
+
+/// Recomputes the signature of `req` with `secret` and compares it in constant time. Returns the
+/// signature's bytes: the same bytes mean the same request signed at the same second.
+pub fn check_signature(
+    req: &SignedRequest<'_>,
+    auth: &SignatureHeader,
+    secret: &str,
+) -> Result<[u8; 32], SignatureError> {
+    let expected: [u8; 32] = hex::decode(&auth.signature)
+        .ok()
+        .and_then(|bytes| bytes.try_into().ok())
+        .ok_or(SignatureError::Mismatch)?;
+    let date = (req.header)("x-sdk-date").ok_or(SignatureError::BadDate)?;
     let sts = string_to_sign(date.trim(), &canonical_request(req, &auth.signed_headers));
     mac(secret.as_bytes(), &sts)
         .verify_slice(&expected)
-        .map_err(|_| SignatureError::Mismatch)
+        .map_err(|_| SignatureError::Mismatch)?;
+    Ok(expected)
 }
 
 #[cfg(test)]

@@ -13,7 +13,7 @@ use tokio::net::TcpListener;
 
 use crate::config::Settings;
 use crate::data_dir::{self, DataDirLock};
-use crate::http::{AppState, CallerLimiter, MetricsHandle, router};
+use crate::http::{AppState, Guards, MetricsHandle, router};
 use crate::keyring;
 use crate::secrets::{KeySource, PasswordHasher, hash_password, random_bytes, write_private};
 use crate::service::Services;
@@ -89,7 +89,7 @@ impl Application {
             .await
             .with_context(|| format!("cannot listen on {}", settings.listen))?;
         let hasher = tokio::task::spawn_blocking(PasswordHasher::default).await?;
-        let limiter = settings.rate_limit.map(CallerLimiter::new);
+        let guards = Guards::new(&settings);
         let cached: Arc<dyn Store> = Arc::new(CachedStore::new(store.clone()));
         let state = AppState {
             services: Services::new(cached.clone(), sealer.clone(), &settings),
@@ -98,7 +98,7 @@ impl Application {
             hasher: Arc::new(hasher),
             settings: Arc::new(settings),
             metrics: MetricsHandle::global(),
-            limiter,
+            guards,
         };
         Ok(Self {
             listener,

@@ -41,6 +41,7 @@ pub fn status(e: &DasError) -> StatusCode {
         BadParam { .. }
         | MalformedJson(_)
         | BodyTooLarge
+        | AnonymousBodyTooLarge
         | NoKillFilter
         | BadOffset
         | BadLimit
@@ -54,7 +55,7 @@ pub fn status(e: &DasError) -> StatusCode {
         Forbidden => StatusCode::FORBIDDEN,
         NoRoute => StatusCode::NOT_FOUND,
         NameTaken => StatusCode::CONFLICT,
-        RateLimited => StatusCode::TOO_MANY_REQUESTS,
+        RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
         Unreachable | TargetTls(_) | StatementTimeout | KillNotAttempted | KillUnconfirmed
         | Internal(_) | StoreCannotWrite(_) => StatusCode::INTERNAL_SERVER_ERROR,
         Unhealthy(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -141,6 +142,10 @@ pub fn message(e: &DasError, lang: Lang) -> String {
             "The parameter is invalid: the request body exceeds 1 MiB.",
             "参数错误：请求体超过 1 MiB。",
         ),
+        AnonymousBodyTooLarge => pick(
+            "The parameter is invalid: a request without credentials (a login) may carry at most 64 KiB.",
+            "参数错误：未携带凭证的请求（登录）的请求体不得超过 64 KiB。",
+        ),
         NoKillFilter => pick(
             "The parameter is invalid: give at least one of process_ids, user, database.",
             "参数错误：process_ids、user、database 至少指定一个。",
@@ -193,10 +198,13 @@ pub fn message(e: &DasError, lang: Lang) -> String {
             "API 不存在：没有该路径或方法。",
         ),
         NameTaken => pick("The name exists already.", "该名称已存在。"),
-        RateLimited => pick(
-            "The throttling threshold has been reached: retry later.",
-            "已达到流控阈值，请稍后重试。",
-        ),
+        RateLimited { retry_after_secs } => {
+            if zh {
+                format!("已达到流控阈值，请在 {retry_after_secs} 秒后重试。")
+            } else {
+                format!("The throttling threshold has been reached: retry in {retry_after_secs} s.")
+            }
+        }
         Unreachable => pick(
             "The instance could not be reached in time (refused, timed out or unknown host).",
             "无法及时连接到实例（连接被拒绝、超时或主机未知）。",
@@ -238,7 +246,12 @@ pub fn render(e: &DasError, lang: Lang) -> Response {
         error_code: e.code(),
         error_msg: message(e, lang),
     };
-    (status(e), Json(body)).into_response()
+    let mut resp = (status(e), Json(body)).into_response();
+    if let DasError::RateLimited { retry_after_secs } = e {
+        resp.headers_mut()
+            .insert(axum::http::header::RETRY_AFTER, (*retry_after_secs).into());
+    }
+    resp
 }
 
 impl IntoResponse for DasError {
@@ -292,6 +305,7 @@ mod tests {
             DasError::bad("user", Problem::NotA("string")),
             MalformedJson("line 1".into()),
             BodyTooLarge,
+            AnonymousBodyTooLarge,
             NoKillFilter,
             BadOffset,
             BadLimit,
@@ -305,7 +319,9 @@ mod tests {
             Forbidden,
             NoRoute,
             NameTaken,
-            RateLimited,
+            RateLimited {
+                retry_after_secs: 3,
+            },
             Unreachable,
             TargetTls(TlsFailure::RequiredByServer),
             TargetTls(TlsFailure::NotOffered),
@@ -352,6 +368,18 @@ mod tests {
                 assert!(m.contains("TLS"), "{m}");
             }
         }
+    }
+
+    #[test]
+    fn a_rate_limit_says_when_to_come_back() {
+        let resp = render(
+            &DasError::RateLimited {
+                retry_after_secs: 7,
+            },
+            Lang::Zh,
+        );
+        assert_eq!(resp.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(resp.headers()[axum::http::header::RETRY_AFTER], "7");
     }
 
     #[test]

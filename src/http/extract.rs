@@ -17,7 +17,7 @@ use crate::store::Page;
 
 pub const BODY_LIMIT: usize = 1024 * 1024;
 /// Oversized bodies are read this far and discarded, so the client sees the 400 instead of a reset.
-const DRAIN_LIMIT: usize = 8 * 1024 * 1024;
+pub const DRAIN_LIMIT: usize = 8 * 1024 * 1024;
 
 pub async fn read_body(body: Body) -> DasResult<Vec<u8>> {
     let mut body = body;

@@ -1,5 +1,6 @@
-//! Prometheus metrics: requests by route and status, a latency histogram, kill outcomes.
-//! One process-wide recorder (the `metrics` facade is global); every app in a process shares it.
+//! Prometheus metrics: requests by route and status, a latency histogram, kill outcomes, limits
+//! hit and signatures refused. One process-wide recorder (the `metrics` facade is global); every
+//! app in a process shares it.
 
 use std::sync::OnceLock;
 use std::time::Instant;
@@ -51,4 +52,51 @@ pub async fn track(State(_): State<AppState>, req: Request, next: Next) -> Respo
     metrics::histogram!("dbkill_http_request_duration_seconds", "method" => method, "route" => route)
         .record(start.elapsed().as_secs_f64());
     resp
+}
+
+/// A limit that held a request back, as `dbkill_rate_limited_total{kind}` names it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LimitKind {
+    /// A client address without valid credentials over its rate.
+    Address,
+    /// An authenticated user over its rate.
+    User,
+    /// A new client address refused: the address table is full of addresses over their rate.
+    AddressTableFull,
+    UserTableFull,
+    /// A login that waited its turn after failures of its name or address.
+    LoginDelayed,
+    /// A login refused (429): its turn was too far off, or too many logins were waiting.
+    LoginRefused,
+    /// A login refused (429): too many password checks queued.
+    LoginBusy,
+    /// A signed request refused (429): the replay cache is full of live signatures.
+    ReplayCacheFull,
+    /// A signed request refused (429): every slot for large unverified bodies stayed taken.
+    SignedBodiesBusy,
+}
+
+impl LimitKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Address => "address",
+            Self::User => "user",
+            Self::AddressTableFull => "address_table_full",
+            Self::UserTableFull => "user_table_full",
+            Self::LoginDelayed => "login_delayed",
+            Self::LoginRefused => "login_refused",
+            Self::LoginBusy => "login_busy",
+            Self::ReplayCacheFull => "replay_cache_full",
+            Self::SignedBodiesBusy => "signed_bodies_busy",
+        }
+    }
+}
+
+pub fn limit_hit(kind: LimitKind) {
+    metrics::counter!("dbkill_rate_limited_total", "kind" => kind.as_str()).increment(1);
+}
+
+/// A signed request refused, by reason (`dbkill_signatures_refused_total{reason}`).
+pub fn signature_refused(reason: &'static str) {
+    metrics::counter!("dbkill_signatures_refused_total", "reason" => reason).increment(1);
 }

@@ -10,9 +10,12 @@ mod credentials;
 mod db_users;
 pub mod error;
 pub mod extract;
+mod failure_sketch;
 mod history;
 mod instances;
 mod kill;
+mod limiter;
+mod login_throttle;
 mod metrics;
 mod openapi;
 mod ops;
@@ -33,11 +36,9 @@ use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::error::DasError;
-pub use state::AppState;
+pub use state::{AppState, Guards};
 
 pub use metrics::MetricsHandle;
-pub use rate_limit::CallerLimiter;
-pub use signed::SignedCaller;
 
 async fn no_route() -> DasError {
     DasError::NoRoute
@@ -128,13 +129,10 @@ pub fn router(state: AppState) -> Router {
         .fallback(no_route)
         .method_not_allowed_fallback(no_route)
         .with_state(state.clone());
+    // Credentials and rate limits are settled before any handler runs or any body is read.
     api.layer(axum::middleware::from_fn_with_state(
         state.clone(),
-        signed::verify_signature,
-    ))
-    .layer(axum::middleware::from_fn_with_state(
-        state.clone(),
-        rate_limit::limit,
+        auth::authenticate,
     ))
     .layer(axum::middleware::from_fn_with_state(state, metrics::track))
     .layer(axum::middleware::from_fn(error::localize_errors))

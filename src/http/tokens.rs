@@ -12,6 +12,7 @@ use utoipa::ToSchema;
 use super::AppState;
 use super::extract::JsonObject;
 use super::projects::{IdName, id_name};
+use super::rate_limit::ClientAddress;
 use crate::clock::{now_ms, rfc3339_ms};
 use crate::domain::{Principal, ProjectId, Role};
 use crate::error::{DasError, DasResult, Problem};
@@ -78,13 +79,19 @@ impl LoginIn {
 #[utoipa::path(post, path = "/v3/auth/tokens", tag = "identity", request_body = TokenIn,
     responses((status = 201, body = TokenEnvelope, headers(("X-Subject-Token" = String))),
               (status = 400, body = super::error::ErrorBody), (status = 401, body = super::error::ErrorBody)))]
-pub async fn create_token(State(state): State<AppState>, body: Body) -> DasResult<Response> {
+pub async fn create_token(
+    State(state): State<AppState>,
+    address: ClientAddress,
+    body: Body,
+) -> DasResult<Response> {
     let login = LoginIn::parse(&JsonObject::read(body).await?)?;
+    // Failed logins slow down further attempts on the name and from the address.
+    let attempt = state.guards.logins.attempt(&login.name, address).await?;
     let found = state.store.get_user_by_name(&login.name).await?;
-    let ok = state.hasher.check(
-        &login.password,
-        found.as_ref().map(|u| u.password_hash.as_str()),
-    );
+    let phc = found.as_ref().map(|u| u.password_hash.clone());
+    let ok = attempt
+        .check_password(state.hasher.clone(), login.password, phc)
+        .await?;
     let user = match (ok, found) {
         (true, Some(u)) => u,
         _ => return Err(DasError::Unauthenticated("wrong user name or password")),

@@ -30,7 +30,7 @@ fn sign_request(method: &str, path: &str, query: &str, body: &[u8]) -> String {
         path,
         query,
         header: &headers,
-        body,
+        payload: PayloadHash::of(body),
     };
     sign(
         SK,
@@ -75,13 +75,25 @@ fn the_huawei_doc_vector_for_the_hmac_step() {
     );
 }
 
+/// Both steps, as a server runs them: the date, then the signature.
+fn verify(
+    req: &SignedRequest<'_>,
+    auth: &SignatureHeader,
+    secret: &str,
+    now: i64,
+) -> Result<[u8; 32], SignatureError> {
+    check_freshness(auth, (req.header)("x-sdk-date").as_deref(), now, 300)?;
+    check_signature(req, auth, secret)
+}
+
 #[test]
 fn verify_accepts_the_vector_and_names_each_failure() {
     let body = br#"{"db_user_id": "2c250598-1e3c-4d31-bc19-be1d866247e6", "process_ids": ["11212", "3423222"]}"#;
     let path = format!("/v3/{PROJECT}/instances/da304cd5bbb944de828759bc7be3d3fein01/process");
+    let signature = "9a95f710aa1e5378e8d5ba34f506cf8e14a38301124694c3503695eb374a9141";
     let auth = SignatureHeader::parse(&format!(
         "SDK-HMAC-SHA256 Access={AK}, SignedHeaders=content-type;host;x-project-id;x-sdk-date, \
-         Signature=9a95f710aa1e5378e8d5ba34f506cf8e14a38301124694c3503695eb374a9141"
+         Signature={signature}"
     ))
     .unwrap();
     assert_eq!(auth.access, AK);
@@ -91,27 +103,44 @@ fn verify_accepts_the_vector_and_names_each_failure() {
         path: &path,
         query: "",
         header: &headers,
-        body,
+        payload: PayloadHash::of(body),
     };
-    assert_eq!(verify(&req, &auth, SK, now + 60), Ok(()));
     assert_eq!(
-        verify(&req, &auth, SK, now + 16 * 60),
+        verify(&req, &auth, SK, now + 60).map(hex::encode),
+        Ok(signature.to_owned()),
+        "the verified signature's bytes are returned"
+    );
+    assert_eq!(
+        verify(&req, &auth, SK, now + 301),
         Err(SignatureError::StaleDate)
     );
     assert_eq!(
-        verify(&req, &auth, SK, now - 16 * 60),
+        verify(&req, &auth, SK, now - 301),
         Err(SignatureError::StaleDate)
+    );
+    assert_eq!(
+        check_freshness(&auth, Some(DATE), now + 899, 900),
+        Ok(now),
+        "the window is the caller's"
     );
     assert_eq!(
         verify(&req, &auth, "wrong-secret", now),
         Err(SignatureError::Mismatch)
     );
     let tampered = SignedRequest {
-        body: br#"{"db_user_id": "x"}"#,
+        payload: PayloadHash::of(br#"{"db_user_id": "x"}"#),
         ..req
     };
     assert_eq!(
         verify(&tampered, &auth, SK, now),
+        Err(SignatureError::Mismatch)
+    );
+    let unsigned = SignedRequest {
+        payload: PayloadHash::Unsigned,
+        ..req
+    };
+    assert_eq!(
+        verify(&unsigned, &auth, SK, now),
         Err(SignatureError::Mismatch)
     );
     let other_path = SignedRequest {
@@ -128,6 +157,20 @@ fn verify_accepts_the_vector_and_names_each_failure() {
         verify(&req, &no_host, SK, now),
         Err(SignatureError::MissingSignedHeader)
     );
+    let mut short = auth.clone();
+    short.signature.truncate(62);
+    assert_eq!(verify(&req, &short, SK, now), Err(SignatureError::Mismatch));
+}
+
+#[test]
+fn the_hash_of_an_empty_body_is_the_sdks_constant() {
+    assert_eq!(
+        PayloadHash::of(b"").canonical(),
+        "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+    );
+    assert!(PayloadHash::declared_unsigned(Some(" UNSIGNED-PAYLOAD ")));
+    assert!(!PayloadHash::declared_unsigned(Some("e3b0c442")));
+    assert!(!PayloadHash::declared_unsigned(None));
 }
 
 #[test]
@@ -178,7 +221,6 @@ fn header_values_are_trimmed_and_unsigned_payloads_honoured() {
     let spaced = |name: &str| match name {
         "host" => Some("  das.example.local  ".into()),
         "x-sdk-date" => Some(DATE.into()),
-        "x-sdk-content-sha256" => Some("UNSIGNED-PAYLOAD".into()),
         _ => None,
     };
     let req = SignedRequest {
@@ -186,7 +228,7 @@ fn header_values_are_trimmed_and_unsigned_payloads_honoured() {
         path: "/x",
         query: "",
         header: &spaced,
-        body: b"data",
+        payload: PayloadHash::Unsigned,
     };
     let cr = canonical_request(&req, &["host".into(), "x-sdk-date".into()]);
     assert_eq!(

@@ -7,6 +7,7 @@ mod support;
 
 mod helpers;
 
+mod body_before_auth;
 mod cli;
 mod console;
 mod crash_recovery;
@@ -21,6 +22,8 @@ mod kill_semantics;
 mod kill_validation;
 mod master_key;
 mod protections;
+mod rate_limits;
+mod replay;
 mod secrets;
 mod signing;
 mod store_health;

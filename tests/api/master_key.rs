@@ -10,12 +10,11 @@ use std::process::{Command, Output};
 use reqwest::Method;
 use serde_json::json;
 use sqlx::Row;
-use time::OffsetDateTime;
-use time::macros::format_description;
 
 use crate::helpers::app::{ADMIN_PASSWORD, Resp, TestApp, spawn_app, spawn_app_with};
 use crate::helpers::fixtures::{DbUserSetup, KillCtx, idle, killer_ctx, new_victim, usable};
 use crate::helpers::serve::serve_refusal;
+use crate::helpers::signed::{AccessKey, ToSign, sign};
 use crate::support::mariadb::shared;
 
 const KILLER_GRANTS: &str = "PROCESS, CONNECTION ADMIN";
@@ -73,44 +72,17 @@ async fn admin_user_id(app: &TestApp) -> String {
 }
 
 /// A GET signed with an access key, as the SDKs sign it.
-async fn signed_get(app: &TestApp, access: &str, secret: &str, path: &str) -> Resp {
-    let host = app.base.trim_start_matches("http://").to_owned();
-    let date = OffsetDateTime::now_utc()
-        .format(format_description!(
-            "[year][month][day]T[hour][minute][second]Z"
-        ))
-        .unwrap();
-    let header = |name: &str| match name {
-        "host" => Some(host.clone()),
-        "x-sdk-date" => Some(date.clone()),
-        _ => None,
+async fn signed_get(app: &TestApp, access: &str, secret: &str, project: &str, path: &str) -> Resp {
+    let key = AccessKey {
+        access: access.to_owned(),
+        secret: secret.to_owned(),
     };
-    let names = vec!["host".to_owned(), "x-sdk-date".to_owned()];
-    let request = dbkill::signing::SignedRequest {
-        method: "GET",
-        path,
-        query: "",
-        header: &header,
-        body: b"",
-    };
-    let to_sign = dbkill::signing::string_to_sign(
-        &date,
-        &dbkill::signing::canonical_request(&request, &names),
-    );
-    let auth = format!(
-        "SDK-HMAC-SHA256 Access={access}, SignedHeaders=host;x-sdk-date, Signature={}",
-        dbkill::signing::sign(secret, &to_sign)
-    );
-    app.raw_request(
-        Method::GET,
-        path,
-        None,
-        &[
-            ("Authorization", auth.as_str()),
-            ("X-Sdk-Date", date.as_str()),
-        ],
-        None,
+    sign(
+        app,
+        &key,
+        ToSign::new(Method::GET, path, project, Vec::new()),
     )
+    .send(app)
     .await
 }
 
@@ -270,7 +242,7 @@ async fn works_after_rotation(app: &TestApp, ctxs: &[&KillCtx], access: &str, se
     assert_eq!(report["killed"][0]["id"], id.to_string(), "{report}");
     assert!(!usable(&mut conn).await);
     let path = format!("/v3/{}/instances", ctxs[1].project);
-    let signed = signed_get(app, access, secret, &path).await;
+    let signed = signed_get(app, access, secret, &ctxs[1].project, &path).await;
     assert_eq!(signed.status.as_u16(), 200, "{}", signed.text);
 }
 

@@ -6,108 +6,23 @@ use std::process::Command;
 
 use reqwest::{Method, StatusCode};
 use serde_json::json;
-use time::OffsetDateTime;
-use time::macros::format_description;
 
 use crate::helpers::app::{ADMIN_PASSWORD, Resp, TestApp, spawn_app};
 use crate::helpers::errors::{assert_das_error, assert_das_error_says};
 use crate::helpers::fixtures::{idle, new_victim, usable};
+use crate::helpers::signed::{AccessKey, ToSign, access_key, sdk_date, sign};
 use crate::support::mariadb::{shared, unique_name};
 
-fn sdk_date(offset_secs: i64) -> String {
-    let t = OffsetDateTime::now_utc() + time::Duration::seconds(offset_secs);
-    t.format(format_description!(
-        "[year][month][day]T[hour][minute][second]Z"
-    ))
-    .unwrap()
-}
-
-/// Creates an access key for `user_id` with `token`; returns (access, secret).
-async fn access_key(app: &TestApp, token: &str, user_id: &str) -> (String, String) {
-    let r = app
-        .call(
-            Method::POST,
-            "/v3.0/OS-CREDENTIAL/credentials",
-            token,
-            Some(json!({"credential": {"user_id": user_id, "description": "sdk"}})),
-        )
-        .await;
-    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text);
-    let c = &r.body["credential"];
-    assert_eq!(c["status"], "active");
-    assert_eq!(c["user_id"], user_id);
-    (
-        c["access"].as_str().unwrap().into(),
-        c["secret"].as_str().unwrap().into(),
-    )
-}
-
-struct Signed<'a> {
-    method: Method,
-    path: &'a str,
-    query: &'a str,
-    body: Vec<u8>,
-    project_header: Option<&'a str>,
-    date: String,
-}
-
-/// Signs as the SDK does (content-type, host, x-project-id, x-sdk-date) with `secret`, then
-/// lets `tamper` change the request before it is sent.
+/// Signs `req` with `key`, lets `tamper` change the body, and sends it.
 async fn send_signed(
     app: &TestApp,
-    ak: &str,
-    secret: &str,
-    req: Signed<'_>,
+    key: &AccessKey,
+    req: ToSign<'_>,
     tamper: impl FnOnce(&mut Vec<u8>),
 ) -> Resp {
-    let host = app.base.trim_start_matches("http://").to_owned();
-    let mut names = vec!["content-type", "host", "x-sdk-date"];
-    if req.project_header.is_some() {
-        names.push("x-project-id");
-    }
-    names.sort_unstable();
-    let values = |name: &str| -> Option<String> {
-        match name {
-            "content-type" => Some("application/json".into()),
-            "host" => Some(host.clone()),
-            "x-sdk-date" => Some(req.date.clone()),
-            "x-project-id" => req.project_header.map(str::to_owned),
-            _ => None,
-        }
-    };
-    let signed_names: Vec<String> = names.iter().map(|s| s.to_string()).collect();
-    let to_sign = dbkill::signing::SignedRequest {
-        method: req.method.as_str(),
-        path: req.path,
-        query: req.query,
-        header: &values,
-        body: &req.body,
-    };
-    let sts = dbkill::signing::string_to_sign(
-        &req.date,
-        &dbkill::signing::canonical_request(&to_sign, &signed_names),
-    );
-    let signature = dbkill::signing::sign(secret, &sts);
-    let auth = format!(
-        "SDK-HMAC-SHA256 Access={ak}, SignedHeaders={}, Signature={signature}",
-        signed_names.join(";")
-    );
-    let mut body = req.body.clone();
-    tamper(&mut body);
-    let url = if req.query.is_empty() {
-        req.path.to_owned()
-    } else {
-        format!("{}?{}", req.path, req.query)
-    };
-    let mut headers = vec![
-        ("Authorization", auth.as_str()),
-        ("X-Sdk-Date", req.date.as_str()),
-    ];
-    if let Some(p) = req.project_header {
-        headers.push(("X-Project-Id", p));
-    }
-    app.raw_request(req.method, &url, None, &headers, Some(body))
-        .await
+    let mut call = sign(app, key, req);
+    tamper(&mut call.body);
+    call.send(app).await
 }
 
 #[tokio::test]
@@ -117,33 +32,31 @@ async fn signed_requests_act_as_the_key_user_and_tampering_is_refused() {
     let other = app.create_project(&unique_name("other")).await;
     let user_id = app.create_user(&unique_name("sdk"), "password-123").await;
     app.bind(&project, &user_id, "admin").await;
-    let (ak, sk) = access_key(&app, &app.admin_token, &user_id).await;
+    let key = access_key(&app, &app.admin_token, &user_id).await;
     let path = format!("/v3/{project}/instances");
     let body = serde_json::to_vec(
         &json!({"name": "via-sdk", "datastore_type": "mysql", "host": "h", "port": 3306}),
     )
     .unwrap();
-    let good = || Signed {
-        method: Method::POST,
-        path: &path,
-        query: "",
-        body: body.clone(),
-        project_header: Some(&project),
-        date: sdk_date(0),
+    let good = || ToSign::new(Method::POST, &path, &project, body.clone());
+    let wrong_secret = AccessKey {
+        access: key.access.clone(),
+        secret: "not-the-secret".into(),
+    };
+    let unknown_key = AccessKey {
+        access: "AKUNKNOWN00000000000".into(),
+        secret: key.secret.clone(),
     };
 
-    let r = send_signed(&app, &ak, &sk, good(), |_| {}).await;
+    let r = send_signed(&app, &key, good(), |_| {}).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
     assert!(r.body["instance_id"].as_str().unwrap().ends_with("in01"));
     // A signed GET with a query string.
-    let list = Signed {
-        method: Method::GET,
-        path: &path,
+    let list = ToSign {
         query: "offset=0&limit=10",
-        body: vec![],
-        ..good()
+        ..ToSign::new(Method::GET, &path, &project, vec![])
     };
-    let r = send_signed(&app, &ak, &sk, list, |_| {}).await;
+    let r = send_signed(&app, &key, list, |_| {}).await;
     assert_eq!(
         (r.status, r.body["total"].clone()),
         (StatusCode::OK, json!(1)),
@@ -154,56 +67,54 @@ async fn signed_requests_act_as_the_key_user_and_tampering_is_refused() {
     let refused: Vec<(&str, Resp, &str)> = vec![
         (
             "tampered body",
-            send_signed(&app, &ak, &sk, good(), |b| b.extend(b" ")).await,
+            send_signed(&app, &key, good(), |b| b.extend(b" ")).await,
             "does not match",
         ),
         (
             "wrong secret",
-            send_signed(&app, &ak, "not-the-secret", good(), |_| {}).await,
+            send_signed(&app, &wrong_secret, good(), |_| {}).await,
             "does not match",
         ),
+        // The clock window is 5 minutes either way (`signature_max_skew_secs`).
         (
             "stale date",
             send_signed(
                 &app,
-                &ak,
-                &sk,
-                Signed {
-                    date: sdk_date(-16 * 60),
+                &key,
+                ToSign {
+                    date: sdk_date(-6 * 60),
                     ..good()
                 },
                 |_| {},
             )
             .await,
-            "15 minutes",
+            "too far from the server's time",
         ),
         (
             "future date",
             send_signed(
                 &app,
-                &ak,
-                &sk,
-                Signed {
-                    date: sdk_date(16 * 60),
+                &key,
+                ToSign {
+                    date: sdk_date(6 * 60),
                     ..good()
                 },
                 |_| {},
             )
             .await,
-            "15 minutes",
+            "too far from the server's time",
         ),
         (
             "unknown key",
-            send_signed(&app, "AKUNKNOWN00000000000", &sk, good(), |_| {}).await,
+            send_signed(&app, &unknown_key, good(), |_| {}).await,
             "unknown",
         ),
         (
             "other project's id",
             send_signed(
                 &app,
-                &ak,
-                &sk,
-                Signed {
+                &key,
+                ToSign {
                     project_header: Some(&other),
                     ..good()
                 },
@@ -217,25 +128,37 @@ async fn signed_requests_act_as_the_key_user_and_tampering_is_refused() {
         // The cases differ only in how they are signed: name the case in a failure.
         r.request = format!("{what}: {}", r.request);
         assert_das_error_says(&r, 401, "APIGW.0301", says);
-        assert!(!r.text.contains(&sk), "{what}: the secret leaked");
+        assert!(!r.text.contains(&key.secret), "{what}: the secret leaked");
     }
+    // A date inside the window is accepted (another instance: a repeat of the first would be
+    // refused as a replay).
+    let second = serde_json::to_vec(
+        &json!({"name": "via-sdk-2", "datastore_type": "mysql", "host": "h", "port": 3306}),
+    )
+    .unwrap();
+    let r = send_signed(
+        &app,
+        &key,
+        ToSign {
+            date: sdk_date(-4 * 60),
+            ..ToSign::new(Method::POST, &path, &project, second)
+        },
+        |_| {},
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "4 minutes old: {}", r.text);
     // Signed, but the key's user has no role on the other project: 403 as with a token.
     let other_path = format!("/v3/{other}/instances");
     let r = send_signed(
         &app,
-        &ak,
-        &sk,
-        Signed {
-            path: &other_path,
-            project_header: Some(&other),
-            ..good()
-        },
+        &key,
+        ToSign::new(Method::POST, &other_path, &other, body.clone()),
         |_| {},
     )
     .await;
     assert_das_error(&r, 403, "APIGW.0302");
     let listed = app.expect(Method::GET, &path, None, 200).await;
-    assert_eq!(listed["total"], 1, "the refused requests created nothing");
+    assert_eq!(listed["total"], 2, "the refused requests created nothing");
 }
 
 /// A new user and their token.
@@ -250,7 +173,7 @@ async fn access_keys_are_managed_by_their_user_or_the_global_admin() {
     let app = spawn_app().await;
     let (alice, alice_token) = user_and_token(&app, "alice").await;
     let (_, bob_token) = user_and_token(&app, "bob").await;
-    let (access, _) = access_key(&app, &alice_token, &alice).await;
+    let access = access_key(&app, &alice_token, &alice).await.access;
     // Alice's own keys, listed with her token.
     let her_keys = || {
         app.call(
@@ -352,7 +275,7 @@ async fn the_official_python_sdk_drives_dbkill() {
         .create_instance(&project, json!({"name": "maria", "datastore_type": "mariadb", "host": db.host(), "port": db.port()}))
         .await;
     let admin_id = admin_user_id(&app).await;
-    let (ak, sk) = access_key(&app, &app.admin_token, &admin_id).await;
+    let key = access_key(&app, &app.admin_token, &admin_id).await;
     let killer = unique_name("sdkkiller");
     db.sql(&format!("CREATE USER '{killer}'@'%' IDENTIFIED BY 'pw'; GRANT PROCESS, CONNECTION ADMIN ON *.* TO '{killer}'@'%'"));
     let by_user = new_victim(db, "sdkvictim");
@@ -374,8 +297,8 @@ async fn the_official_python_sdk_drives_dbkill() {
             Command::new(python)
                 .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/sdk/das_e2e.py"))
                 .env("DBKILL_ENDPOINT", base)
-                .env("DBKILL_AK", ak)
-                .env("DBKILL_SK", sk)
+                .env("DBKILL_AK", key.access)
+                .env("DBKILL_SK", key.secret)
                 .env("DBKILL_PROJECT", project)
                 .env("DBKILL_INSTANCE", instance)
                 .env("DBKILL_DB_USER", killer)

@@ -89,13 +89,13 @@ impl ServeProcess {
         }
     }
 
-    pub fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    /// The server's process id (after the wrapper, if any, exec'ed it).
+    /// The process id of `dbkill serve`, e.g. to read its memory in `/proc/<pid>/status`.
     pub fn pid(&self) -> u32 {
         self.child.id()
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
     /// SIGKILL: no destructor, no graceful shutdown, nothing flushed by dbkill itself.
