@@ -12,7 +12,7 @@ use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
 use crate::domain::{DbUserId, InstanceId, ProjectId};
-use crate::error::{DasError, DasResult, Problem};
+use crate::error::{DasError, DasResult, Problem, Rejection};
 use crate::store::Page;
 
 pub const BODY_LIMIT: usize = 1024 * 1024;
@@ -24,8 +24,7 @@ pub async fn read_body(body: Body) -> DasResult<Vec<u8>> {
     let mut buf = Vec::new();
     let mut seen = 0usize;
     while let Some(frame) = body.frame().await {
-        let frame =
-            frame.map_err(|_| DasError::MalformedJson("the body could not be read".into()))?;
+        let frame = frame.map_err(|e| body_error(&e))?;
         if let Ok(data) = frame.into_data() {
             seen += data.len();
             if seen > BODY_LIMIT {
@@ -41,6 +40,17 @@ pub async fn read_body(body: Body) -> DasResult<Vec<u8>> {
         return Err(DasError::BodyTooLarge);
     }
     Ok(buf)
+}
+
+/// A body that could not be read: too slow (the serve loop's `body_read_timeout`), or cut off.
+pub fn body_error(e: &axum::Error) -> DasError {
+    let timed_out = std::error::Error::source(e)
+        .is_some_and(|cause| cause.is::<tower_http::timeout::TimeoutError>());
+    if timed_out {
+        DasError::Rejected(Rejection::BodyTimeout)
+    } else {
+        DasError::MalformedJson("the body could not be read".into())
+    }
 }
 
 /// A JSON object body; an empty body counts as `{}`.

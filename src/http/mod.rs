@@ -5,7 +5,9 @@
 
 mod access;
 pub mod auth;
+mod client_limit;
 mod console;
+mod content_type;
 mod credentials;
 mod db_users;
 pub mod error;
@@ -20,6 +22,7 @@ mod processes;
 mod projects;
 mod rate_limit;
 mod roles;
+pub mod serve;
 mod signed;
 mod state;
 mod tokens;
@@ -135,6 +138,11 @@ pub fn router(state: AppState) -> Router {
     .layer(axum::middleware::from_fn_with_state(
         state.clone(),
         rate_limit::limit,
+    ))
+    .layer(axum::middleware::from_fn(content_type::require_json))
+    .layer(axum::middleware::from_fn_with_state(
+        client_limit::ClientRequests::new(state.settings.listener.max_requests_per_client),
+        client_limit::limit,
     ))
     .layer(axum::middleware::from_fn_with_state(state, metrics::track))
     .layer(axum::middleware::from_fn(error::localize_errors))

@@ -25,4 +25,5 @@ mod secrets;
 mod signing;
 mod store_health;
 mod target_tls;
+mod strict_transport;
 mod throwaway_mariadb;

@@ -6,4 +6,5 @@ pub mod app;
 pub mod errors;
 pub mod fixtures;
 pub mod pki;
+pub mod raw_http;
 pub mod serve;
