@@ -8,13 +8,16 @@ mod support;
 mod helpers;
 
 mod cli;
+mod connections;
 mod console;
 mod crash_recovery;
 mod db_users;
 mod deadlines;
+mod descriptors;
 mod errors;
 mod executor;
 mod history;
+mod https;
 mod identity;
 mod instances;
 mod kill_semantics;
