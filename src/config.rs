@@ -362,9 +362,24 @@ fn validate_listener(raw: &RawSettings) -> Result<ListenerSettings, ConfigError>
             1_000_000,
             "requests",
         )? as usize,
-        header_read_timeout: ms("header_read_timeout_ms", raw.header_read_timeout_ms, 100, 120_000)?,
-        body_read_timeout: ms("body_read_timeout_ms", raw.body_read_timeout_ms, 100, 600_000)?,
-        keep_alive_timeout: ms("keep_alive_timeout_ms", raw.keep_alive_timeout_ms, 100, 3_600_000)?,
+        header_read_timeout: ms(
+            "header_read_timeout_ms",
+            raw.header_read_timeout_ms,
+            100,
+            120_000,
+        )?,
+        body_read_timeout: ms(
+            "body_read_timeout_ms",
+            raw.body_read_timeout_ms,
+            100,
+            600_000,
+        )?,
+        keep_alive_timeout: ms(
+            "keep_alive_timeout_ms",
+            raw.keep_alive_timeout_ms,
+            100,
+            3_600_000,
+        )?,
         tls,
     })
 }
@@ -452,7 +467,10 @@ mod tests {
             ..Default::default()
         };
         let err = Settings::validate(raw).unwrap_err().to_string();
-        assert!(err.contains("tls_key") && err.contains("--tls-key"), "{err}");
+        assert!(
+            err.contains("tls_key") && err.contains("--tls-key"),
+            "{err}"
+        );
         let raw = RawSettings {
             header_read_timeout_ms: 0,
             ..Default::default()

@@ -145,14 +145,9 @@ impl Application {
         });
         let listener_settings = self.state.settings.listener.clone();
         let app = router(self.state);
-        let served = crate::http::serve::serve(
-            self.listener,
-            app,
-            &listener_settings,
-            self.tls,
-            shutdown,
-        )
-        .await;
+        let served =
+            crate::http::serve::serve(self.listener, app, &listener_settings, self.tls, shutdown)
+                .await;
         reconciler.abort();
         self.store.close().await;
         served

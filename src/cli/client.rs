@@ -45,7 +45,8 @@ pub fn normalise_server(url: &str, lang: Lang) -> CliResult<String> {
 /// The certificates of a private CA, from a PEM file.
 fn private_ca(path: &Path, lang: Lang) -> CliResult<Vec<reqwest::Certificate>> {
     let shown = path.display().to_string();
-    let pem = std::fs::read(path).map_err(|e| CliError::Other(lang.bad_ca(&shown, &e.to_string())))?;
+    let pem =
+        std::fs::read(path).map_err(|e| CliError::Other(lang.bad_ca(&shown, &e.to_string())))?;
     match reqwest::Certificate::from_pem_bundle(&pem) {
         Ok(certs) if !certs.is_empty() => Ok(certs),
         Ok(_) => Err(CliError::Other(lang.bad_ca(&shown, "no PEM certificate"))),

@@ -95,7 +95,10 @@ mod tests {
         let a = requests.try_count(ip).unwrap();
         let _b = requests.try_count(ip).unwrap();
         assert!(requests.try_count(ip).is_none());
-        assert!(requests.try_count(other).is_some(), "another address has its own share");
+        assert!(
+            requests.try_count(other).is_some(),
+            "another address has its own share"
+        );
         drop(a);
         assert!(requests.try_count(ip).is_some());
     }

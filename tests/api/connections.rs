@@ -86,7 +86,10 @@ async fn a_head_sent_byte_by_byte_is_cut_off_at_the_header_timeout() {
 
     let (mut read, mut write) = connect(&app.base).await.into_split();
     let slowloris = tokio::spawn(async move {
-        let head = format!("GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: {}", "a".repeat(100));
+        let head = format!(
+            "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: {}",
+            "a".repeat(100)
+        );
         trickle(&mut write, head.as_bytes(), Duration::from_millis(100)).await
     });
     let ending = wait_for_close(&mut read, Duration::from_secs(4)).await;
@@ -113,13 +116,19 @@ async fn an_idle_keep_alive_connection_is_closed_and_a_busy_one_is_not() {
     for _ in 0..4 {
         steady.write_all(request).await.unwrap();
         let answer = read_answer(&mut steady, Duration::from_secs(2)).await;
-        assert_eq!(answer.map(|a| a.status), Some(200), "a request every 600 ms keeps it open");
+        assert_eq!(
+            answer.map(|a| a.status),
+            Some(200),
+            "a request every 600 ms keeps it open"
+        );
         tokio::time::sleep(Duration::from_millis(600)).await;
     }
 
     let mut idle = connect(&app.base).await;
     idle.write_all(request).await.unwrap();
-    let answer = read_answer(&mut idle, Duration::from_secs(2)).await.unwrap();
+    let answer = read_answer(&mut idle, Duration::from_secs(2))
+        .await
+        .unwrap();
     assert_eq!(answer.status, 200);
     let ending = wait_for_close(&mut idle, Duration::from_secs(4)).await;
     assert!(
@@ -154,7 +163,10 @@ async fn a_body_sent_byte_by_byte_gets_408_at_the_body_timeout() {
         "{took:?}"
     );
     assert!(
-        matches!(wait_for_close(&mut read, Duration::from_secs(2)).await, Ending::Closed(_)),
+        matches!(
+            wait_for_close(&mut read, Duration::from_secs(2)).await,
+            Ending::Closed(_)
+        ),
         "the connection is not reused after an unread body"
     );
     slow.abort();
@@ -196,7 +208,10 @@ async fn one_address_cannot_hold_more_than_its_share_of_requests() {
         if r.status() == StatusCode::OK {
             break;
         }
-        assert!(Instant::now() < deadline, "the share is given back when requests end");
+        assert!(
+            Instant::now() < deadline,
+            "the share is given back when requests end"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }

@@ -16,12 +16,18 @@ const FLOOD: usize = 300;
 const HEADROOM: usize = 40;
 
 fn open_descriptors(pid: u32) -> usize {
-    std::fs::read_dir(format!("/proc/{pid}/fd")).unwrap().count()
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .count()
 }
 
 fn lower_open_file_limit(pid: u32, limit: usize) {
     let ok = Command::new("prlimit")
-        .args(["--pid", &pid.to_string(), &format!("--nofile={limit}:{limit}")])
+        .args([
+            "--pid",
+            &pid.to_string(),
+            &format!("--nofile={limit}:{limit}"),
+        ])
         .status()
         .expect("prlimit (util-linux) runs")
         .success();
@@ -44,7 +50,11 @@ async fn out_of_descriptors_the_accept_loop_frees_some_and_serves_again() {
     let addr = addr_of(&dbkill.base);
     let mut flood = Vec::with_capacity(FLOOD);
     for _ in 0..FLOOD {
-        flood.push(TcpStream::connect(&addr).await.expect("the kernel accepts into the backlog"));
+        flood.push(
+            TcpStream::connect(&addr)
+                .await
+                .expect("the kernel accepts into the backlog"),
+        );
     }
     let started = Instant::now();
     let client = reqwest::Client::builder()
@@ -64,7 +74,10 @@ async fn out_of_descriptors_the_accept_loop_frees_some_and_serves_again() {
     };
     assert_eq!(answered, 200);
     let log = dbkill.log();
-    assert!(log.contains("Too many open files"), "EMFILE was reached:\n{log}");
+    assert!(
+        log.contains("Too many open files"),
+        "EMFILE was reached:\n{log}"
+    );
     let reports = log.matches("cannot accept connections").count();
     let allowed = 1 + started.elapsed().as_secs() as usize / 5 + 1;
     assert!(

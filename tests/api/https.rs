@@ -229,7 +229,14 @@ async fn the_cli_reaches_an_https_server_through_its_ca() {
         let _ = writeln!(child.stdin.take().unwrap(), "{ADMIN_PASSWORD}");
         child.wait_with_output().unwrap()
     };
-    let login = ["login", "--server", &dbkill.base, "--user", "admin", "--password-stdin"];
+    let login = [
+        "login",
+        "--server",
+        &dbkill.base,
+        "--user",
+        "admin",
+        "--password-stdin",
+    ];
 
     let untrusted = cli(&login);
     assert_eq!(untrusted.status.code(), Some(1));

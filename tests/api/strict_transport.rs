@@ -34,10 +34,16 @@ async fn bodies_that_are_not_json_are_refused_and_change_nothing() {
         }
         let resp = req.send().await.unwrap();
         assert_eq!(resp.status(), StatusCode::BAD_REQUEST, "{content_type:?}");
-        assert!(resp.headers().get("x-subject-token").is_none(), "no token issued");
+        assert!(
+            resp.headers().get("x-subject-token").is_none(),
+            "no token issued"
+        );
         let body: serde_json::Value = resp.json().await.unwrap();
         assert_eq!(body["error_code"], "DAS.200100", "{body}");
-        assert!(body["error_msg"].as_str().unwrap().contains("Content-Type"), "{body}");
+        assert!(
+            body["error_msg"].as_str().unwrap().contains("Content-Type"),
+            "{body}"
+        );
 
         let created = app
             .client
@@ -71,17 +77,24 @@ fn assert_raw_envelope(r: &RawAnswer, status: u16, says: &str) {
     let msg = r.body["error_msg"].as_str().unwrap_or("");
     assert!(msg.contains(says), "{msg}");
     assert_eq!(r.body.as_object().unwrap().len(), 2, "{}", r.body);
-    assert_eq!(r.header("content-type"), Some("application/json"), "{}", r.head);
-    assert_eq!(r.header("x-request-id").map(str::len), Some(36), "{}", r.head);
+    assert_eq!(
+        r.header("content-type"),
+        Some("application/json"),
+        "{}",
+        r.head
+    );
+    assert_eq!(
+        r.header("x-request-id").map(str::len),
+        Some(36),
+        "{}",
+        r.head
+    );
 }
 
 #[tokio::test]
 async fn refusals_of_the_http_layer_carry_a_das_body() {
     let app = spawn_app().await;
-    let long_path = format!(
-        "GET /{} HTTP/1.1\r\nHost: x\r\n\r\n",
-        "a".repeat(100_000)
-    );
+    let long_path = format!("GET /{} HTTP/1.1\r\nHost: x\r\n\r\n", "a".repeat(100_000));
     assert_raw_envelope(&exchange(&app.base, long_path.as_bytes()).await, 414, "URI");
 
     let mut many_headers = String::from("GET /healthz HTTP/1.1\r\nHost: x\r\n");
@@ -99,7 +112,11 @@ async fn refusals_of_the_http_layer_carry_a_das_body() {
         "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: {}\r\n\r\n",
         "b".repeat(600_000)
     );
-    assert_raw_envelope(&exchange(&app.base, huge_header.as_bytes()).await, 431, "headers");
+    assert_raw_envelope(
+        &exchange(&app.base, huge_header.as_bytes()).await,
+        431,
+        "headers",
+    );
 
     for broken in [
         &b"NOT AN HTTP REQUEST\r\n\r\n"[..],

@@ -315,7 +315,11 @@ mod tests {
         tokio::time::advance(Duration::from_secs(1)).await;
         a.bytes_read();
         let (at, why) = a.deadline(LIMITS).unwrap();
-        assert_eq!(why, Expiry::HeadTimeout, "a started head has the header timeout");
+        assert_eq!(
+            why,
+            Expiry::HeadTimeout,
+            "a started head has the header timeout"
+        );
         assert_eq!(at - Instant::now(), LIMITS.header_read);
     }
 

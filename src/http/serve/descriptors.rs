@@ -45,7 +45,10 @@ mod tests {
     #[test]
     fn the_cap_leaves_the_reserve() {
         assert_eq!(connection_cap(4_096, Some(20_000)), 4_096);
-        assert_eq!(connection_cap(4_096, Some(1_024)), 1_024 - RESERVED as usize);
+        assert_eq!(
+            connection_cap(4_096, Some(1_024)),
+            1_024 - RESERVED as usize
+        );
         assert_eq!(connection_cap(4_096, Some(100)), 16);
         assert_eq!(connection_cap(4_096, None), 4_096);
     }

@@ -178,7 +178,8 @@ mod tests {
             automatic_refusal(HYPER_414),
             Some((0, Rejection::UriTooLong))
         );
-        let mut after_answer = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nx-request-id: a\r\n\r\n{}".to_vec();
+        let mut after_answer =
+            b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nx-request-id: a\r\n\r\n{}".to_vec();
         let at = after_answer.len();
         after_answer.extend_from_slice(HYPER_414);
         assert_eq!(
@@ -195,7 +196,12 @@ mod tests {
             b"HTTP/1.1 400 Bad Request\r\ncontent-length: 40\r\n\r\n",
             b"HTTP/1.1 414 URI Too Long\r\ncontent-length: 0\r\n\r\n{\"a\":1}",
         ] {
-            assert_eq!(automatic_refusal(own), None, "{}", String::from_utf8_lossy(own));
+            assert_eq!(
+                automatic_refusal(own),
+                None,
+                "{}",
+                String::from_utf8_lossy(own)
+            );
         }
     }
 
@@ -206,7 +212,10 @@ mod tests {
         assert!(head.starts_with("HTTP/1.1 414 URI Too Long\r\n"), "{head}");
         assert!(head.contains("date: Thu, 01 Jan 2026"), "{head}");
         assert!(head.contains("x-request-id: "), "{head}");
-        assert!(head.contains(&format!("content-length: {}", body.len())), "{head}");
+        assert!(
+            head.contains(&format!("content-length: {}", body.len())),
+            "{head}"
+        );
         let json: serde_json::Value = serde_json::from_str(body).unwrap();
         assert_eq!(json["error_code"], "APIGW.0201");
     }

@@ -94,9 +94,8 @@ impl CurrentCertificate {
 
     /// Reloads on every SIGHUP until the task is dropped.
     pub fn reload_on_sighup(self: Arc<Self>) -> anyhow::Result<tokio::task::JoinHandle<()>> {
-        let mut hangups =
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
-                .context("cannot listen for SIGHUP")?;
+        let mut hangups = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+            .context("cannot listen for SIGHUP")?;
         Ok(tokio::spawn(async move {
             while hangups.recv().await.is_some() {
                 match self.reload() {

@@ -56,10 +56,13 @@ pub fn parse_answer(bytes: &[u8]) -> Option<RawAnswer> {
 }
 
 /// Reads until one complete answer is in, the peer closes, or `limit` passes.
-pub async fn read_answer<S: AsyncRead + Unpin>(stream: &mut S, limit: Duration) -> Option<RawAnswer> {
+pub async fn read_answer<S: AsyncRead + Unpin>(
+    stream: &mut S,
+    limit: Duration,
+) -> Option<RawAnswer> {
     let deadline = tokio::time::Instant::now() + limit;
     let mut bytes = Vec::new();
-    let mut chunk = [0u8; 16 * 1024];
+    let mut chunk = vec![0u8; 16 * 1024];
     loop {
         if let Some(answer) = parse_answer(&bytes) {
             return Some(answer);
