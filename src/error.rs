@@ -33,7 +33,7 @@ pub enum Rejection {
     Malformed,
     /// The request target is longer than 65,534 bytes.
     UriTooLong,
-    /// The head is larger than the server reads, or has more than 100 headers.
+    /// The head is over 128 KiB, or has more than 100 headers.
     HeadersTooLarge,
     /// The body did not arrive within `body_read_timeout_ms`.
     BodyTimeout,

@@ -1,13 +1,13 @@
 //! Connection hygiene on real sockets: a flood of silent connections over the cap while
 //! `/healthz` must keep answering; a head or a body sent byte by byte; a kept-alive connection
-//! left idle; one address holding more requests than its share. Each timeout is lowered by its
-//! setting so the tests take seconds.
+//! left idle; one address holding more requests than its share; a graceful stop with a request
+//! in flight. Each timeout is lowered by its setting so the tests take seconds.
 
 use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
 use tokio::io::AsyncWriteExt;
-use tokio::net::TcpStream;
+use tokio::net::{TcpListener, TcpStream};
 
 use crate::helpers::app::{TestApp, spawn_app_with};
 use crate::helpers::raw_http::{Ending, connect, read_answer, trickle, wait_for_close};
@@ -214,4 +214,85 @@ async fn one_address_cannot_hold_more_than_its_share_of_requests() {
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+#[tokio::test]
+async fn a_graceful_stop_closes_waiting_connections_and_answers_the_request_in_flight() {
+    let mut app = spawn_app_with(|s| s.connect_timeout_ms = 1_500).await;
+    // A "server" that accepts and never greets: registering a db user waits its connect timeout.
+    let silent_target = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = silent_target.local_addr().unwrap().port();
+    let held = tokio::spawn(async move {
+        let mut held = vec![];
+        while let Ok((s, _)) = silent_target.accept().await {
+            held.push(s);
+        }
+    });
+    let p = app.create_project("stopping").await;
+    let instance = app
+        .create_instance(
+            &p,
+            serde_json::json!({"name": "silent", "datastore_type": "mysql",
+                               "host": "127.0.0.1", "port": port}),
+        )
+        .await;
+    let in_flight = tokio::spawn({
+        let (client, base, token) = (
+            app.client.clone(),
+            app.base.clone(),
+            app.admin_token.clone(),
+        );
+        async move {
+            client
+                .post(format!("{base}/v3/{p}/instances/{instance}/db-users"))
+                .header("X-Auth-Token", token)
+                .json(
+                    &serde_json::json!({"db_username": "u", "db_user_password": "p",
+                                          "datastore_type": "MySQL"}),
+                )
+                .send()
+                .await
+        }
+    });
+    let mut waiting = connect(&app.base).await;
+    waiting
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    assert_eq!(
+        read_answer(&mut waiting, Duration::from_secs(2))
+            .await
+            .map(|a| a.status),
+        Some(200)
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    let stopped = app.begin_stop();
+    assert!(
+        matches!(
+            wait_for_close(&mut waiting, Duration::from_secs(1)).await,
+            Ending::Closed(_)
+        ),
+        "a waiting connection is closed at once"
+    );
+    let answer = in_flight
+        .await
+        .unwrap()
+        .expect("the request in flight is answered, not cut");
+    assert_eq!(answer.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    let body: serde_json::Value = answer.json().await.unwrap();
+    assert_eq!(
+        body["error_code"], "DAS.210001",
+        "the target's timeout, {body}"
+    );
+    tokio::time::timeout(Duration::from_secs(5), stopped)
+        .await
+        .expect("the server stops once the request is answered")
+        .unwrap();
+    assert!(
+        TcpStream::connect(crate::helpers::raw_http::addr_of(&app.base))
+            .await
+            .is_err()
+    );
+    held.abort();
 }

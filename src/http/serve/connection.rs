@@ -28,6 +28,10 @@ use super::rejections::DasRejections;
 use super::stopping;
 use super::table::Slot;
 
+/// The most of a request's head a connection buffers: a longest request target (65,534 bytes)
+/// fits; a larger head is refused with 431.
+pub const MAX_HEAD_BYTES: usize = 128 * 1024;
+
 /// What every connection is served with.
 pub struct ConnectionContext {
     pub router: Router,
@@ -42,6 +46,8 @@ impl ConnectionContext {
         let mut http1 = http1::Builder::new();
         http1
             .keep_alive(true)
+            // hyper's default, ~400 KB, would let `max_connections` slow heads hold gigabytes.
+            .max_buf_size(MAX_HEAD_BYTES)
             // The head's deadline is the connection watchdog's; hyper's own timer is off.
             .header_read_timeout(None::<Duration>)
             .writev(false);
