@@ -78,6 +78,16 @@ async fn a_flood_of_silent_connections_cannot_keep_healthz_out() {
         closed >= FLOOD - CAP as usize - 10,
         "only {closed} of {FLOOD} flood connections were closed"
     );
+    let metrics = reqwest::get(format!("{}/metrics", app.base))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains(r#"dbkill_http_connections_closed_total{reason="evicted"}"#),
+        "{metrics}"
+    );
 }
 
 #[tokio::test]

@@ -77,6 +77,8 @@ pub async fn accept_loop(
             Ok((stream, peer)) => {
                 backoff = FIRST_BACKOFF;
                 let Some(slot) = table.admit() else {
+                    metrics::counter!("dbkill_http_connections_closed_total", "reason" => "all_busy")
+                        .increment(1);
                     if let Some(left_out) = refused_log.admit() {
                         tracing::warn!(
                             "every connection is busy (max_connections): closing new ones \
@@ -96,6 +98,7 @@ pub async fn accept_loop(
             }
             Err(e) if is_about_one_connection(&e) => {}
             Err(e) => {
+                metrics::counter!("dbkill_http_accept_failures_total").increment(1);
                 let freed = table.evict_oldest_waiting();
                 if let Some(left_out) = failure_log.admit() {
                     tracing::warn!(

@@ -23,7 +23,7 @@ use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt;
 use tower_http::timeout::DeadlineBody;
 
-use super::activity::{Activity, TrackedBody, TrackedIo, WaitLimits};
+use super::activity::{Activity, Expiry, TrackedBody, TrackedIo, WaitLimits};
 use super::rejections::DasRejections;
 use super::stopping;
 use super::table::Slot;
@@ -64,16 +64,25 @@ pub async fn run(
     shutdown: watch::Receiver<bool>,
 ) {
     let activity = slot.activity.clone();
-    tokio::select! {
-        () = serve(&ctx, stream, peer, &activity, shutdown) => {}
+    metrics::gauge!("dbkill_http_connections_open").increment(1);
+    let closed_because = tokio::select! {
+        () = serve(&ctx, stream, peer, &activity, shutdown) => "ended",
         why = activity.expired(ctx.limits) => {
             tracing::debug!(%peer, "closing the connection: {why:?}");
+            match why {
+                Expiry::HeadTimeout => "header_timeout",
+                Expiry::IdleTimeout => "keep_alive_timeout",
+            }
         }
         () = activity.evicted() => {
             tracing::debug!(%peer, "closing a waiting connection to make room for a new one");
+            "evicted"
         }
-    }
+    };
     drop(slot);
+    metrics::gauge!("dbkill_http_connections_open").decrement(1);
+    metrics::counter!("dbkill_http_connections_closed_total", "reason" => closed_because)
+        .increment(1);
 }
 
 async fn serve(
