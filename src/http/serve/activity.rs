@@ -103,8 +103,15 @@ impl Activity {
         self.evicted.notify_one();
     }
 
+    /// Resolves when the table asked this connection to close and it is still waiting (a
+    /// request that started since is never cut).
     pub async fn evicted(&self) {
-        self.evicted.notified().await;
+        loop {
+            self.evicted.notified().await;
+            if self.in_flight.load(Ordering::SeqCst) == 0 {
+                return;
+            }
+        }
     }
 
     /// A request's head is complete and its handling starts; the guard ends it.
