@@ -27,6 +27,6 @@ mod protections;
 mod secrets;
 mod signing;
 mod store_health;
-mod target_tls;
 mod strict_transport;
+mod target_tls;
 mod throwaway_mariadb;

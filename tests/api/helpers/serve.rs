@@ -90,10 +90,6 @@ impl ServeProcess {
         }
     }
 
-    pub fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
     /// Waits until the log contains `line` (a server reaction to a signal, say).
     pub async fn wait_for_log(&self, line: &str, within: Duration) {
         let deadline = Instant::now() + within;
