@@ -65,6 +65,26 @@ pub struct RawSettings {
     pub master_key_file: Option<PathBuf>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub admin_password: Option<String>,
+
+    // --- Listener: connection hygiene and HTTPS (src/http/serve) ---
+    /// Connections served at once; at the cap, the connection idle the longest is closed to
+    /// make room (never one with a request in flight).
+    pub max_connections: u64,
+    /// Requests one client address may have in flight at once; more get 429 with Retry-After.
+    pub max_requests_per_client: u64,
+    /// Milliseconds a client has to send a request's head, from the connection's start or the
+    /// first byte of the head.
+    pub header_read_timeout_ms: u64,
+    /// Milliseconds a client has to send a request's whole body, from the end of its head.
+    pub body_read_timeout_ms: u64,
+    /// Milliseconds a keep-alive connection may wait for its next request.
+    pub keep_alive_timeout_ms: u64,
+    /// PEM certificate chain; with `tls_key`, `serve` speaks HTTPS only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of `tls_cert`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls_key: Option<PathBuf>,
 }
 
 impl Default for RawSettings {
@@ -89,6 +109,15 @@ impl Default for RawSettings {
             master_key: None,
             master_key_file: None,
             admin_password: None,
+
+            // Listener
+            max_connections: 4_096,
+            max_requests_per_client: 64,
+            header_read_timeout_ms: 10_000,
+            body_read_timeout_ms: 30_000,
+            keep_alive_timeout_ms: 30_000,
+            tls_cert: None,
+            tls_key: None,
         }
     }
 }
@@ -100,6 +129,10 @@ pub struct FlagOverrides {
     pub listen: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub data_dir: Option<PathBuf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls_cert: Option<PathBuf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls_key: Option<PathBuf>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -119,6 +152,25 @@ pub struct SignaturePolicy {
     pub unsigned_payload: bool,
     /// Signed reads are single-use too.
     pub single_use_reads: bool,
+}
+
+/// The certificate and key files `serve` speaks HTTPS with (reloaded on SIGHUP).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TlsFiles {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+/// How connections are accepted and bounded (src/http/serve).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ListenerSettings {
+    pub max_connections: usize,
+    pub max_requests_per_client: usize,
+    pub header_read_timeout: Duration,
+    pub body_read_timeout: Duration,
+    pub keep_alive_timeout: Duration,
+    /// `None`: plain HTTP.
+    pub tls: Option<TlsFiles>,
 }
 
 /// Validated settings the service runs with.
@@ -143,6 +195,7 @@ pub struct Settings {
     pub master_key_file: Option<PathBuf>,
     /// The bootstrap admin's password; when absent one is generated on first start.
     pub admin_password: Option<SecretString>,
+    pub listener: ListenerSettings,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -287,6 +340,7 @@ impl Settings {
                 why: "must be 8..128 characters".into(),
             });
         }
+        let listener = validate_listener(&raw)?;
         Ok(Self {
             listen,
             data_dir: raw.data_dir,
@@ -303,8 +357,82 @@ impl Settings {
             master_key: raw.master_key.map(SecretString::from),
             master_key_file: raw.master_key_file,
             admin_password: raw.admin_password.map(SecretString::from),
+            listener,
         })
     }
+}
+
+/// The listener block of the settings: connection caps, timeouts and the TLS files.
+fn validate_listener(raw: &RawSettings) -> Result<ListenerSettings, ConfigError> {
+    let in_range = |key: &'static str, v: u64, lo: u64, hi: u64, unit: &str| {
+        if (lo..=hi).contains(&v) {
+            Ok(v)
+        } else {
+            Err(ConfigError::Invalid {
+                key,
+                why: format!("{v} is outside {lo}..={hi} {unit}"),
+            })
+        }
+    };
+    let ms = |key: &'static str, v: u64, lo: u64, hi: u64| {
+        in_range(key, v, lo, hi, "ms").map(Duration::from_millis)
+    };
+    let tls = match (&raw.tls_cert, &raw.tls_key) {
+        (None, None) => None,
+        (Some(cert), Some(key)) => Some(TlsFiles {
+            cert: cert.clone(),
+            key: key.clone(),
+        }),
+        (cert, _) => {
+            let (key, other) = if cert.is_some() {
+                ("tls_key", "tls_cert")
+            } else {
+                ("tls_cert", "tls_key")
+            };
+            return Err(ConfigError::Invalid {
+                key,
+                why: format!(
+                    "{other} is set, so {key} must be too (--tls-cert and --tls-key, or \
+                     DBKILL_TLS_CERT and DBKILL_TLS_KEY, go together)"
+                ),
+            });
+        }
+    };
+    Ok(ListenerSettings {
+        max_connections: in_range(
+            "max_connections",
+            raw.max_connections,
+            1,
+            1_000_000,
+            "connections",
+        )? as usize,
+        max_requests_per_client: in_range(
+            "max_requests_per_client",
+            raw.max_requests_per_client,
+            1,
+            1_000_000,
+            "requests",
+        )? as usize,
+        header_read_timeout: ms(
+            "header_read_timeout_ms",
+            raw.header_read_timeout_ms,
+            100,
+            120_000,
+        )?,
+        body_read_timeout: ms(
+            "body_read_timeout_ms",
+            raw.body_read_timeout_ms,
+            100,
+            600_000,
+        )?,
+        keep_alive_timeout: ms(
+            "keep_alive_timeout_ms",
+            raw.keep_alive_timeout_ms,
+            100,
+            3_600_000,
+        )?,
+        tls,
+    })
 }
 
 #[cfg(test)]
@@ -402,6 +530,35 @@ mod tests {
     }
 
     #[test]
+    fn listener_defaults_bound_every_connection() {
+        let l = Settings::validate(RawSettings::default()).unwrap().listener;
+        assert!(l.header_read_timeout <= Duration::from_secs(30));
+        assert_eq!(l.keep_alive_timeout, Duration::from_secs(30));
+        assert_eq!(l.body_read_timeout, Duration::from_secs(30));
+        assert_eq!(l.max_connections, 4_096);
+        assert_eq!(l.tls, None);
+    }
+
+    #[test]
+    fn tls_cert_and_key_go_together() {
+        let raw = RawSettings {
+            tls_cert: Some("cert.pem".into()),
+            ..Default::default()
+        };
+        let err = Settings::validate(raw).unwrap_err().to_string();
+        assert!(
+            err.contains("tls_key") && err.contains("--tls-key"),
+            "{err}"
+        );
+        let raw = RawSettings {
+            header_read_timeout_ms: 0,
+            ..Default::default()
+        };
+        let err = Settings::validate(raw).unwrap_err().to_string();
+        assert!(err.contains("header_read_timeout_ms"), "{err}");
+    }
+
+    #[test]
     fn file_then_flags_override_defaults() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("dbkill.toml");
@@ -411,7 +568,7 @@ mod tests {
         assert_eq!(s.token_ttl, Duration::from_secs(60));
         let flags = FlagOverrides {
             listen: Some("127.0.0.1:7777".into()),
-            data_dir: None,
+            ..FlagOverrides::default()
         };
         let s = Settings::load(Some(&file), flags).unwrap();
         assert_eq!(s.listen.port(), 7777);

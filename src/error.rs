@@ -25,6 +25,20 @@ pub enum Problem {
     OneOf(&'static [&'static str]),
 }
 
+/// Why the transport refused a request before any handler saw it (APIGW.0201, as Huawei's API
+/// gateway answers oversized or malformed requests).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Rejection {
+    /// The request line or a header is not valid HTTP/1.1.
+    Malformed,
+    /// The request target is longer than 65,534 bytes.
+    UriTooLong,
+    /// The head is over 128 KiB, or has more than 100 headers.
+    HeadersTooLarge,
+    /// The body did not arrive within `body_read_timeout_ms`.
+    BodyTimeout,
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum DasError {
     /// DAS.200100: generic parameter error on `field`.
@@ -79,6 +93,8 @@ pub enum DasError {
     /// DAS.209999 from `/healthz`: dbkill cannot do its work now (its store cannot write); the
     /// detail goes to the log only.
     Unhealthy(String),
+    /// APIGW.0201: refused by the transport (bad or oversized head, body too slow).
+    Rejected(Rejection),
 }
 
 impl DasError {
@@ -118,6 +134,7 @@ impl DasError {
             Unreachable | TargetTls(_) => "DAS.210001",
             StatementTimeout | KillNotAttempted | KillUnconfirmed => "DAS.210004",
             Internal(_) | StoreCannotWrite(_) | Unhealthy(_) => "DAS.209999",
+            Rejected(_) => "APIGW.0201",
         }
     }
 }

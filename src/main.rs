@@ -31,6 +31,12 @@ enum Command {
         /// A TOML file of settings [default: ./dbkill.toml when present].
         #[arg(long, env = "DBKILL_CONFIG")]
         config: Option<PathBuf>,
+        /// PEM certificate chain: serve HTTPS (with --tls-key) [env: DBKILL_TLS_CERT].
+        #[arg(long, value_name = "PATH")]
+        tls_cert: Option<PathBuf>,
+        /// PEM private key of --tls-cert [env: DBKILL_TLS_KEY].
+        #[arg(long, value_name = "PATH")]
+        tls_key: Option<PathBuf>,
     },
     /// Seal every stored secret under a new master key and replace the key file. Run it while
     /// `dbkill serve` is stopped (it refuses otherwise); a crash midway is finished by the next
@@ -66,18 +72,26 @@ async fn main() -> anyhow::Result<()> {
             listen,
             data_dir,
             config,
+            tls_cert,
+            tls_key,
         } => {
             init_logging();
-            let settings = Settings::load(config.as_deref(), FlagOverrides { listen, data_dir })?;
+            let flags = FlagOverrides {
+                listen,
+                data_dir,
+                tls_cert,
+                tls_key,
+            };
+            let settings = Settings::load(config.as_deref(), flags)?;
             let app = Application::build(settings).await?;
-            tracing::info!("dbkill listening on http://{}", app.local_addr());
+            tracing::info!("dbkill listening on {}", app.url());
             app.run_until_stopped(shutdown_signal()).await
         }
         Command::RotateMasterKey { data_dir, config } => {
             init_logging();
             let flags = FlagOverrides {
-                listen: None,
                 data_dir,
+                ..FlagOverrides::default()
             };
             let settings = Settings::load(config.as_deref(), flags)?;
             let rotated = dbkill::keyring::rotate_master_key(&settings).await?;

@@ -13,6 +13,7 @@ use tokio::net::TcpListener;
 
 use crate::config::Settings;
 use crate::data_dir::{self, DataDirLock};
+use crate::http::serve::CurrentCertificate;
 use crate::http::{AppState, Guards, MetricsHandle, router};
 use crate::keyring;
 use crate::secrets::{KeySource, PasswordHasher, hash_password, random_bytes, write_private};
@@ -25,6 +26,8 @@ pub struct Application {
     store: SqliteStore,
     /// No other dbkill process uses the data dir while this one runs.
     _lock: DataDirLock,
+    /// `Some` when serving HTTPS.
+    tls: Option<Arc<CurrentCertificate>>,
 }
 
 /// The first start on an empty store creates the global admin `admin`.
@@ -70,6 +73,11 @@ impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         // Connections to targets may use TLS; the ring provider is the one this build has.
         let _ = rustls::crypto::ring::default_provider().install_default();
+        // A certificate that cannot be used stops the start before anything else happens.
+        let tls = match &settings.listener.tls {
+            Some(files) => Some(CurrentCertificate::load(files)?),
+            None => None,
+        };
         data_dir::prepare(&settings.data_dir)?;
         let lock = data_dir::lock(&settings.data_dir, "starting another")?;
         let store = SqliteStore::open(&settings.data_dir)
@@ -105,6 +113,7 @@ impl Application {
             state,
             store,
             _lock: lock,
+            tls,
         })
     }
 
@@ -112,6 +121,12 @@ impl Application {
         self.listener
             .local_addr()
             .expect("bound listener has an address")
+    }
+
+    /// `https://…` or `http://…`, with the bound address.
+    pub fn url(&self) -> String {
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
+        format!("{scheme}://{}", self.local_addr())
     }
 
     /// Serves until `shutdown` resolves, then lets in-flight requests finish and closes the store.
@@ -128,16 +143,14 @@ impl Application {
                 Err(e) => tracing::warn!("cannot open lifelines: {e}"),
             }
         });
+        let listener_settings = self.state.settings.listener.clone();
         let app = router(self.state);
-        let served = axum::serve(
-            self.listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(shutdown)
-        .await;
+        let served =
+            crate::http::serve::serve(self.listener, app, &listener_settings, self.tls, shutdown)
+                .await;
         reconciler.abort();
         self.store.close().await;
-        Ok(served?)
+        served
     }
 }
 

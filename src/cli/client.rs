@@ -2,6 +2,7 @@
 //! printed), `X-Language`, and a timeout; DAS error bodies become [`CliError::Das`] with both the
 //! code and the (localized) message.
 
+use std::path::Path;
 use std::time::Duration;
 
 use reqwest::Method;
@@ -41,12 +42,35 @@ pub fn normalise_server(url: &str, lang: Lang) -> CliResult<String> {
     }
 }
 
+/// The certificates of a private CA, from a PEM file.
+fn private_ca(path: &Path, lang: Lang) -> CliResult<Vec<reqwest::Certificate>> {
+    let shown = path.display().to_string();
+    let pem =
+        std::fs::read(path).map_err(|e| CliError::Other(lang.bad_ca(&shown, &e.to_string())))?;
+    match reqwest::Certificate::from_pem_bundle(&pem) {
+        Ok(certs) if !certs.is_empty() => Ok(certs),
+        Ok(_) => Err(CliError::Other(lang.bad_ca(&shown, "no PEM certificate"))),
+        Err(e) => Err(CliError::Other(lang.bad_ca(&shown, &e.to_string()))),
+    }
+}
+
 impl Client {
-    pub fn new(server: &str, token: Option<String>, lang: Lang) -> CliResult<Client> {
-        let http = reqwest::Client::builder()
+    /// A client of `server`; an `https://` server is verified against the system's trust
+    /// store, or only against the PEM certificates in `ca` (a private CA) when given.
+    pub fn new(
+        server: &str,
+        token: Option<String>,
+        ca: Option<&Path>,
+        lang: Lang,
+    ) -> CliResult<Client> {
+        let mut builder = reqwest::Client::builder()
             .timeout(REQUEST_TIMEOUT)
             .connect_timeout(CONNECT_TIMEOUT)
-            .user_agent(concat!("dbkill-cli/", env!("CARGO_PKG_VERSION")))
+            .user_agent(concat!("dbkill-cli/", env!("CARGO_PKG_VERSION")));
+        if let Some(ca) = ca {
+            builder = builder.tls_certs_only(private_ca(ca, lang)?);
+        }
+        let http = builder
             .build()
             .map_err(|e| CliError::Other(e.to_string()))?;
         Ok(Client {

@@ -27,6 +27,9 @@ pub struct StoredLogin {
     pub token: String,
     /// RFC 3339, as the server gave it.
     pub expires_at: String,
+    /// The private CA an `https://` server is verified with (`--ca` at login).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca: Option<PathBuf>,
 }
 
 impl std::fmt::Debug for StoredLogin {
@@ -38,6 +41,7 @@ impl std::fmt::Debug for StoredLogin {
             .field("scoped", &self.scoped)
             .field("token", &"<redacted>")
             .field("expires_at", &self.expires_at)
+            .field("ca", &self.ca)
             .finish()
     }
 }
@@ -125,6 +129,7 @@ mod tests {
             scoped: false,
             token: "secret-token-value".into(),
             expires_at: "2030-01-01T00:00:00Z".into(),
+            ca: None,
         };
         let shown = format!("{l:?}");
         assert!(!shown.contains("secret-token-value"), "{shown}");

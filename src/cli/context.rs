@@ -2,6 +2,8 @@
 //! overrides) turned into a client and a project id, and instances and db users found by id or
 //! by name.
 
+use std::path::PathBuf;
+
 use clap::Args;
 
 use super::api::{DbUser, Instance};
@@ -20,6 +22,10 @@ pub struct Common {
     /// Project name or id [default: the login's project].
     #[arg(long, global = true, value_name = "NAME_OR_ID")]
     pub project: Option<String>,
+    /// PEM certificate(s) of a private CA that signed an https:// server's certificate
+    /// [default: the one given at login, else the system's trust store].
+    #[arg(long, global = true, value_name = "PATH", env = "DBKILL_CA")]
+    pub ca: Option<PathBuf>,
     /// Language of messages [default: zh-cn when LC_ALL / LC_MESSAGES / LANG starts with zh].
     #[arg(long, global = true, value_name = "LANG", ignore_case = true,
           value_parser = ["en", "en-us", "zh", "zh-cn"])]
@@ -60,7 +66,8 @@ impl Ctx {
             });
         }
         let server = common.server.as_deref().unwrap_or(&login.server);
-        let client = Client::new(server, Some(login.token.clone()), lang)?;
+        let ca = common.ca.as_deref().or(login.ca.as_deref());
+        let client = Client::new(server, Some(login.token.clone()), ca, lang)?;
         let project = match common.project.as_deref() {
             None => match &login.project {
                 Some(p) => p.id.clone(),

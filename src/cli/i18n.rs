@@ -102,6 +102,13 @@ impl Lang {
         )
     }
 
+    pub fn bad_ca(self, path: &str, detail: &str) -> String {
+        self.pick(
+            format!("Cannot use the CA certificate {path}: {detail}"),
+            format!("无法使用 CA 证书 {path}：{detail}"),
+        )
+    }
+
     pub fn bad_server_url(self, url: &str) -> String {
         self.pick(
             format!("The server URL {url:?} must start with http:// or https://."),

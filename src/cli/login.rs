@@ -31,7 +31,13 @@ pub async fn run(args: &LoginArgs, lang: Lang) -> CliResult<i32> {
         (None, None) => return Err(CliError::Usage(lang.login_needs_server())),
     };
     // Checked before the password is asked for, so a typo costs no typing.
-    let anonymous = Client::new(&server, None, lang)?;
+    // A CA given now is kept with the login, so later commands need not repeat it.
+    let ca = args
+        .common
+        .ca
+        .clone()
+        .or_else(|| previous.as_ref().and_then(|p| p.ca.clone()));
+    let anonymous = Client::new(&server, None, ca.as_deref(), lang)?;
     let password = super::prompt::password(args.password_stdin, &args.user, lang)?;
     let scope = match args.common.project.as_deref() {
         None => Scope::None,
@@ -46,7 +52,7 @@ pub async fn run(args: &LoginArgs, lang: Lang) -> CliResult<i32> {
         None => {
             // An unscoped login still needs a project for its URLs: the only one the user has
             // is the obvious default; with several, each command names one with --project.
-            let client = Client::new(&server, Some(token.clone()), lang)?;
+            let client = Client::new(&server, Some(token.clone()), ca.as_deref(), lang)?;
             let mut projects = client.list_projects().await?;
             let only = (projects.len() == 1).then(|| projects.remove(0));
             (only, false)
@@ -59,6 +65,7 @@ pub async fn run(args: &LoginArgs, lang: Lang) -> CliResult<i32> {
         scoped,
         token,
         expires_at: info.expires_at,
+        ca: ca.map(|p| std::path::absolute(&p).unwrap_or(p)),
     };
     let path = config::save(&login, lang)?;
     let project_name = login

@@ -142,7 +142,7 @@ async fn cap_anonymous_body(req: Request) -> Result<Request, Response> {
     match Limited::new(body, ANONYMOUS_BODY_LIMIT).collect().await {
         Ok(collected) => Ok(Request::from_parts(parts, Body::from(collected.to_bytes()))),
         Err(e) if e.is::<LengthLimitError>() => Err(too_large()),
-        Err(_) => Err(DasError::MalformedJson("the body could not be read".into()).into_response()),
+        Err(e) => Err(super::extract::body_error(e.as_ref()).into_response()),
     }
 }
 

@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
 use crate::domain::TlsFailure;
-use crate::error::{DasError, Problem};
+use crate::error::{DasError, Problem, Rejection};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Lang {
@@ -59,6 +59,10 @@ pub fn status(e: &DasError) -> StatusCode {
         Unreachable | TargetTls(_) | StatementTimeout | KillNotAttempted | KillUnconfirmed
         | Internal(_) | StoreCannotWrite(_) => StatusCode::INTERNAL_SERVER_ERROR,
         Unhealthy(_) => StatusCode::SERVICE_UNAVAILABLE,
+        Rejected(Rejection::Malformed) => StatusCode::BAD_REQUEST,
+        Rejected(Rejection::UriTooLong) => StatusCode::URI_TOO_LONG,
+        Rejected(Rejection::HeadersTooLarge) => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+        Rejected(Rejection::BodyTimeout) => StatusCode::REQUEST_TIMEOUT,
     }
 }
 
@@ -234,7 +238,34 @@ pub fn message(e: &DasError, lang: Lang) -> String {
             "Unhealthy: dbkill's store cannot write (disk full, read-only or failing storage), so kills are refused; see the server log.",
             "不健康：dbkill 的存储无法写入（磁盘已满、只读或存储故障），终止会话的请求将被拒绝；请查看服务端日志。",
         ),
+        Rejected(Rejection::Malformed) => pick(
+            "Bad request: the request line or a header is not valid HTTP/1.1.",
+            "错误的请求：请求行或请求头不是合法的 HTTP/1.1。",
+        ),
+        Rejected(Rejection::UriTooLong) => pick(
+            "Bad request: the URI is too long.",
+            "错误的请求：URI 过长。",
+        ),
+        Rejected(Rejection::HeadersTooLarge) => pick(
+            "Bad request: the request headers are too large or too many.",
+            "错误的请求：请求头过大或过多。",
+        ),
+        Rejected(Rejection::BodyTimeout) => pick(
+            "Bad request: the request body did not arrive in time.",
+            "错误的请求：请求体未能按时到达。",
+        ),
     }
+}
+
+/// The status and JSON body of `e` in `lang`, for answers written outside the router (the
+/// serve loop's rewrite of the HTTP parser's own refusals).
+pub fn status_and_body(e: &DasError, lang: Lang) -> (StatusCode, Vec<u8>) {
+    let body = ErrorBody {
+        error_code: e.code(),
+        error_msg: message(e, lang),
+    };
+    let json = serde_json::to_vec(&body).expect("an error body serialises");
+    (status(e), json)
 }
 
 /// Marker put on error responses so [`localize_errors`] can render them.
@@ -333,6 +364,10 @@ mod tests {
             Internal("secret detail".into()),
             StoreCannotWrite("secret detail".into()),
             Unhealthy("secret detail".into()),
+            Rejected(Rejection::Malformed),
+            Rejected(Rejection::UriTooLong),
+            Rejected(Rejection::HeadersTooLarge),
+            Rejected(Rejection::BodyTimeout),
         ]
     }
 

@@ -12,7 +12,7 @@ use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
 use crate::domain::{DbUserId, InstanceId, ProjectId};
-use crate::error::{DasError, DasResult, Problem};
+use crate::error::{DasError, DasResult, Problem, Rejection};
 use crate::store::Page;
 
 pub const BODY_LIMIT: usize = 1024 * 1024;
@@ -24,8 +24,7 @@ pub async fn read_body(body: Body) -> DasResult<Vec<u8>> {
     let mut buf = Vec::new();
     let mut seen = 0usize;
     while let Some(frame) = body.frame().await {
-        let frame =
-            frame.map_err(|_| DasError::MalformedJson("the body could not be read".into()))?;
+        let frame = frame.map_err(|e| body_error(&e))?;
         if let Ok(data) = frame.into_data() {
             seen += data.len();
             if seen > BODY_LIMIT {
@@ -41,6 +40,19 @@ pub async fn read_body(body: Body) -> DasResult<Vec<u8>> {
         return Err(DasError::BodyTooLarge);
     }
     Ok(buf)
+}
+
+/// A body that could not be read: too slow (the serve loop's `body_read_timeout`, found
+/// anywhere in the error's chain: layers such as a length limit wrap it), or cut off.
+pub fn body_error(e: &(dyn std::error::Error + 'static)) -> DasError {
+    let mut cause = Some(e);
+    while let Some(c) = cause {
+        if c.is::<tower_http::timeout::TimeoutError>() {
+            return DasError::Rejected(Rejection::BodyTimeout);
+        }
+        cause = c.source();
+    }
+    DasError::MalformedJson("the body could not be read".into())
 }
 
 /// A JSON object body; an empty body counts as `{}`.

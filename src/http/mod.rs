@@ -5,7 +5,9 @@
 
 mod access;
 pub mod auth;
+mod client_limit;
 mod console;
+mod content_type;
 mod credentials;
 mod db_users;
 pub mod error;
@@ -23,6 +25,7 @@ mod processes;
 mod projects;
 mod rate_limit;
 mod roles;
+pub mod serve;
 mod signed;
 mod state;
 mod tokens;
@@ -133,6 +136,11 @@ pub fn router(state: AppState) -> Router {
     api.layer(axum::middleware::from_fn_with_state(
         state.clone(),
         auth::authenticate,
+    ))
+    .layer(axum::middleware::from_fn(content_type::require_json))
+    .layer(axum::middleware::from_fn_with_state(
+        client_limit::ClientRequests::new(state.settings.listener.max_requests_per_client),
+        client_limit::limit,
     ))
     .layer(axum::middleware::from_fn_with_state(state, metrics::track))
     .layer(axum::middleware::from_fn(error::localize_errors))

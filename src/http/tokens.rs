@@ -194,14 +194,15 @@ pub async fn revoke_token(
         .ok_or(DasError::bad("X-Subject-Token", Problem::Missing))?;
     let hash = hash_token(subject.trim());
     // Anyone may revoke their own token; only the global admin may revoke another user's.
+    // Another user's token answers exactly as an unknown one, so the answer never tells a
+    // caller that a token it may not revoke exists.
     match state.store.find_token(&hash).await? {
         Some(t) if t.user_id == caller.user_id || caller.is_global_admin() => {
             state.store.delete_token(&hash).await?;
             Ok(StatusCode::NO_CONTENT)
         }
-        Some(_) => Err(DasError::Forbidden),
-        None => Err(DasError::Unauthenticated(
-            "the subject token is unknown or revoked",
+        Some(_) | None => Err(DasError::Unauthenticated(
+            "the subject token is unknown, revoked or not the caller's",
         )),
     }
 }

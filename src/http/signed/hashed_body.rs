@@ -13,7 +13,7 @@ use sha2::{Digest, Sha256};
 use tokio::sync::{Semaphore, SemaphorePermit};
 
 use crate::error::DasError;
-use crate::http::extract::{BODY_LIMIT, DRAIN_LIMIT};
+use crate::http::extract::{BODY_LIMIT, DRAIN_LIMIT, body_error};
 use crate::http::metrics::{LimitKind, limit_hit};
 
 /// Bodies up to this size (by their `Content-Length`) are read without a slot.
@@ -55,8 +55,7 @@ pub(super) async fn read_hashed(mut body: Body) -> Result<HashedBody, DasError> 
     let mut hasher = Sha256::new();
     let mut len = 0usize;
     while let Some(frame) = body.frame().await {
-        let frame =
-            frame.map_err(|_| DasError::MalformedJson("the body could not be read".into()))?;
+        let frame = frame.map_err(|e| body_error(&e))?;
         let Ok(data) = frame.into_data() else {
             continue;
         };

@@ -127,6 +127,13 @@ impl TestApp {
         self.raw.data_dir.clone()
     }
 
+    /// Starts a graceful stop, as SIGTERM would; the serve task ends once requests in flight
+    /// are answered.
+    pub fn begin_stop(&mut self) -> tokio::task::JoinHandle<()> {
+        self.stop.take().unwrap().send(()).unwrap();
+        self.task.take().unwrap()
+    }
+
     /// Stops the service gracefully and starts it again on the same data dir.
     pub async fn restart(self) -> TestApp {
         self.restart_after(|_| {}).await

@@ -6,5 +6,6 @@ pub mod app;
 pub mod errors;
 pub mod fixtures;
 pub mod pki;
+pub mod raw_http;
 pub mod serve;
 pub mod signed;

@@ -65,12 +65,13 @@ impl ServeProcess {
             base: String::new(),
             client: reqwest::Client::new(),
         };
-        serve.base = format!("http://{}", serve.listening_on().await);
+        serve.base = serve.listening_on().await;
         serve
     }
 
+    /// The base URL the server logs (`http://…` or `https://…`).
     async fn listening_on(&mut self) -> String {
-        const LINE: &str = "dbkill listening on http://";
+        const LINE: &str = "dbkill listening on ";
         let deadline = Instant::now() + START_TIMEOUT;
         loop {
             let log = self.log();
@@ -89,7 +90,21 @@ impl ServeProcess {
         }
     }
 
-    /// The process id of `dbkill serve`, e.g. to read its memory in `/proc/<pid>/status`.
+    /// Waits until the log contains `line` (a server reaction to a signal, say).
+    pub async fn wait_for_log(&self, line: &str, within: Duration) {
+        let deadline = Instant::now() + within;
+        while !self.log().contains(line) {
+            assert!(
+                Instant::now() < deadline,
+                "no {line:?} in the log within {within:?}:\n{}",
+                self.log()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// The process id of `dbkill serve` (after the wrapper, if any, exec'ed it), e.g. to read its
+    /// memory in `/proc/<pid>/status`.
     pub fn pid(&self) -> u32 {
         self.child.id()
     }
