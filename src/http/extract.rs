@@ -114,15 +114,28 @@ impl JsonObject {
         }
     }
 
-    /// An integer in `min..=max`.
+    /// An integer in `min..=max`. As in JSON Schema, a number without a fractional part is an
+    /// integer, so `100.0` is 100.
     pub fn int_opt(&self, key: &str, min: i64, max: i64) -> DasResult<Option<i64>> {
-        match self.0.get(key) {
-            None | Some(Value::Null) => Ok(None),
-            Some(Value::Number(n)) => match n.as_i64() {
-                Some(v) if (min..=max).contains(&v) => Ok(Some(v)),
-                _ => Err(DasError::bad(key, Problem::Range { min, max })),
-            },
-            Some(_) => Err(DasError::bad(key, Problem::NotA("integer"))),
+        let n = match self.0.get(key) {
+            None | Some(Value::Null) => return Ok(None),
+            Some(Value::Number(n)) => n,
+            Some(_) => return Err(DasError::bad(key, Problem::NotA("integer"))),
+        };
+        let value = match (n.as_i64(), n.as_f64()) {
+            (Some(v), _) => v,
+            (None, Some(f)) if f.fract() != 0.0 => {
+                return Err(DasError::bad(key, Problem::NotA("integer")));
+            }
+            // Out of range as a float is out of range as an integer; in range, the cast is exact
+            // enough to compare (the bounds used are far below 2^53).
+            (None, Some(f)) if (min as f64..=max as f64).contains(&f) => f as i64,
+            _ => return Err(DasError::bad(key, Problem::Range { min, max })),
+        };
+        if (min..=max).contains(&value) {
+            Ok(Some(value))
+        } else {
+            Err(DasError::bad(key, Problem::Range { min, max }))
         }
     }
 
@@ -189,7 +202,8 @@ impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for PathPar
     }
 }
 
-/// The query string as a map; unknown keys are kept and ignored by handlers.
+/// The query string as a map; unknown keys are kept and ignored by handlers. A key given twice
+/// is refused: which of its values a client meant cannot be known.
 pub struct QueryParams(pub QueryMap);
 
 impl<S: Send + Sync> FromRequestParts<S> for QueryParams {
@@ -197,13 +211,22 @@ impl<S: Send + Sync> FromRequestParts<S> for QueryParams {
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, DasError> {
         let raw = parts.uri.query().unwrap_or("");
-        serde_urlencoded::from_str::<Vec<(String, String)>>(raw)
-            .map(|pairs| QueryParams(pairs.into_iter().collect()))
-            .map_err(|_| DasError::bad("query", Problem::Invalid("not decodable".into())))
+        let pairs = serde_urlencoded::from_str::<Vec<(String, String)>>(raw)
+            .map_err(|_| DasError::bad("query", Problem::Invalid("not decodable".into())))?;
+        let mut map = QueryMap::with_capacity(pairs.len());
+        for (key, value) in pairs {
+            if map.contains_key(&key) {
+                let problem = Problem::Invalid("given more than once".into());
+                return Err(DasError::bad(truncate(&key, 64), problem));
+            }
+            map.insert(key, value);
+        }
+        Ok(QueryParams(map))
     }
 }
 
-/// A query value, `None` when absent or empty.
+/// A query value, `None` when absent or empty (an empty value counts as absent, as in DAS bodies;
+/// /openapi.json says so with `allowEmptyValue` on every optional query parameter).
 pub fn query_str<'a>(q: &'a QueryMap, key: &str) -> Option<&'a str> {
     q.get(key).map(String::as_str).filter(|s| !s.is_empty())
 }
@@ -255,6 +278,25 @@ mod tests {
     }
 
     #[test]
+    fn integers_may_be_written_with_a_zero_fraction() {
+        let o = obj(serde_json::json!({"a": 2990.0, "b": 1.5, "c": 1e300, "d": -0.0, "e": "7"}));
+        assert_eq!(o.int_opt("a", 100, 600_000).unwrap(), Some(2990));
+        assert_eq!(
+            o.int_opt("b", 0, 10),
+            Err(DasError::bad("b", Problem::NotA("integer")))
+        );
+        assert_eq!(
+            o.int_opt("c", 0, 10),
+            Err(DasError::bad("c", Problem::Range { min: 0, max: 10 }))
+        );
+        assert_eq!(o.int_opt("d", 0, 10).unwrap(), Some(0));
+        assert_eq!(
+            o.int_opt("e", 0, 10),
+            Err(DasError::bad("e", Problem::NotA("integer")))
+        );
+    }
+
+    #[test]
     fn array_items_are_typed() {
         let o = obj(serde_json::json!({"p": ["1", 2]}));
         let err = o.str_array_opt("p").unwrap_err();
@@ -275,6 +317,27 @@ mod tests {
                 limit: 20
             }
         );
+    }
+
+    async fn query(uri: &str) -> Result<QueryMap, DasError> {
+        let (mut parts, ()) = axum::http::Request::get(uri).body(()).unwrap().into_parts();
+        QueryParams::from_request_parts(&mut parts, &())
+            .await
+            .map(|QueryParams(q)| q)
+    }
+
+    #[tokio::test]
+    async fn a_query_parameter_given_twice_is_refused() {
+        assert_eq!(
+            query("/x?page_size=7&page_size=").await,
+            Err(DasError::bad(
+                "page_size",
+                Problem::Invalid("given more than once".into())
+            ))
+        );
+        let once = query("/x?page_size=7&limit=").await.unwrap();
+        assert_eq!(once["page_size"], "7");
+        assert_eq!(query_str(&once, "limit"), None);
     }
 
     #[tokio::test]
