@@ -2,13 +2,14 @@
 //! console needs no Node build and no asset directory next to the service. The files need no
 //! credentials; the page itself logs in through `POST /v3/auth/tokens` and then calls the same
 //! DAS API as any other client (sending `X-Dbkill-Console: 1`, which the kill history records).
-//!
-//! The files are not part of the DAS contract, so they are not in the OpenAPI document.
 
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
+use utoipa::IntoParams;
+use utoipa::openapi::path::{Parameter, ParameterIn};
 
 use super::extract::PathParams;
+use super::openapi::{ConsoleFileErrors, OpenErrors, path_enum};
 use crate::error::DasError;
 
 /// `(file name, content type, contents)` of every file the console serves. The scripts are ES
@@ -104,12 +105,38 @@ fn serve(name: &str) -> Result<Response, DasError> {
     Ok(resp)
 }
 
-/// `GET /console` and `GET /console/`: the page.
+/// `GET /console`: the page.
+#[utoipa::path(get, path = "/console", tag = "console", security(()),
+    responses((status = 200, description = "The console's page", content_type = "text/html", body = String), OpenErrors))]
 pub async fn console_index() -> Result<Response, DasError> {
     serve("index.html")
 }
 
+/// `GET /console/`: the page too.
+#[utoipa::path(get, path = "/console/", tag = "console", security(()),
+    responses((status = 200, description = "The console's page", content_type = "text/html", body = String), OpenErrors))]
+pub async fn console_index_slash() -> Result<Response, DasError> {
+    serve("index.html")
+}
+
+/// `{file}`: one of [`FILES`].
+pub struct ConsoleFilePath;
+
+impl IntoParams for ConsoleFilePath {
+    fn into_params(_: impl Fn() -> Option<ParameterIn>) -> Vec<Parameter> {
+        vec![path_enum(
+            "file",
+            FILES.iter().map(|(name, _, _)| *name),
+            "a file of the console",
+        )]
+    }
+}
+
 /// `GET /console/{file}`: one of [`FILES`]; anything else is the JSON 404 of every unknown route.
+#[utoipa::path(get, path = "/console/{file}", tag = "console", security(()), params(ConsoleFilePath),
+    responses((status = 200, description = "The file",
+               content(("text/html"), ("text/javascript"), ("text/css"), ("image/svg+xml"))),
+              ConsoleFileErrors))]
 pub async fn console_file(PathParams(file): PathParams<String>) -> Result<Response, DasError> {
     serve(&file)
 }

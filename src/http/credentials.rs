@@ -12,6 +12,8 @@ use utoipa::ToSchema;
 
 use super::AppState;
 use super::extract::{JsonObject, PathParams, QueryParams, check_len, query_str};
+use super::openapi::shapes;
+use super::openapi::{AccessKeyPath, CallerErrors, UserFilterQuery};
 use crate::clock::{now_ms, rfc3339_ms};
 use crate::domain::{Principal, UserId};
 use crate::error::{DasError, DasResult, Problem};
@@ -40,11 +42,19 @@ pub struct CredentialList {
     pub credentials: Vec<CredentialOut>,
 }
 
-/// `{"credential":{"user_id","description"}}` as parsed.
+/// `{"credential":{"user_id","description"}}`.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct CreateCredentialBody {
+    pub credential: CreateCredentialIn,
+}
+
+/// A new access key, as parsed.
 #[derive(ToSchema)]
 pub struct CreateCredentialIn {
-    #[schema(value_type = String)]
+    #[schema(schema_with = shapes::user_id)]
     pub user_id: UserId,
+    #[schema(schema_with = shapes::description, required = false)]
     pub description: String,
 }
 
@@ -79,6 +89,11 @@ fn parse_user_id(s: &str) -> DasResult<UserId> {
         .ok_or_else(|| DasError::bad("user_id", Problem::Invalid("32 lowercase hex".into())))
 }
 
+/// The shape of an access key id this API accepts (it mints 20 upper-case letters and digits).
+pub(super) fn is_access_key(s: &str) -> bool {
+    (1..=64).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_alphanumeric())
+}
+
 fn may_manage(caller: &Principal, user: &UserId) -> DasResult<()> {
     if &caller.user_id == user || caller.is_global_admin() {
         Ok(())
@@ -88,9 +103,8 @@ fn may_manage(caller: &Principal, user: &UserId) -> DasResult<()> {
 }
 
 /// `POST /v3.0/OS-CREDENTIAL/credentials`.
-#[utoipa::path(post, path = "/v3.0/OS-CREDENTIAL/credentials", tag = "identity", request_body = CreateCredentialIn,
-    responses((status = 201, body = CredentialEnvelope), (status = 400, body = super::error::ErrorBody),
-              (status = 403, body = super::error::ErrorBody)))]
+#[utoipa::path(post, path = "/v3.0/OS-CREDENTIAL/credentials", tag = "identity", request_body = CreateCredentialBody,
+    responses((status = 201, body = CredentialEnvelope), CallerErrors))]
 pub async fn create_credential(
     caller: Principal,
     State(state): State<AppState>,
@@ -138,8 +152,7 @@ pub async fn create_credential(
 /// `GET /v3.0/OS-CREDENTIAL/credentials?user_id=`: no secrets. Without `user_id`, the caller's
 /// own keys (every key, for the global admin).
 #[utoipa::path(get, path = "/v3.0/OS-CREDENTIAL/credentials", tag = "identity",
-    params(("user_id" = Option<String>, Query)),
-    responses((status = 200, body = CredentialList), (status = 403, body = super::error::ErrorBody)))]
+    params(UserFilterQuery), responses((status = 200, body = CredentialList), CallerErrors))]
 pub async fn list_credentials(
     caller: Principal,
     State(state): State<AppState>,
@@ -162,15 +175,13 @@ pub async fn list_credentials(
 
 /// `DELETE /v3.0/OS-CREDENTIAL/credentials/{access}`.
 #[utoipa::path(delete, path = "/v3.0/OS-CREDENTIAL/credentials/{access}", tag = "identity",
-    params(("access" = String, Path)),
-    responses((status = 204), (status = 400, body = super::error::ErrorBody), (status = 403, body = super::error::ErrorBody)))]
+    params(AccessKeyPath), responses((status = 204, description = "Deleted"), CallerErrors))]
 pub async fn delete_credential(
     caller: Principal,
     State(state): State<AppState>,
     PathParams(access): PathParams<String>,
 ) -> DasResult<StatusCode> {
-    if access.is_empty() || access.len() > 64 || !access.bytes().all(|b| b.is_ascii_alphanumeric())
-    {
+    if !is_access_key(&access) {
         return Err(DasError::bad(
             "access",
             Problem::Invalid("letters and digits".into()),

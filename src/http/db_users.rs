@@ -13,6 +13,8 @@ use super::AppState;
 use super::access::{DbUserPath, InstancePath};
 use super::extract::{JsonObject, QueryParams, check_len, db_user_id, page, query_str};
 use super::instances::{OK, ResultOk};
+use super::openapi::shapes;
+use super::openapi::{CallerErrors, DbUserFilterQuery};
 use crate::domain::{DbUserDatastore, Principal, Role};
 use crate::error::{DasError, DasResult};
 use crate::service::DbUserCredentials;
@@ -21,11 +23,12 @@ use crate::store::{DbUserFilter, DbUserRecord};
 /// The body of RegisterDbUser, as parsed. Unknown fields are ignored (DAS SDKs send extras).
 #[derive(ToSchema)]
 pub struct RegisterDbUserIn {
+    #[schema(schema_with = shapes::db_username)]
     pub db_username: String,
-    #[schema(format = Password)]
+    #[schema(schema_with = shapes::db_password)]
     pub db_user_password: String,
     /// `MySQL` (fits MySQL and MariaDB instances), `mariadb` or `postgresql`; case-insensitive.
-    #[schema(value_type = String)]
+    #[schema(schema_with = shapes::db_user_datastore_type)]
     pub datastore_type: DbUserDatastore,
 }
 
@@ -56,8 +59,9 @@ impl RegisterDbUserIn {
 /// The body of UpdateDbUser, as parsed.
 #[derive(ToSchema)]
 pub struct UpdateDbUserIn {
+    #[schema(schema_with = shapes::db_username)]
     pub db_username: String,
-    #[schema(format = Password)]
+    #[schema(schema_with = shapes::db_password)]
     pub db_user_password: String,
 }
 
@@ -114,9 +118,7 @@ pub struct DbUserEnvelope {
 
 /// `POST /v3/{project_id}/instances/{instance_id}/db-users` (project admin).
 #[utoipa::path(post, path = "/v3/{project_id}/instances/{instance_id}/db-users", tag = "db-users",
-    request_body = RegisterDbUserIn, params(("project_id" = String, Path), ("instance_id" = String, Path)),
-    responses((status = 200, body = DbUserIdOut), (status = 400, body = super::error::ErrorBody),
-              (status = 500, body = super::error::ErrorBody)))]
+    request_body = RegisterDbUserIn, params(InstancePath), responses((status = 200, body = DbUserIdOut), CallerErrors))]
 pub async fn register_db_user(
     caller: Principal,
     State(state): State<AppState>,
@@ -137,10 +139,10 @@ pub async fn register_db_user(
 
 /// `GET …/db-users?offset&limit&db_user_id&db_username` (viewer).
 #[utoipa::path(get, path = "/v3/{project_id}/instances/{instance_id}/db-users", tag = "db-users",
-    params(("project_id" = String, Path), ("instance_id" = String, Path), ("offset" = Option<i64>, Query),
-           ("limit" = Option<i64>, Query, description = "1..100, default 100"), ("db_user_id" = Option<String>, Query),
+    params(InstancePath, ("offset" = Option<i64>, Query, minimum = 0, maximum = 2147483647),
+           ("limit" = Option<i64>, Query, minimum = 1, maximum = 100, description = "default 100"), DbUserFilterQuery,
            ("db_username" = Option<String>, Query, description = "exact match")),
-    responses((status = 200, body = DbUserList), (status = 400, body = super::error::ErrorBody)))]
+    responses((status = 200, body = DbUserList), CallerErrors))]
 pub async fn list_db_users(
     caller: Principal,
     State(state): State<AppState>,
@@ -167,8 +169,7 @@ pub async fn list_db_users(
 
 /// `GET …/db-users/{db_user_id}` (viewer).
 #[utoipa::path(get, path = "/v3/{project_id}/instances/{instance_id}/db-users/{db_user_id}", tag = "db-users",
-    params(("project_id" = String, Path), ("instance_id" = String, Path), ("db_user_id" = String, Path)),
-    responses((status = 200, body = DbUserEnvelope), (status = 400, body = super::error::ErrorBody)))]
+    params(DbUserPath), responses((status = 200, body = DbUserEnvelope), CallerErrors))]
 pub async fn get_db_user(
     caller: Principal,
     State(state): State<AppState>,
@@ -183,9 +184,7 @@ pub async fn get_db_user(
 /// `PUT …/db-users/{db_user_id}` (project admin): new name and password, checked by a login.
 #[utoipa::path(put, path = "/v3/{project_id}/instances/{instance_id}/db-users/{db_user_id}", tag = "db-users",
     request_body = UpdateDbUserIn,
-    params(("project_id" = String, Path), ("instance_id" = String, Path), ("db_user_id" = String, Path)),
-    responses((status = 200, body = ResultOk), (status = 400, body = super::error::ErrorBody),
-              (status = 500, body = super::error::ErrorBody)))]
+    params(DbUserPath), responses((status = 200, body = ResultOk), CallerErrors))]
 pub async fn update_db_user(
     caller: Principal,
     State(state): State<AppState>,
@@ -200,8 +199,7 @@ pub async fn update_db_user(
 
 /// `DELETE …/db-users/{db_user_id}` (project admin).
 #[utoipa::path(delete, path = "/v3/{project_id}/instances/{instance_id}/db-users/{db_user_id}", tag = "db-users",
-    params(("project_id" = String, Path), ("instance_id" = String, Path), ("db_user_id" = String, Path)),
-    responses((status = 200, body = ResultOk), (status = 400, body = super::error::ErrorBody)))]
+    params(DbUserPath), responses((status = 200, body = ResultOk), CallerErrors))]
 pub async fn delete_db_user(
     caller: Principal,
     State(state): State<AppState>,

@@ -8,6 +8,7 @@ use utoipa::ToSchema;
 use super::AppState;
 use super::access::InstancePath;
 use super::extract::{QueryMap, QueryParams, query_str};
+use super::openapi::CallerErrors;
 use crate::domain::{Principal, Role};
 use crate::error::{DasError, DasResult, Problem};
 use crate::store::{HistoryQuery, KilledSessionRecord};
@@ -95,12 +96,14 @@ fn int_param(q: &QueryMap, key: &str, default: i64, min: i64, max: i64) -> DasRe
 /// `GET …/auto-flow/query-kill-process-history` (viewer): sessions actually killed, newest first;
 /// with `request_id`, only those of that kill.
 #[utoipa::path(get, path = "/v3/{project_id}/instances/{instance_id}/auto-flow/query-kill-process-history", tag = "sessions",
-    params(("project_id" = String, Path), ("instance_id" = String, Path),
-           ("start_time" = Option<i64>, Query, description = "Unix ms, default 0"), ("end_time" = Option<i64>, Query, description = "Unix ms, default now"),
-           ("page_num" = Option<i64>, Query, description = "default 1"), ("page_size" = Option<i64>, Query, description = "1..100, default 10"),
+    params(InstancePath,
+           ("start_time" = Option<i64>, Query, minimum = 0, description = "Unix ms, default 0"),
+           ("end_time" = Option<i64>, Query, minimum = 0, description = "Unix ms, default now"),
+           ("page_num" = Option<i64>, Query, minimum = 1, maximum = 2147483647, description = "default 1"),
+           ("page_size" = Option<i64>, Query, minimum = 1, maximum = 100, description = "default 10"),
            ("node_id" = Option<String>, Query, description = "accepted and ignored"),
-           ("request_id" = Option<String>, Query, description = "dbkill extension: only the kill whose report had this request_id (1..128 characters; empty is ignored)")),
-    responses((status = 200, body = KillHistory), (status = 400, body = super::error::ErrorBody)))]
+           ("request_id" = Option<String>, Query, max_length = 128, description = "dbkill extension: only the kill whose report had this request_id (empty is ignored)")),
+    responses((status = 200, body = KillHistory), CallerErrors))]
 pub async fn kill_history(
     caller: Principal,
     State(state): State<AppState>,

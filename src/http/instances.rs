@@ -9,6 +9,8 @@ use utoipa::ToSchema;
 use super::AppState;
 use super::access::{InstancePath, ProjectPath};
 use super::extract::{JsonObject, QueryParams, check_len};
+use super::openapi::CallerErrors;
+use super::openapi::shapes;
 use crate::domain::{DatastoreType, InstanceId, Principal, Role, TlsMode};
 use crate::engine::tls::check_ca_pem;
 use crate::error::{DasError, DasResult, Problem};
@@ -16,22 +18,29 @@ use crate::store::InstanceRecord;
 
 /// The body of `POST /v3/{project_id}/instances`, as parsed (strict: unknown fields are refused).
 #[derive(ToSchema, Debug)]
+#[serde(deny_unknown_fields)]
 pub struct CreateInstanceIn {
+    #[schema(schema_with = shapes::instance_name)]
     pub name: String,
     /// `mysql`, `mariadb` or `postgresql`, case-insensitive.
-    #[schema(value_type = String)]
+    #[schema(schema_with = shapes::datastore_type)]
     pub datastore_type: DatastoreType,
+    #[schema(schema_with = shapes::host)]
     pub host: String,
+    #[schema(minimum = 1, maximum = 65535)]
     pub port: u16,
     /// Accounts whose sessions are never killed.
+    #[schema(schema_with = shapes::protected_users, required = false)]
     pub protected_users: Vec<String>,
     /// MySQL `admin_port` / MariaDB `extra_port`, used for kills when set.
+    #[schema(minimum = 1, maximum = 65535)]
     pub admin_port: Option<u16>,
     /// `disabled`, `preferred` (default), `required`, `verify_ca` or `verify_identity`: how
     /// dbkill secures every connection it opens to the instance.
-    #[schema(value_type = Option<String>)]
+    #[schema(schema_with = shapes::tls_mode, required = false)]
     pub tls_mode: TlsMode,
     /// PEM of the CA that `verify_ca` / `verify_identity` trust (else the system's roots).
+    #[schema(schema_with = shapes::tls_ca)]
     pub tls_ca: Option<String>,
 }
 
@@ -78,16 +87,21 @@ impl CreateInstanceIn {
 /// but `datastore_type`; an absent field keeps its value, `null` clears `admin_port` and `tls_ca`,
 /// `[]` clears `protected_users`.
 #[derive(ToSchema, Debug, Default)]
+#[serde(deny_unknown_fields)]
 pub struct UpdateInstanceIn {
+    #[schema(schema_with = shapes::instance_name_change)]
     pub name: Option<String>,
+    #[schema(schema_with = shapes::host_change)]
     pub host: Option<String>,
+    #[schema(minimum = 1, maximum = 65535)]
     pub port: Option<u16>,
+    #[schema(schema_with = shapes::protected_users)]
     pub protected_users: Option<Vec<String>>,
-    #[schema(value_type = Option<u16>)]
+    #[schema(value_type = Option<u16>, minimum = 1, maximum = 65535)]
     pub admin_port: Change<u16>,
-    #[schema(value_type = Option<String>)]
+    #[schema(schema_with = shapes::tls_mode)]
     pub tls_mode: Option<TlsMode>,
-    #[schema(value_type = Option<String>)]
+    #[schema(schema_with = shapes::tls_ca, required = false)]
     pub tls_ca: Change<String>,
 }
 
@@ -287,9 +301,7 @@ pub const OK: ResultOk = ResultOk { result: "OK" };
 
 /// `POST /v3/{project_id}/instances` (project admin). Stores the address without connecting.
 #[utoipa::path(post, path = "/v3/{project_id}/instances", tag = "instances", request_body = CreateInstanceIn,
-    params(("project_id" = String, Path)),
-    responses((status = 200, body = InstanceIdOut), (status = 400, body = super::error::ErrorBody),
-              (status = 401, body = super::error::ErrorBody), (status = 403, body = super::error::ErrorBody)))]
+    params(ProjectPath), responses((status = 200, body = InstanceIdOut), CallerErrors))]
 pub async fn create_instance(
     caller: Principal,
     State(state): State<AppState>,
@@ -318,8 +330,8 @@ pub async fn create_instance(
 
 /// `GET /v3/{project_id}/instances?offset&limit` (viewer).
 #[utoipa::path(get, path = "/v3/{project_id}/instances", tag = "instances",
-    params(("project_id" = String, Path), ("offset" = Option<i64>, Query), ("limit" = Option<i64>, Query, description = "1..100, default 100")),
-    responses((status = 200, body = InstanceList), (status = 400, body = super::error::ErrorBody)))]
+    params(ProjectPath, ("offset" = Option<i64>, Query, minimum = 0, maximum = 2147483647), ("limit" = Option<i64>, Query, minimum = 1, maximum = 100, description = "default 100")),
+    responses((status = 200, body = InstanceList), CallerErrors))]
 pub async fn list_instances(
     caller: Principal,
     State(state): State<AppState>,
@@ -340,8 +352,7 @@ pub async fn list_instances(
 
 /// `GET /v3/{project_id}/instances/{instance_id}` (viewer).
 #[utoipa::path(get, path = "/v3/{project_id}/instances/{instance_id}", tag = "instances",
-    params(("project_id" = String, Path), ("instance_id" = String, Path)),
-    responses((status = 200, body = InstanceEnvelope), (status = 400, body = super::error::ErrorBody)))]
+    params(InstancePath), responses((status = 200, body = InstanceEnvelope), CallerErrors))]
 pub async fn get_instance(
     caller: Principal,
     State(state): State<AppState>,
@@ -356,9 +367,7 @@ pub async fn get_instance(
 /// `PUT /v3/{project_id}/instances/{instance_id}` (project admin). A change of address, port,
 /// admin port or TLS settings closes the instance's connections and lifelines and opens new ones.
 #[utoipa::path(put, path = "/v3/{project_id}/instances/{instance_id}", tag = "instances",
-    request_body = UpdateInstanceIn, params(("project_id" = String, Path), ("instance_id" = String, Path)),
-    responses((status = 200, body = ResultOk), (status = 400, body = super::error::ErrorBody),
-              (status = 401, body = super::error::ErrorBody), (status = 403, body = super::error::ErrorBody)))]
+    request_body = UpdateInstanceIn, params(InstancePath), responses((status = 200, body = ResultOk), CallerErrors))]
 pub async fn update_instance(
     caller: Principal,
     State(state): State<AppState>,
@@ -375,8 +384,7 @@ pub async fn update_instance(
 /// `DELETE /v3/{project_id}/instances/{instance_id}` (project admin). Its db users' credentials
 /// go with it; its kill history stays.
 #[utoipa::path(delete, path = "/v3/{project_id}/instances/{instance_id}", tag = "instances",
-    params(("project_id" = String, Path), ("instance_id" = String, Path)),
-    responses((status = 200, body = ResultOk), (status = 400, body = super::error::ErrorBody)))]
+    params(InstancePath), responses((status = 200, body = ResultOk), CallerErrors))]
 pub async fn delete_instance(
     caller: Principal,
     State(state): State<AppState>,

@@ -14,30 +14,34 @@ use super::AppState;
 use super::access::InstancePath;
 use super::error::{Lang, message};
 use super::extract::{JsonObject, db_user_id};
+use super::openapi::CallerErrors;
+use super::openapi::shapes;
 use crate::domain::{DbUserId, KillFilter, KillType, Principal, Role, SessionId};
 use crate::error::{DasError, DasResult, Problem};
 use crate::report::KillReport;
 use crate::service::KillRequest;
 use crate::wire::KilledOut;
 
-/// The body of KillSession, as parsed. Unknown fields (e.g. `node_id`) are ignored.
+/// The body of KillSession, as parsed. Unknown fields (e.g. `node_id`) are ignored; `""` and
+/// `null` count as absent; at least one of `process_ids`, `user` and `database` is needed.
 #[derive(ToSchema, Debug)]
 pub struct KillSessionIn {
-    #[schema(value_type = String)]
+    #[schema(schema_with = shapes::db_user_id)]
     pub db_user_id: DbUserId,
     /// Decimal session ids.
-    #[schema(value_type = Option<Vec<String>>)]
+    #[schema(schema_with = shapes::process_ids)]
     pub process_ids: Option<Vec<SessionId>>,
     pub user: Option<String>,
     pub database: Option<String>,
-    /// List what would be killed; send nothing to the instance.
+    /// List what would be killed; send nothing to the instance. Default false.
+    #[schema(value_type = Option<bool>)]
     pub dry_run: bool,
-    /// Milliseconds (100..600000) by which dbkill has stopped sending KILLs, verified and
-    /// answered; default the setting `kill_deadline_ms`.
-    #[schema(value_type = Option<u64>)]
+    /// Milliseconds by which dbkill has stopped sending KILLs, verified and answered; default
+    /// the setting `kill_deadline_ms`.
+    #[schema(value_type = Option<u64>, minimum = 100, maximum = 600_000)]
     pub deadline_ms: Option<u64>,
     /// `connection` (default) or `query`.
-    #[schema(value_type = Option<String>)]
+    #[schema(schema_with = shapes::kill_type, required = false)]
     pub kill_type: KillType,
 }
 
@@ -184,9 +188,7 @@ impl KillReportOut {
 
 /// `DELETE /v3/{project_id}/instances/{instance_id}/process` (operator): KillSession.
 #[utoipa::path(delete, path = "/v3/{project_id}/instances/{instance_id}/process", tag = "sessions",
-    request_body = KillSessionIn, params(("project_id" = String, Path), ("instance_id" = String, Path)),
-    responses((status = 200, body = KillReportOut), (status = 400, body = super::error::ErrorBody),
-              (status = 500, body = super::error::ErrorBody)))]
+    request_body = KillSessionIn, params(InstancePath), responses((status = 200, body = KillReportOut), CallerErrors))]
 pub async fn kill_sessions_handler(
     caller: Principal,
     State(state): State<AppState>,

@@ -30,13 +30,15 @@ mod signed;
 mod state;
 mod tokens;
 
-use axum::Router;
 use axum::http::HeaderName;
-use axum::routing::{delete, get, post, put};
+use axum::{Extension, Router};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
 use tower_http::trace::TraceLayer;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::error::DasError;
 pub use state::{AppState, Guards};
@@ -67,68 +69,50 @@ fn request_span(req: &axum::http::Request<axum::body::Body>) -> tracing::Span {
     )
 }
 
+/// Every route, each from its handler's `#[utoipa::path]`: the router and `/openapi.json` are
+/// both made from this list.
+fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
+        .routes(routes!(tokens::create_token, tokens::revoke_token))
+        .routes(routes!(projects::create_project, projects::list_projects))
+        .routes(routes!(projects::create_user))
+        .routes(routes!(
+            credentials::create_credential,
+            credentials::list_credentials
+        ))
+        .routes(routes!(credentials::delete_credential))
+        .routes(routes!(roles::bind_role, roles::unbind_role))
+        .routes(routes!(
+            instances::create_instance,
+            instances::list_instances
+        ))
+        .routes(routes!(
+            instances::get_instance,
+            instances::update_instance,
+            instances::delete_instance
+        ))
+        .routes(routes!(db_users::register_db_user, db_users::list_db_users))
+        .routes(routes!(
+            db_users::get_db_user,
+            db_users::update_db_user,
+            db_users::delete_db_user
+        ))
+        .routes(routes!(processes::list_processes_handler))
+        .routes(routes!(kill::kill_sessions_handler))
+        .routes(routes!(history::kill_history))
+        .routes(routes!(ops::healthz))
+        .routes(routes!(ops::metrics))
+        .routes(routes!(openapi::openapi_json))
+        .routes(routes!(console::console_index))
+        .routes(routes!(console::console_index_slash))
+        .routes(routes!(console::console_file))
+}
+
 pub fn router(state: AppState) -> Router {
     let request_id = HeaderName::from_static("x-request-id");
-    let api = Router::new()
-        .route(
-            "/v3/auth/tokens",
-            post(tokens::create_token).delete(tokens::revoke_token),
-        )
-        .route(
-            "/v3/projects",
-            post(projects::create_project).get(projects::list_projects),
-        )
-        .route("/v3/users", post(projects::create_user))
-        .route(
-            "/v3.0/OS-CREDENTIAL/credentials",
-            post(credentials::create_credential).get(credentials::list_credentials),
-        )
-        .route(
-            "/v3.0/OS-CREDENTIAL/credentials/{access}",
-            delete(credentials::delete_credential),
-        )
-        .route(
-            "/v3/projects/{project_id}/users/{user_id}/roles/{role}",
-            put(roles::bind_role).delete(roles::unbind_role),
-        )
-        .route(
-            "/v3/{project_id}/instances",
-            post(instances::create_instance).get(instances::list_instances),
-        )
-        .route(
-            "/v3/{project_id}/instances/{instance_id}",
-            get(instances::get_instance)
-                .put(instances::update_instance)
-                .delete(instances::delete_instance),
-        )
-        .route(
-            "/v3/{project_id}/instances/{instance_id}/db-users",
-            post(db_users::register_db_user).get(db_users::list_db_users),
-        )
-        .route(
-            "/v3/{project_id}/instances/{instance_id}/db-users/{db_user_id}",
-            get(db_users::get_db_user)
-                .put(db_users::update_db_user)
-                .delete(db_users::delete_db_user),
-        )
-        .route(
-            "/v3/{project_id}/instances/{instance_id}/processes",
-            get(processes::list_processes_handler),
-        )
-        .route(
-            "/v3/{project_id}/instances/{instance_id}/process",
-            delete(kill::kill_sessions_handler),
-        )
-        .route(
-            "/v3/{project_id}/instances/{instance_id}/auto-flow/query-kill-process-history",
-            get(history::kill_history),
-        )
-        .route("/healthz", get(ops::healthz))
-        .route("/metrics", get(ops::metrics))
-        .route("/openapi.json", get(openapi::openapi_json))
-        .route("/console", get(console::console_index))
-        .route("/console/", get(console::console_index))
-        .route("/console/{file}", get(console::console_file))
+    let (routes, description) = routes().split_for_parts();
+    let api = routes
+        .layer(Extension(openapi::Description::new(&description)))
         .fallback(no_route)
         .method_not_allowed_fallback(no_route)
         .with_state(state.clone());

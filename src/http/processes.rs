@@ -8,6 +8,7 @@ use utoipa::ToSchema;
 use super::AppState;
 use super::access::InstancePath;
 use super::extract::{QueryParams, db_user_id, page, query_str};
+use super::openapi::{CallerErrors, DbUserQuery};
 use crate::domain::{Principal, Role};
 use crate::error::{DasError, DasResult};
 use crate::wire::ProcessOut;
@@ -21,12 +22,11 @@ pub struct ProcessList {
 
 /// `GET /v3/{project_id}/instances/{instance_id}/processes` (viewer).
 #[utoipa::path(get, path = "/v3/{project_id}/instances/{instance_id}/processes", tag = "sessions",
-    params(("project_id" = String, Path), ("instance_id" = String, Path), ("db_user_id" = String, Query),
+    params(InstancePath, DbUserQuery,
            ("user" = Option<String>, Query, description = "exact match"), ("database" = Option<String>, Query, description = "exact match"),
-           ("offset" = Option<i64>, Query), ("limit" = Option<i64>, Query, description = "1..1000, default 20"),
+           ("offset" = Option<i64>, Query, minimum = 0, maximum = 2147483647), ("limit" = Option<i64>, Query, minimum = 1, maximum = 1000, description = "default 20"),
            ("node_id" = Option<String>, Query, description = "accepted and ignored")),
-    responses((status = 200, body = ProcessList), (status = 400, body = super::error::ErrorBody),
-              (status = 500, body = super::error::ErrorBody)))]
+    responses((status = 200, body = ProcessList), CallerErrors))]
 pub async fn list_processes_handler(
     caller: Principal,
     State(state): State<AppState>,

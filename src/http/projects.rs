@@ -10,7 +10,10 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::AppState;
+use super::error::ErrorBody;
 use super::extract::{JsonObject, check_len};
+use super::openapi::CallerErrors;
+use super::openapi::shapes;
 use crate::domain::Principal;
 use crate::error::{DasError, DasResult, Problem};
 use crate::secrets::hash_password;
@@ -73,6 +76,7 @@ pub struct ProjectIn {
 #[derive(ToSchema)]
 #[allow(dead_code)]
 pub struct NameIn {
+    #[schema(schema_with = shapes::name)]
     pub name: String,
 }
 
@@ -87,8 +91,8 @@ async fn global_admin_body(caller: &Principal, body: Body, key: &str) -> DasResu
 
 /// `POST /v3/projects` (global admin).
 #[utoipa::path(post, path = "/v3/projects", tag = "identity", request_body = ProjectIn,
-    responses((status = 201, body = ProjectEnvelope), (status = 400, body = super::error::ErrorBody),
-              (status = 403, body = super::error::ErrorBody), (status = 409, body = super::error::ErrorBody)))]
+    responses((status = 201, body = ProjectEnvelope), (status = 409, body = ErrorBody, description = "IAM.0409: the name exists already"),
+              CallerErrors))]
 pub async fn create_project(
     caller: Principal,
     State(state): State<AppState>,
@@ -109,7 +113,7 @@ pub async fn create_project(
 
 /// `GET /v3/projects`: those the caller has a role in (all, for the global admin).
 #[utoipa::path(get, path = "/v3/projects", tag = "identity",
-    responses((status = 200, body = ProjectList), (status = 401, body = super::error::ErrorBody)))]
+    responses((status = 200, body = ProjectList), CallerErrors))]
 pub async fn list_projects(
     caller: Principal,
     State(state): State<AppState>,
@@ -138,14 +142,16 @@ pub struct UserIn {
 #[derive(ToSchema)]
 #[allow(dead_code)]
 pub struct NewUserIn {
+    #[schema(schema_with = shapes::name)]
     pub name: String,
+    #[schema(schema_with = shapes::password)]
     pub password: String,
 }
 
 /// `POST /v3/users` (global admin).
 #[utoipa::path(post, path = "/v3/users", tag = "identity", request_body = UserIn,
-    responses((status = 201, body = UserEnvelope), (status = 400, body = super::error::ErrorBody),
-              (status = 403, body = super::error::ErrorBody), (status = 409, body = super::error::ErrorBody)))]
+    responses((status = 201, body = UserEnvelope), (status = 409, body = ErrorBody, description = "IAM.0409: the name exists already"),
+              CallerErrors))]
 pub async fn create_user(
     caller: Principal,
     State(state): State<AppState>,

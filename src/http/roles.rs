@@ -5,6 +5,7 @@ use axum::http::StatusCode;
 
 use super::AppState;
 use super::extract::{PathParams, project_id};
+use super::openapi::{CallerErrors, RoleBindingPath};
 use crate::domain::{Principal, ProjectId, Role, UserId};
 use crate::error::{DasError, DasResult, Problem};
 
@@ -34,8 +35,7 @@ async fn role_binding_target(
 
 /// `PUT /v3/projects/{project_id}/users/{user_id}/roles/{role}` (global or project admin).
 #[utoipa::path(put, path = "/v3/projects/{project_id}/users/{user_id}/roles/{role}", tag = "identity",
-    params(("project_id" = String, Path), ("user_id" = String, Path), ("role" = String, Path, description = "viewer | operator | admin")),
-    responses((status = 204), (status = 400, body = super::error::ErrorBody), (status = 403, body = super::error::ErrorBody)))]
+    params(RoleBindingPath), responses((status = 204, description = "Bound"), CallerErrors))]
 pub async fn bind_role(
     caller: Principal,
     State(state): State<AppState>,
@@ -48,8 +48,7 @@ pub async fn bind_role(
 
 /// `DELETE /v3/projects/{project_id}/users/{user_id}/roles/{role}`.
 #[utoipa::path(delete, path = "/v3/projects/{project_id}/users/{user_id}/roles/{role}", tag = "identity",
-    params(("project_id" = String, Path), ("user_id" = String, Path), ("role" = String, Path)),
-    responses((status = 204), (status = 400, body = super::error::ErrorBody), (status = 403, body = super::error::ErrorBody)))]
+    params(RoleBindingPath), responses((status = 204, description = "Unbound"), CallerErrors))]
 pub async fn unbind_role(
     caller: Principal,
     State(state): State<AppState>,

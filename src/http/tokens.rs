@@ -11,6 +11,7 @@ use utoipa::ToSchema;
 
 use super::AppState;
 use super::extract::JsonObject;
+use super::openapi::{CallerErrors, LoginErrors};
 use super::projects::{IdName, id_name};
 use super::rate_limit::ClientAddress;
 use crate::clock::{now_ms, rfc3339_ms};
@@ -40,12 +41,59 @@ pub struct TokenEnvelope {
     pub token: TokenOut,
 }
 
-/// Keystone's password-auth body, as parsed.
+/// Keystone's password-auth body. Only the user's name and password are read (and the scope,
+/// when given); `methods` and `domain` are accepted and ignored.
 #[derive(ToSchema)]
 #[allow(dead_code)]
 pub struct TokenIn {
-    /// `{"identity":{"methods":["password"],"password":{"user":{"name","password"}}},"scope":{"project":{"id"|"name"}}}`
-    pub auth: serde_json::Value,
+    pub auth: AuthIn,
+}
+
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct AuthIn {
+    pub identity: IdentityIn,
+    /// Absent: an unscoped token, acting with all the user's roles.
+    pub scope: Option<ScopeIn>,
+}
+
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct IdentityIn {
+    /// `["password"]`
+    pub methods: Option<Vec<String>>,
+    pub password: PasswordIdentityIn,
+}
+
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct PasswordIdentityIn {
+    pub user: LoginUserIn,
+}
+
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct LoginUserIn {
+    #[schema(min_length = 1)]
+    pub name: String,
+    #[schema(format = Password, min_length = 1)]
+    pub password: String,
+    /// Ignored.
+    pub domain: Option<serde_json::Value>,
+}
+
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct ScopeIn {
+    pub project: Option<ProjectRefIn>,
+}
+
+/// A project by `id` or, without one, by `name`.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct ProjectRefIn {
+    pub id: Option<String>,
+    pub name: Option<String>,
 }
 
 /// A login as parsed: the name, the password, and the project scope by id or name.
@@ -76,9 +124,9 @@ impl LoginIn {
 }
 
 /// `POST /v3/auth/tokens`: a password login; 201 with the token in `X-Subject-Token`.
-#[utoipa::path(post, path = "/v3/auth/tokens", tag = "identity", request_body = TokenIn,
-    responses((status = 201, body = TokenEnvelope, headers(("X-Subject-Token" = String))),
-              (status = 400, body = super::error::ErrorBody), (status = 401, body = super::error::ErrorBody)))]
+#[utoipa::path(post, path = "/v3/auth/tokens", tag = "identity", request_body = TokenIn, security(()),
+    responses((status = 201, body = TokenEnvelope, headers(("X-Subject-Token" = String, description = "the token"))),
+              LoginErrors))]
 pub async fn create_token(
     State(state): State<AppState>,
     address: ClientAddress,
@@ -182,7 +230,7 @@ fn token_out(
 /// `DELETE /v3/auth/tokens`: revokes the token named in `X-Subject-Token`.
 #[utoipa::path(delete, path = "/v3/auth/tokens", tag = "identity",
     params(("X-Subject-Token" = String, Header, description = "the token to revoke")),
-    responses((status = 204), (status = 401, body = super::error::ErrorBody)))]
+    responses((status = 204, description = "Revoked"), CallerErrors))]
 pub async fn revoke_token(
     caller: Principal,
     State(state): State<AppState>,

@@ -24,6 +24,7 @@ mod instances;
 mod kill_semantics;
 mod kill_validation;
 mod master_key;
+mod openapi;
 mod protections;
 mod rate_limits;
 mod replay;
