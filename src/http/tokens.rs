@@ -11,7 +11,7 @@ use utoipa::ToSchema;
 
 use super::AppState;
 use super::extract::JsonObject;
-use super::openapi::{CallerErrors, LoginErrors};
+use super::openapi::{CallerErrors, LoginErrors, shapes};
 use super::projects::{IdName, id_name};
 use super::rate_limit::ClientAddress;
 use crate::clock::{now_ms, rfc3339_ms};
@@ -85,15 +85,9 @@ pub struct LoginUserIn {
 #[derive(ToSchema)]
 #[allow(dead_code)]
 pub struct ScopeIn {
-    pub project: Option<ProjectRefIn>,
-}
-
-/// A project by `id` or, without one, by `name`.
-#[derive(ToSchema)]
-#[allow(dead_code)]
-pub struct ProjectRefIn {
-    pub id: Option<String>,
-    pub name: Option<String>,
+    /// By `id`, or else by `name`.
+    #[schema(schema_with = shapes::project_ref)]
+    pub project: Option<serde_json::Value>,
 }
 
 /// A login as parsed: the name, the password, and the project scope by id or name.

@@ -3,7 +3,7 @@
 //! `#[schema(schema_with = …)]`. Each is defined once, and the tests hold the id patterns to
 //! the parsers: what a pattern allows is never refused as malformed.
 
-use utoipa::openapi::schema::{ArrayBuilder, SchemaType};
+use utoipa::openapi::schema::{AnyOfBuilder, ArrayBuilder, Schema, SchemaType};
 use utoipa::openapi::{KnownFormat, Object, ObjectBuilder, SchemaFormat, Type};
 
 use crate::domain::TlsMode;
@@ -61,6 +61,27 @@ pub fn password() -> Object {
         .min_length(Some(8))
         .max_length(Some(128))
         .build()
+}
+
+/// A login's project scope: by `id`, or else by `name`; one of them is needed.
+pub fn project_ref() -> Schema {
+    let by = |required: &str, other: &str| {
+        ObjectBuilder::new()
+            .property(
+                required,
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .min_length(Some(1)),
+            )
+            .required(required)
+            .property(other, nullable(ObjectBuilder::new(), Type::String))
+    };
+    AnyOfBuilder::new()
+        .item(by("id", "name"))
+        .item(by("name", "id"))
+        .item(ObjectBuilder::new().schema_type(Type::Null))
+        .build()
+        .into()
 }
 
 pub fn instance_name() -> Object {
