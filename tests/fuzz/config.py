@@ -16,16 +16,6 @@ unsupported_method = { enabled = false }
 allow_header_conformance = { enabled = false }
 """
 
-# The operations that delete get spare ids, so the ones the other operations use survive.
-DELETING = [
-    ("DELETE /v3/{project_id}/instances/{instance_id}", "path.instance_id", "spare_instance"),
-    (
-        "DELETE /v3/{project_id}/instances/{instance_id}/db-users/{db_user_id}",
-        "path.db_user_id",
-        "spare_db_user",
-    ),
-]
-
 
 def toml_str(value):
     # A JSON string is a valid TOML basic string for the values used here.
@@ -45,10 +35,6 @@ def bind(key, dictionary_name, probability=0.9):
 
 
 def write_config(work, ids, token, args):
-    operations = "\n".join(
-        f"[[operations]]\ninclude-name = {toml_str(name)}\nparameters = {{ {bind(key, dic)} }}\n"
-        for name, key, dic in DELETING
-    )
     text = f"""\
 hooks = {toml_str(HERE / "hooks.py")}
 workers = {args.workers}
@@ -68,11 +54,9 @@ api_key = {toml_str(token)}
 [dictionaries]
 {dictionary("project", [ids.project])}
 {dictionary("instance", [ids.instance])}
-{dictionary("spare_instance", [ids.spare_instance])}
 {dictionary("db_user", [ids.db_user])}
-{dictionary("spare_db_user", [ids.spare_db_user])}
 {dictionary("user", ids.users)}
-{dictionary("access_key", [ids.spare_access_key])}
+{dictionary("access_key", [ids.access_key])}
 {dictionary("request_id", [ids.request_id])}
 {dictionary("victim", [VICTIM[0]])}
 {dictionary("victim_database", ["shop"])}
@@ -100,8 +84,7 @@ api_key = {toml_str(token)}
 {bind("body.auth.scope.project.id", "project", 0.5)}
 {bind("body.db_username", "db_username", 0.5)}
 {bind("body.db_user_password", "db_password", 0.5)}
-
-{operations}"""
+"""
     path = work / "schemathesis.toml"
     path.write_text(text)
     return path

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from servers import HOST
 
-# The db accounts the fuzzed dbkill uses; the spare one exists to be deleted by the fuzzer.
+# The db accounts the fuzzed dbkill uses; the spare one backs the db user the fuzzer may delete.
 KILLER = ("dbkill_fuzz", "fuzz-killer-pw")
 SPARE_KILLER = ("dbkill_spare", "fuzz-spare-pw")
 VICTIM = ("app", "app-pw")
@@ -51,7 +51,8 @@ class Api:
 
 @dataclass
 class Ids:
-    """Real ids the fuzzer draws from. The spare ones are for the operations that delete."""
+    """Real ids the fuzzer draws from. The spare ones take the PUTs and DELETEs aimed at the
+    others (hooks.py); the access key may be deleted."""
 
     project: str
     instance: str
@@ -60,7 +61,7 @@ class Ids:
     spare_db_user: str
     users: list
     logins: list
-    spare_access_key: str
+    access_key: str
     request_id: str
 
 
@@ -107,7 +108,7 @@ def register(api, db, admin_password):
         spare_db_user=spare_killer,
         users=[admin_id, viewer],
         logins=[("admin", admin_password), ("fuzz-viewer", viewer_password)],
-        spare_access_key=key["credential"]["access"],
+        access_key=key["credential"]["access"],
         request_id=report["request_id"],
     )
 

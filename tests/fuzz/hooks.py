@@ -5,6 +5,11 @@
   throwaway server's address and a numeric port its port, just before the request is sent, in
   every phase. Values of other types are left alone, so their refusal is still fuzzed. `run.py`
   checks afterwards that every stored instance points at the throwaway server.
+- The instance and db user the other operations use stay as they were set up: a PUT of the
+  instance or a DELETE of either (their ids come from dictionaries, or from earlier answers in
+  the stateful phase) goes to its spare twin instead, which exists for this. Otherwise one early DELETE would leave
+  the rest of the run to unknown ids, and a fuzzed `tls_mode` the throwaway server cannot speak
+  would turn every later call into a (correct) 500.
 - Refusals that no schema can foresee are not counted as schema mismatches (`filter_failure`).
 - A CPython bug is kept from failing the run (see `_describe_lambdas_despite_cpython_106905`).
 """
@@ -17,11 +22,31 @@ import schemathesis
 
 TARGET_HOST = os.environ["DBKILL_FUZZ_TARGET_HOST"]
 TARGET_PORT = int(os.environ["DBKILL_FUZZ_TARGET_PORT"])
+# {"instance_id": {main: spare}, "db_user_id": {main: spare}}
+SPARES = json.loads(os.environ["DBKILL_FUZZ_SPARES"])
 
 
 @schemathesis.hook
 def before_call(context, case, kwargs):
-    body = case.body
+    spare_the_fixtures(case)
+    keep_on_the_throwaway_server(case.body)
+
+
+# What changes a fixture: (method, the path parameter that ends the path). A PUT of the db user
+# is not here: it keeps the db user unless the new password logs in.
+SPARED = {("PUT", "instance_id"), ("DELETE", "instance_id"), ("DELETE", "db_user_id")}
+
+
+def spare_the_fixtures(case):
+    """A PUT or DELETE of a fixture itself goes to its spare."""
+    for name, spares in SPARES.items():
+        value = (case.path_parameters or {}).get(name)
+        addressed = case.operation.path.endswith("/{" + name + "}")
+        if addressed and (case.method.upper(), name) in SPARED and value in spares:
+            case.path_parameters[name] = spares[value]
+
+
+def keep_on_the_throwaway_server(body):
     if not isinstance(body, dict):
         return
     if isinstance(body.get("host"), str):
@@ -33,12 +58,21 @@ def before_call(context, case, kwargs):
             body[key] = TARGET_PORT
 
 
-# Refusals of schema-valid requests that no schema can foresee: the ids exist or not, the
-# instance takes the db user's password or not, the datastore fits the instance or not, a kill
-# names some filter or not. Any other 400 for valid data means the document allows what the
-# server refuses, and fails the run.
-EXISTENCE_CODES = {"DAS.200112", "DAS.200113", "DAS.200114", "DAS.210002", "DAS.200107"}
-EXISTENCE_MESSAGES = ("(no such user)", "(no such access key)", "give at least one of process_ids")
+# Refusals of schema-valid requests that no schema can foresee: whether ids exist, whether the
+# instance takes the db user's password, whether a db user name is taken, whether the datastore
+# fits the instance, whether a tls_ca parses as a CA certificate and fits the tls_mode, whether a
+# kill names any filter. Any other 400 for valid data means the document allows what the server
+# refuses: it fails the run.
+UNFORESEEABLE_CODES = {"DAS.200112", "DAS.200113", "DAS.200114", "DAS.210002", "DAS.200107"}
+UNFORESEEABLE_MESSAGES = (
+    "(no such user)",
+    "(no such access key)",
+    "(registered already as another db user)",
+    "give at least one of process_ids",
+    "tls_ca is invalid",
+    "only tls_mode verify_ca and verify_identity use a CA",
+    "postgresql instances support disabled and preferred only",
+)
 
 
 @schemathesis.hook
@@ -49,9 +83,9 @@ def filter_failure(context, failure, case, response):
         error = json.loads(response.content)
     except ValueError:
         return True
-    if error.get("error_code") in EXISTENCE_CODES:
+    if error.get("error_code") in UNFORESEEABLE_CODES:
         return False
-    return not any(m in error.get("error_msg", "") for m in EXISTENCE_MESSAGES)
+    return not any(m in error.get("error_msg", "") for m in UNFORESEEABLE_MESSAGES)
 
 
 def _describe_lambdas_despite_cpython_106905():

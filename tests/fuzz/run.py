@@ -16,6 +16,7 @@ schema violation), or 1 when the setup or the final check fails.
 """
 
 import argparse
+import json
 import os
 import re
 import shutil
@@ -93,8 +94,16 @@ def fuzz(args, work):
         ids = register(api, db, app.admin_password)
         config = write_config(work, ids, api.token, args)
         print(f"fuzz: dbkill at {app.url}, mariadbd at {HOST}:{db.port}, in {work}", flush=True)
-        target = {"DBKILL_FUZZ_TARGET_HOST": HOST, "DBKILL_FUZZ_TARGET_PORT": str(db.port)}
-        env = {**os.environ, **target}
+        spares = {
+            "instance_id": {ids.instance: ids.spare_instance},
+            "db_user_id": {ids.db_user: ids.spare_db_user},
+        }
+        env = {
+            **os.environ,
+            "DBKILL_FUZZ_TARGET_HOST": HOST,
+            "DBKILL_FUZZ_TARGET_PORT": str(db.port),
+            "DBKILL_FUZZ_SPARES": json.dumps(spares),
+        }
         command = [str(args.schemathesis), "--config-file", str(config), "run"]
         started = time.monotonic()
         fuzzer = spawn([*command, f"{app.url}/openapi.json", *args.schemathesis_args], cwd=work, env=env)
