@@ -146,7 +146,10 @@ impl CatalogStore for SqliteStore {
         username: &str,
         seal: &(dyn for<'a> Fn(&'a DbUserId) -> String + Send + Sync),
     ) -> StoreResult<DbUserId> {
-        let mut tx = self.pool.begin().await?;
+        // IMMEDIATE: the transaction holds the write lock from its start. A deferred one that
+        // reads first cannot write once another registration has committed in between; SQLite
+        // refuses it at once (SQLITE_BUSY_SNAPSHOT, no busy wait), which was a 500.
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let existing: Option<String> =
             sqlx::query_scalar("SELECT id FROM db_users WHERE instance_id = ? AND username = ?")
                 .bind(instance.as_str())
@@ -255,5 +258,51 @@ impl CatalogStore for SqliteStore {
             .execute(&self.pool)
             .await?;
         Ok(done.rows_affected() > 0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::IdentityStore;
+
+    /// Registrations read and then write; run side by side, each must still land (a transaction
+    /// that read before another one wrote cannot write afterwards: SQLITE_BUSY_SNAPSHOT).
+    #[tokio::test]
+    async fn concurrent_db_user_registrations_all_land() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path()).await.unwrap();
+        let project = store.create_project("p").await.unwrap();
+        let instance = InstanceRecord {
+            id: InstanceId::new_random("in01"),
+            project_id: project.id,
+            name: "i".into(),
+            datastore_type: DatastoreType::Mariadb,
+            host: "127.0.0.1".into(),
+            port: 3306,
+            protected_users: vec![],
+            admin_port: None,
+            tls_mode: TlsMode::Preferred,
+            tls_ca: None,
+        };
+        store.insert_instance(&instance).await.unwrap();
+        let registrations = (0..64).map(|i| {
+            let (store, instance) = (store.clone(), instance.id.clone());
+            // Half of them register a name another one registers too.
+            let name = format!("user{}", i % 32);
+            tokio::spawn(async move {
+                store
+                    .upsert_db_user(&instance, &name, &|id| format!("sealed-{id}"))
+                    .await
+            })
+        });
+        for registration in registrations.collect::<Vec<_>>() {
+            registration.await.unwrap().unwrap();
+        }
+        let (users, total) = store
+            .list_db_users(&instance.id, &DbUserFilter::default(), Page::ALL)
+            .await
+            .unwrap();
+        assert_eq!((users.len(), total), (32, 32));
     }
 }
