@@ -11,7 +11,7 @@ use utoipa::ToSchema;
 
 use super::AppState;
 use super::extract::JsonObject;
-use super::openapi::{CallerErrors, LoginErrors, shapes};
+use super::openapi::{CallerErrors, OpenErrors, shapes};
 use super::projects::{IdName, id_name};
 use super::rate_limit::ClientAddress;
 use crate::clock::{now_ms, rfc3339_ms};
@@ -120,7 +120,7 @@ impl LoginIn {
 /// `POST /v3/auth/tokens`: a password login; 201 with the token in `X-Subject-Token`.
 #[utoipa::path(post, path = "/v3/auth/tokens", tag = "identity", request_body = TokenIn, security(()),
     responses((status = 201, body = TokenEnvelope, headers(("X-Subject-Token" = String, description = "the token"))),
-              LoginErrors))]
+              OpenErrors))]
 pub async fn create_token(
     State(state): State<AppState>,
     address: ClientAddress,

@@ -19,7 +19,7 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
 pub use params::{
     AccessKeyPath, DbUserFilterQuery, DbUserQuery, RoleBindingPath, UserFilterQuery, path_enum,
 };
-pub use responses::{CallerErrors, ConsoleFileErrors, HealthErrors, LoginErrors, OpenErrors};
+pub use responses::{CallerErrors, ConsoleFileErrors, HealthErrors, OpenErrors};
 
 use super::error::ErrorBody;
 

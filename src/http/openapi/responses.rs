@@ -6,36 +6,68 @@
 use std::collections::BTreeMap;
 
 use utoipa::IntoResponses;
-use utoipa::openapi::{ContentBuilder, Ref, RefOr, Response, ResponseBuilder};
+use utoipa::openapi::header::HeaderBuilder;
+use utoipa::openapi::{ContentBuilder, ObjectBuilder, Ref, RefOr, Response, ResponseBuilder, Type};
 
-/// What any request can be answered, whatever its route: the rate limit, and an internal error
-/// (a failing store, or a panic turned into a 500 by the router).
-const EVERY_ROUTE: &[u16] = &[429, 500];
+/// What any request can be answered, whatever its route: the serve loop's refusals of a request
+/// it cannot take (a malformed head or a body that is not JSON, a body too slow, a target or a
+/// head too large), a bad SDK-HMAC-SHA256 signature (checked on every route), a rate limit, and
+/// an internal error (a panic included).
+const EVERY_ROUTE: &[u16] = &[400, 401, 408, 414, 429, 431, 500];
 
-/// The meaning of each error status in this API, with the DAS codes it carries.
+/// The meaning of each error status in this API, with the codes it carries.
 fn description(status: u16) -> &'static str {
     match status {
         400 => {
             "A path id, a query parameter or the body is invalid (DAS.2001xx: the code and the \
-             message name which), or the instance refused the db user's login or statement \
-             (DAS.210002, DAS.210003)."
+             message name which; a body must be application/json), the instance refused the db \
+             user's login or statement (DAS.210002, DAS.210003), or the request is not valid \
+             HTTP (APIGW.0201)."
         }
         401 => {
-            "APIGW.0301: no credentials, an unknown, revoked or expired token, a bad \
-             SDK-HMAC-SHA256 signature, or a wrong user name or password."
+            "APIGW.0301: no credentials, an unknown, revoked or expired token, a bad or replayed \
+             SDK-HMAC-SHA256 signature, or a wrong user name or password. On a route that needs \
+             no credentials, only a bad signature."
         }
         403 => "APIGW.0302: no role on this project, or the role does not allow this action.",
         404 => "APIGW.0101: no such route, method or file.",
+        408 => "APIGW.0201: the body did not arrive within body_read_timeout_ms.",
         409 => "IAM.0409: a project or user with that name exists already.",
-        429 => "APIGW.0308: the caller's rate limit was hit; retry later.",
+        414 => "APIGW.0201: the request target is longer than 65,534 bytes.",
+        429 => {
+            "APIGW.0308: a rate limit, the cap on one address's requests in flight, or the \
+             login throttle; Retry-After says when to try again."
+        }
+        431 => "APIGW.0201: the request head is over 128 KiB or has more than 100 headers.",
         500 => {
             "DAS.209999: internal error (details in the server log under the X-Request-Id); \
-             DAS.210001 / DAS.210004: the instance could not be reached, or a statement on it \
-             timed out."
+             DAS.210001 / DAS.210004: the instance could not be reached (TLS included), or a \
+             statement on it timed out; DAS.209999 too when the store cannot record a kill."
         }
-        503 => "The service cannot serve: its store does not answer or cannot write.",
+        503 => "The service cannot serve: its store cannot write.",
         _ => "An error.",
     }
+}
+
+fn error_response(status: u16) -> Response {
+    let body = ContentBuilder::new()
+        .schema(Some(Ref::from_schema_name("ErrorBody")))
+        .build();
+    let response = ResponseBuilder::new()
+        .description(description(status))
+        .content("application/json", body);
+    if status != 429 {
+        return response.build();
+    }
+    let seconds = HeaderBuilder::new()
+        .schema(Some(
+            ObjectBuilder::new()
+                .schema_type(Type::Integer)
+                .minimum(Some(1)),
+        ))
+        .description(Some("seconds to wait before trying again"))
+        .build();
+    response.header("Retry-After", seconds).build()
 }
 
 /// One `ErrorBody` response per status, plus those of [`EVERY_ROUTE`].
@@ -43,16 +75,7 @@ pub(super) fn error_responses(statuses: &[u16]) -> BTreeMap<String, RefOr<Respon
     statuses
         .iter()
         .chain(EVERY_ROUTE)
-        .map(|&status| {
-            let body = ContentBuilder::new()
-                .schema(Some(Ref::from_schema_name("ErrorBody")))
-                .build();
-            let response = ResponseBuilder::new()
-                .description(description(status))
-                .content("application/json", body)
-                .build();
-            (status.to_string(), RefOr::T(response))
-        })
+        .map(|&status| (status.to_string(), RefOr::T(error_response(status))))
         .collect()
 }
 
@@ -71,15 +94,11 @@ macro_rules! error_set {
 }
 
 error_set!(
-    /// Every operation that takes credentials: bad input, no or bad credentials, no role.
-    CallerErrors: [400, 401, 403]
+    /// Every operation that takes credentials: beyond what every route can answer, no role.
+    CallerErrors: [403]
 );
 error_set!(
-    /// `POST /v3/auth/tokens`: a malformed body, a wrong name or password.
-    LoginErrors: [400, 401]
-);
-error_set!(
-    /// Routes that need no credentials and take no input.
+    /// Routes that need no credentials, the login included.
     OpenErrors: []
 );
 error_set!(

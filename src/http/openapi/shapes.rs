@@ -88,9 +88,9 @@ pub fn instance_name() -> Object {
     text(1, 64).build()
 }
 
-/// In an update: absent or `null` keeps the name.
+/// In an update: absent, `null` or `""` keeps the name.
 pub fn instance_name_change() -> Object {
-    nullable(text(1, 64), Type::String).build()
+    nullable(text(0, 64), Type::String).build()
 }
 
 fn host_text() -> ObjectBuilder {
@@ -101,9 +101,9 @@ pub fn host() -> Object {
     host_text().build()
 }
 
-/// In an update: absent or `null` keeps the host.
+/// In an update: absent, `null` or `""` keeps the host.
 pub fn host_change() -> Object {
-    nullable(host_text(), Type::String).build()
+    nullable(host_text().min_length(Some(0)), Type::String).build()
 }
 
 /// Case-insensitive; absent, `null` or `""` is the default (`preferred`) or, in an update, no
@@ -114,9 +114,9 @@ pub fn tls_mode() -> Object {
 }
 
 /// The PEM of a CA certificate, which the server parses; only with `verify_ca` and
-/// `verify_identity`.
+/// `verify_identity`. `null` or `""` is none (in an update: clears it).
 pub fn tls_ca() -> Object {
-    nullable(string("-----BEGIN CERTIFICATE-----"), Type::String).build()
+    nullable(string("^$|-----BEGIN CERTIFICATE-----"), Type::String).build()
 }
 
 /// Case-insensitive; these spellings are the canonical ones.
