@@ -181,8 +181,8 @@ mod tests {
     use secrecy::ExposeSecret;
 
     use super::*;
-    use crate::domain::{DatastoreType, InstanceId, TlsMode};
-    use crate::store::{CatalogStore, IdentityStore, InstanceRecord};
+    use crate::store::CatalogStore;
+    use crate::store::fixtures::stored_instance;
 
     fn source(byte: u8) -> KeySource {
         KeySource::Value(SecretString::from(hex::encode([byte; 32])))
@@ -192,20 +192,7 @@ mod tests {
     /// value: a store from before dbkill kept one.
     async fn old_store(dir: &std::path::Path, byte: u8) -> SqliteStore {
         let store = SqliteStore::open(dir).await.unwrap();
-        let project = store.create_project("p").await.unwrap();
-        let instance = InstanceRecord {
-            id: InstanceId::new_random("in01"),
-            project_id: project.id.clone(),
-            name: "i".into(),
-            datastore_type: DatastoreType::Mariadb,
-            host: "h".into(),
-            port: 3306,
-            protected_users: vec![],
-            admin_port: None,
-            tls_mode: TlsMode::Preferred,
-            tls_ca: None,
-        };
-        store.insert_instance(&instance).await.unwrap();
+        let instance = stored_instance(&store).await;
         let sealer = Sealer::new(&MasterKey::from_bytes([byte; 32]));
         store
             .upsert_db_user(&instance.id, "app", &|id| {

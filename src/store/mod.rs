@@ -13,6 +13,8 @@ use crate::domain::{DbUserId, InstanceId, ProjectId, Role, UserId};
 pub use cached::CachedStore;
 pub use records::*;
 pub use sqlite::SqliteStore;
+#[cfg(test)]
+pub(crate) use sqlite::fixtures;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

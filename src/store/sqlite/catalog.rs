@@ -264,7 +264,7 @@ impl CatalogStore for SqliteStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::IdentityStore;
+    use crate::store::fixtures::stored_instance;
 
     /// Registrations read and then write; run side by side, each must still land (a transaction
     /// that read before another one wrote cannot write afterwards: SQLITE_BUSY_SNAPSHOT).
@@ -272,20 +272,7 @@ mod tests {
     async fn concurrent_db_user_registrations_all_land() {
         let dir = tempfile::tempdir().unwrap();
         let store = SqliteStore::open(dir.path()).await.unwrap();
-        let project = store.create_project("p").await.unwrap();
-        let instance = InstanceRecord {
-            id: InstanceId::new_random("in01"),
-            project_id: project.id,
-            name: "i".into(),
-            datastore_type: DatastoreType::Mariadb,
-            host: "127.0.0.1".into(),
-            port: 3306,
-            protected_users: vec![],
-            admin_port: None,
-            tls_mode: TlsMode::Preferred,
-            tls_ca: None,
-        };
-        store.insert_instance(&instance).await.unwrap();
+        let instance = stored_instance(&store).await;
         let registrations = (0..64).map(|i| {
             let (store, instance) = (store.clone(), instance.id.clone());
             // Half of them register a name another one registers too.

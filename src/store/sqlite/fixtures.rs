@@ -1,7 +1,27 @@
-//! What the history and reconciliation tests record: planned sessions and kill intents.
+//! What the store's tests record: planned sessions, kill intents, an instance to hang db users on.
 
-use crate::domain::{DbUserId, InstanceId, ProjectId};
-use crate::store::{KillIntent, SessionSnapshot};
+use super::SqliteStore;
+use crate::domain::{DatastoreType, DbUserId, InstanceId, ProjectId, TlsMode};
+use crate::store::{CatalogStore, IdentityStore, InstanceRecord, KillIntent, SessionSnapshot};
+
+/// A MariaDB instance in a new project `p`, stored.
+pub async fn stored_instance(store: &SqliteStore) -> InstanceRecord {
+    let project = store.create_project("p").await.unwrap();
+    let instance = InstanceRecord {
+        id: InstanceId::new_random("in01"),
+        project_id: project.id,
+        name: "i".into(),
+        datastore_type: DatastoreType::Mariadb,
+        host: "127.0.0.1".into(),
+        port: 3306,
+        protected_users: vec![],
+        admin_port: None,
+        tls_mode: TlsMode::Preferred,
+        tls_ca: None,
+    };
+    store.insert_instance(&instance).await.unwrap();
+    instance
+}
 
 /// A planned session: idle when `info` is empty, else running it.
 pub fn snapshot(id: u64, info: &'static str) -> SessionSnapshot<'static> {

@@ -6,7 +6,7 @@
 mod access_keys;
 mod catalog;
 #[cfg(test)]
-mod fixtures;
+pub(crate) mod fixtures;
 mod health;
 mod history;
 mod identity;
