@@ -16,77 +16,14 @@ use tokio::task::JoinSet;
 
 use crate::helpers::app::uuid_hex;
 use crate::helpers::fixtures::{VICTIM_PASSWORD, new_victim};
-use crate::helpers::serve::ServeProcess;
-use crate::support::mariadb::{MariaDb, MariaDbOptions, unique_name};
+use crate::helpers::serve::{ServeProcess, ServedKiller};
+use crate::support::mariadb::{MariaDb, MariaDbOptions};
 
 const VICTIMS: usize = 2_000;
 /// The kill is caught once fewer than all victims but more than this many are left.
 const STILL_LEFT: u64 = 100;
 /// Fresh sets of victims to try with when a kill was too fast to catch halfway.
 const ATTEMPTS: usize = 4;
-
-/// Where the kill was sent, and as whom.
-struct Target {
-    token: String,
-    process_path: String,
-    history_path: String,
-    db_user_id: String,
-}
-
-async fn register(dbkill: &ServeProcess, db: &MariaDb) -> Target {
-    let killer = unique_name("killer");
-    db.sql(&format!(
-        "CREATE USER '{killer}'@'%' IDENTIFIED BY 'killer-pw'; \
-         GRANT PROCESS, CONNECTION ADMIN ON *.* TO '{killer}'@'%'"
-    ));
-    let token = dbkill.login().await;
-    let project = dbkill
-        .expect(
-            &token,
-            Method::POST,
-            "/v3/projects",
-            Some(json!({"project": {"name": unique_name("crash")}})),
-            201,
-        )
-        .await["project"]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let instance = dbkill
-        .expect(
-            &token,
-            Method::POST,
-            &format!("/v3/{project}/instances"),
-            Some(
-                json!({"name": "maria", "datastore_type": "mariadb", "host": db.host(),
-                        "port": db.port()}),
-            ),
-            200,
-        )
-        .await["instance_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let base = format!("/v3/{project}/instances/{instance}");
-    let db_user = dbkill
-        .expect(
-            &token,
-            Method::POST,
-            &format!("{base}/db-users"),
-            Some(
-                json!({"db_username": killer, "db_user_password": "killer-pw",
-                        "datastore_type": "MySQL"}),
-            ),
-            200,
-        )
-        .await;
-    Target {
-        token,
-        process_path: format!("{base}/process"),
-        history_path: format!("{base}/auto-flow/query-kill-process-history"),
-        db_user_id: db_user["db_user_id"].as_str().unwrap().to_owned(),
-    }
-}
 
 /// Opens `n` idle sessions of `user`, 32 at a time; returns them with their ids.
 async fn open_victims(db: &MariaDb, user: &str, n: usize) -> Vec<(Conn, u64)> {
@@ -184,11 +121,15 @@ async fn sigkill_mid_kill(
 }
 
 /// Every history row of the kill whose report had `request_id`, once there are any (≤ 30 s).
-async fn reconciled_rows(dbkill: &ServeProcess, target: &Target, request_id: &str) -> Vec<Value> {
+async fn reconciled_rows(
+    dbkill: &ServeProcess,
+    target: &ServedKiller,
+    request_id: &str,
+) -> Vec<Value> {
     let page = |n: usize| {
         let path = format!(
             "{}?request_id={request_id}&page_size=100&page_num={n}",
-            target.history_path
+            target.history_path()
         );
         async move {
             dbkill
@@ -249,7 +190,7 @@ async fn a_kill_cut_short_by_sigkill_is_reconciled_after_a_restart() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let mut dbkill = ServeProcess::start(&data, &dir.path().join("first.log"), &[]).await;
-    let target = register(&dbkill, &db).await;
+    let target = dbkill.register_killer(&db).await;
     let mut monitor = db.connect("root", "").await;
 
     let mut caught = None;
@@ -263,7 +204,7 @@ async fn a_kill_cut_short_by_sigkill_is_reconciled_after_a_restart() {
                 .client
                 .request(
                     Method::DELETE,
-                    format!("{}{}", dbkill.base, target.process_path),
+                    format!("{}{}", dbkill.base, target.process_path()),
                 )
                 .header("X-Auth-Token", &target.token)
                 .header("X-Request-Id", &request_id)

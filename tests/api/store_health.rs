@@ -8,12 +8,11 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::helpers::fixtures::{idle, new_victim, usable};
-use crate::helpers::serve::ServeProcess;
-use crate::support::mariadb::{shared, unique_name};
+use crate::helpers::serve::{ServeProcess, ServedKiller};
+use crate::support::mariadb::shared;
 
 /// Small enough to fill in milliseconds, large enough for the store and the master key.
 const TMPFS_SIZE: &str = "8m";
@@ -64,18 +63,12 @@ async fn fresh_healthz(serve: &ServeProcess) -> Health {
     healthz(serve).await
 }
 
-async fn kill_user(
-    serve: &ServeProcess,
-    token: &str,
-    path: &str,
-    db_user: &str,
-    user: &str,
-) -> (u16, Value) {
+async fn kill_user(serve: &ServeProcess, killer: &ServedKiller, user: &str) -> (u16, Value) {
     let resp = serve
         .client
-        .delete(format!("{}{path}", serve.base))
-        .header("X-Auth-Token", token)
-        .json(&json!({"db_user_id": db_user, "user": user}))
+        .delete(format!("{}{}", serve.base, killer.process_path()))
+        .header("X-Auth-Token", &killer.token)
+        .json(&json!({"db_user_id": killer.db_user_id, "user": user}))
         .send()
         .await
         .unwrap();
@@ -109,53 +102,10 @@ async fn a_full_disk_fails_health_and_refuses_kills_before_any_kill() {
         "the store is on the tmpfs"
     );
 
-    let token = serve.login().await;
     let db = shared();
-    let killer = unique_name("fullkiller");
-    db.sql(&format!(
-        "CREATE USER '{killer}'@'%' IDENTIFIED BY 'pw'; GRANT PROCESS, CONNECTION ADMIN ON *.* TO '{killer}'@'%'"
-    ));
-    let project = serve
-        .expect(
-            &token,
-            Method::POST,
-            "/v3/projects",
-            Some(json!({"project": {"name": unique_name("p")}})),
-            201,
-        )
-        .await["project"]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let instance = serve
-        .expect(
-            &token,
-            Method::POST,
-            &format!("/v3/{project}/instances"),
-            Some(json!({"name": "m", "datastore_type": "mariadb", "host": db.host(), "port": db.port()})),
-            200,
-        )
-        .await["instance_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let db_user = serve
-        .expect(
-            &token,
-            Method::POST,
-            &format!("/v3/{project}/instances/{instance}/db-users"),
-            Some(
-                json!({"db_username": killer, "db_user_password": "pw", "datastore_type": "MySQL"}),
-            ),
-            200,
-        )
-        .await["db_user_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let killer = serve.register_killer(db).await;
     let victim = new_victim(db, "fullvictim");
     let (mut conn, id) = idle(db, &victim, None).await;
-    let kill_path = format!("/v3/{project}/instances/{instance}/process");
     assert_eq!(healthz(&serve).await.status, 200);
 
     let filler = inside.join("filler");
@@ -176,7 +126,7 @@ async fn a_full_disk_fails_health_and_refuses_kills_before_any_kill() {
     // Callers in the same second get the same answer without another write.
     assert_eq!(healthz(&serve).await.status, 503);
 
-    let (status, body) = kill_user(&serve, &token, &kill_path, &db_user, &victim).await;
+    let (status, body) = kill_user(&serve, &killer, &victim).await;
     assert_eq!(
         (status, body["error_code"].as_str()),
         (500, Some("DAS.209999")),
@@ -199,7 +149,7 @@ async fn a_full_disk_fails_health_and_refuses_kills_before_any_kill() {
     std::fs::remove_file(&filler).unwrap();
     let healed = fresh_healthz(&serve).await;
     assert_eq!(healed.status, 200, "{}", healed.body);
-    let (status, body) = kill_user(&serve, &token, &kill_path, &db_user, &victim).await;
+    let (status, body) = kill_user(&serve, &killer, &victim).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["killed"][0]["id"], id.to_string());
     assert!(!usable(&mut conn).await);

@@ -12,6 +12,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 use super::app::ADMIN_PASSWORD;
+use crate::support::mariadb::{MariaDb, unique_name};
 
 const START_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -229,5 +230,84 @@ impl Drop for ServeProcess {
     fn drop(&mut self) {
         let _ = self.child.kill();
         self.reap();
+    }
+}
+
+/// A killer account on a MariaDB, registered through a `dbkill serve` child: a new project, the
+/// server as its instance and the account as that instance's db user.
+pub struct ServedKiller {
+    pub token: String,
+    /// `/v3/{project}/instances/{instance}`.
+    pub instance_path: String,
+    pub db_user_id: String,
+}
+
+impl ServedKiller {
+    pub fn process_path(&self) -> String {
+        format!("{}/process", self.instance_path)
+    }
+
+    pub fn history_path(&self) -> String {
+        format!(
+            "{}/auto-flow/query-kill-process-history",
+            self.instance_path
+        )
+    }
+}
+
+impl ServeProcess {
+    /// Creates a killer account (PROCESS, CONNECTION ADMIN) on `db` and registers it.
+    pub async fn register_killer(&self, db: &MariaDb) -> ServedKiller {
+        let killer = unique_name("killer");
+        db.sql(&format!(
+            "CREATE USER '{killer}'@'%' IDENTIFIED BY 'killer-pw'; \
+             GRANT PROCESS, CONNECTION ADMIN ON *.* TO '{killer}'@'%'"
+        ));
+        let token = self.login().await;
+        let project = self
+            .expect(
+                &token,
+                Method::POST,
+                "/v3/projects",
+                Some(json!({"project": {"name": unique_name("served")}})),
+                201,
+            )
+            .await["project"]["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let instance = self
+            .expect(
+                &token,
+                Method::POST,
+                &format!("/v3/{project}/instances"),
+                Some(
+                    json!({"name": "maria", "datastore_type": "mariadb", "host": db.host(),
+                            "port": db.port()}),
+                ),
+                200,
+            )
+            .await["instance_id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let instance_path = format!("/v3/{project}/instances/{instance}");
+        let db_user = self
+            .expect(
+                &token,
+                Method::POST,
+                &format!("{instance_path}/db-users"),
+                Some(
+                    json!({"db_username": killer, "db_user_password": "killer-pw",
+                            "datastore_type": "MySQL"}),
+                ),
+                200,
+            )
+            .await;
+        ServedKiller {
+            token,
+            instance_path,
+            db_user_id: db_user["db_user_id"].as_str().unwrap().to_owned(),
+        }
     }
 }
