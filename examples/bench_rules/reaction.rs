@@ -1,0 +1,123 @@
+//! Scene 1, reaction: N sessions of `victim` start `SELECT SLEEP(600)` at once under a rule
+//! `user=victim command=Query time=2` (dbkill, switch ON) or under pt-kill `--busy-time 2
+//! --interval 1`; measured from the moment the last of them crosses 2 s until none is listed.
+
+use std::cell::Cell;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use serde_json::json;
+
+use crate::ptkill::PtKill;
+use crate::rules::Instance;
+use crate::service::Dbkill;
+use crate::sleepers::Sleepers;
+use crate::victims::{Probe, USER};
+
+/// The rule's (and pt-kill's) `time`.
+pub const BUSY: Duration = Duration::from_secs(2);
+/// How long the killer runs before the statements start, so a rule's runner (or pt-kill) is in
+/// its steady state: more than one tick.
+const ARMED: Duration = Duration::from_millis(1500);
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Killer {
+    Rule,
+    PtKill,
+}
+
+impl Killer {
+    pub fn key(self) -> &'static str {
+        match self {
+            Killer::Rule => "dbkill rule",
+            Killer::PtKill => "pt-kill",
+        }
+    }
+}
+
+/// One run of the scene.
+pub struct ReactionRun {
+    pub killer: Killer,
+    /// The last start + 2 s → none listed (negative if they were gone before).
+    pub reaction_ms: Option<f64>,
+    /// First to last start of the statements.
+    pub spread_ms: f64,
+    /// The rule's `killed_total` growth in this run (must be N for the rule, 0 for pt-kill).
+    pub rule_killed: u64,
+    pub problem: Option<String>,
+}
+
+/// What the runs need: dbkill with its instance and the scene's rule, and the server.
+pub struct Scene<'a> {
+    pub dbkill: &'a Dbkill,
+    pub instance: &'a Instance,
+    pub task_id: i64,
+    pub port: u16,
+    pub n: usize,
+}
+
+/// Adds the scene's rule (switch OFF until a rule run arms it); returns its task id.
+pub async fn add_rule(dbkill: &Dbkill, instance: &Instance) -> Result<i64> {
+    instance.clear(dbkill).await?;
+    let conditions = json!({"user": USER, "command": "Query", "time": BUSY.as_secs()});
+    instance
+        .add_rule(dbkill, "bench-reaction", conditions)
+        .await
+}
+
+impl Scene<'_> {
+    pub async fn run(&self, killer: Killer, probe: &mut Probe) -> Result<ReactionRun> {
+        let base = probe.threads_connected().await?;
+        let before = self.instance.counters(self.dbkill, self.task_id).await?;
+        let pt = match killer {
+            Killer::Rule => {
+                self.instance.switch(self.dbkill, true).await?;
+                None
+            }
+            Killer::PtKill => Some(PtKill::start(self.port, BUSY.as_secs(), probe).await?),
+        };
+        tokio::time::sleep(ARMED).await;
+        let sleepers = Sleepers::start(self.port, probe, self.n, BUSY).await;
+        let measured = match &sleepers {
+            Ok(s) => {
+                let returned = Cell::new(None);
+                let zero = probe.time_to_zero(s.latest_start, base, &returned).await;
+                Some(zero.map(|z| z.map(|z| (z.as_secs_f64() - BUSY.as_secs_f64()) * 1e3)))
+            }
+            Err(_) => None,
+        };
+        // Disarm before anything can fail, so no killer outlives the run.
+        let disarmed = match pt {
+            Some(pt) => pt.stop().await,
+            None => self.instance.switch(self.dbkill, false).await.map(|_| ()),
+        };
+        let sleepers = sleepers?;
+        let spread_ms = sleepers.spread_ms;
+        sleepers.close(probe).await?;
+        disarmed?;
+        let reaction_ms = measured.context("no measurement")??;
+        let after = self.instance.counters(self.dbkill, self.task_id).await?;
+        let rule_killed = after.killed.saturating_sub(before.killed);
+        let mut problems = Vec::new();
+        if reaction_ms.is_none() {
+            problems.push("sessions still listed when the probe gave up".to_owned());
+        }
+        let expected = if killer == Killer::Rule {
+            self.n as u64
+        } else {
+            0
+        };
+        if rule_killed != expected {
+            problems.push(format!(
+                "the rule's killed_total grew by {rule_killed}, expected {expected}"
+            ));
+        }
+        Ok(ReactionRun {
+            killer,
+            reaction_ms,
+            spread_ms,
+            rule_killed,
+            problem: (!problems.is_empty()).then(|| problems.join("; ")),
+        })
+    }
+}
