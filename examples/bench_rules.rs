@@ -15,8 +15,9 @@
 //!    per tick from `/metrics`, mysqld's CPU per tick against one `SHOW FULL PROCESSLIST`;
 //! 4. `idle` (`idle_cost.rs`): 20 instances × 1 rule matching nothing: dbkill's CPU.
 //!
-//! "None listed" is read as `examples/bench.rs` reads it (`victims.rs`), polling every
-//! `--poll-ms` (20). Results go to stdout as Markdown for BENCHMARKS.md, progress to stderr.
+//! "None listed" is read every `--poll-ms` (20): in `reaction` the victims' count in
+//! `information_schema.PROCESSLIST`, elsewhere as `examples/bench.rs` reads it (`victims.rs`:
+//! `Threads_connected` until few remain, then that count). Results go to stdout as Markdown for BENCHMARKS.md, progress to stderr.
 //! Everything it starts is stopped on exit.
 
 #[path = "../tests/support/mariadb.rs"]
@@ -204,10 +205,12 @@ async fn reaction(b: &mut Bench, args: &Args, results: &mut Results) -> Result<(
         for killer in order {
             let run = scene.run(killer, &mut b.probe).await?;
             eprintln!(
-                "reaction rep {}/{} {:<11} {} (starts spread {:.0} ms){}",
+                "reaction rep {}/{} {:<11} first gone {}, none left {} (starts spread {:.0} ms){}",
                 rep + 1,
                 args.reps,
                 killer.key(),
+                run.first_ms
+                    .map_or("never".to_owned(), |r| format!("{r:.0} ms")),
                 run.reaction_ms
                     .map_or("never".to_owned(), |r| format!("{r:.0} ms")),
                 run.spread_ms,

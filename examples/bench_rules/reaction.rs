@@ -2,8 +2,7 @@
 //! `user=victim command=Query time=2` (dbkill, switch ON) or under pt-kill `--busy-time 2
 //! --interval 1`; measured from the moment the last of them crosses 2 s until none is listed.
 
-use std::cell::Cell;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use serde_json::json;
@@ -19,6 +18,8 @@ pub const BUSY: Duration = Duration::from_secs(2);
 /// How long the killer runs before the statements start, so a rule's runner (or pt-kill) is in
 /// its steady state: more than one tick.
 const ARMED: Duration = Duration::from_millis(1500);
+/// Give up waiting for none listed this long after the crossing.
+const GIVE_UP: Duration = Duration::from_secs(120);
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Killer {
@@ -38,7 +39,9 @@ impl Killer {
 /// One run of the scene.
 pub struct ReactionRun {
     pub killer: Killer,
-    /// The last start + 2 s → none listed (negative if they were gone before).
+    /// The last start + 2 s → the first of them gone (negative if before) …
+    pub first_ms: Option<f64>,
+    /// … and → none listed.
     pub reaction_ms: Option<f64>,
     /// First to last start of the statements.
     pub spread_ms: f64,
@@ -67,7 +70,6 @@ pub async fn add_rule(dbkill: &Dbkill, instance: &Instance) -> Result<i64> {
 
 impl Scene<'_> {
     pub async fn run(&self, killer: Killer, probe: &mut Probe) -> Result<ReactionRun> {
-        let base = probe.threads_connected().await?;
         let before = self.instance.counters(self.dbkill, self.task_id).await?;
         let pt = match killer {
             Killer::Rule => {
@@ -79,11 +81,7 @@ impl Scene<'_> {
         tokio::time::sleep(ARMED).await;
         let sleepers = Sleepers::start(self.port, probe, self.n, BUSY).await;
         let measured = match &sleepers {
-            Ok(s) => {
-                let returned = Cell::new(None);
-                let zero = probe.time_to_zero(s.latest_start, base, &returned).await;
-                Some(zero.map(|z| z.map(|z| (z.as_secs_f64() - BUSY.as_secs_f64()) * 1e3)))
-            }
+            Ok(s) => Some(watch(probe, self.n as u64, s.latest_start + BUSY).await),
             Err(_) => None,
         };
         // Disarm before anything can fail, so no killer outlives the run.
@@ -95,7 +93,7 @@ impl Scene<'_> {
         let spread_ms = sleepers.spread_ms;
         sleepers.close(probe).await?;
         disarmed?;
-        let reaction_ms = measured.context("no measurement")??;
+        let (first_ms, reaction_ms) = measured.context("no measurement")??;
         let after = self.instance.counters(self.dbkill, self.task_id).await?;
         let rule_killed = after.killed.saturating_sub(before.killed);
         let mut problems = Vec::new();
@@ -114,10 +112,41 @@ impl Scene<'_> {
         }
         Ok(ReactionRun {
             killer,
+            first_ms,
             reaction_ms,
             spread_ms,
             rule_killed,
             problem: (!problems.is_empty()).then(|| problems.join("; ")),
         })
+    }
+}
+
+/// Polls the victims' count every [`Probe::interval`] until it reads 0: the times from
+/// `crossed` (ms, negative if earlier) to the first read below `n` and to the read of 0; `None`
+/// for what had not happened [`GIVE_UP`] after `crossed`.
+async fn watch(probe: &mut Probe, n: u64, crossed: Instant) -> Result<(Option<f64>, Option<f64>)> {
+    let since = |at: Instant| {
+        if at >= crossed {
+            at.duration_since(crossed).as_secs_f64() * 1e3
+        } else {
+            -(crossed.duration_since(at).as_secs_f64() * 1e3)
+        }
+    };
+    let mut tick = tokio::time::interval(probe.interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut first = None;
+    loop {
+        tick.tick().await;
+        let count = probe.victim_count().await?;
+        let at = Instant::now();
+        if count < n && first.is_none() {
+            first = Some(since(at));
+        }
+        if count == 0 {
+            return Ok((first, Some(since(at))));
+        }
+        if at > crossed + GIVE_UP {
+            return Ok((first, None));
+        }
     }
 }

@@ -88,16 +88,17 @@ impl Results {
         let _ = writeln!(
             out,
             "#### Reaction: {} sessions start SELECT SLEEP(600) at once; last start + 2 s → none \
-             listed\n\n| run | killer | reaction | starts spread | rule's killed_total + | problem |\n\
-             |---|---|---|---|---|---|",
+             listed (first gone: when the first was)\n\n| run | killer | first gone | reaction | starts \
+             spread | rule's killed_total + | problem |\n|---|---|---|---|---|---|---|",
             self.reaction_n
         );
         for (i, r) in self.reaction.iter().enumerate() {
             let _ = writeln!(
                 out,
-                "| {} | {} | {} | {:.0} ms | {} | {} |",
+                "| {} | {} | {} | {} | {:.0} ms | {} | {} |",
                 i + 1,
                 r.killer.key(),
+                ms(r.first_ms),
                 ms(r.reaction_ms),
                 r.spread_ms,
                 r.rule_killed,
