@@ -216,6 +216,30 @@ mod tests {
         assert_eq!(gate.admit(t0 + Duration::from_secs(25)), Some(1));
     }
 
+    /// The warn lines carry a `Failure` and numbers only, so its words are what could leak.
+    #[tokio::test]
+    async fn a_transport_failure_is_told_without_the_url() {
+        // A port that was just free: nothing listens, the connection is refused.
+        let port = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let url = Url::parse(&format!("http://127.0.0.1:{port}/hooks/XXXXsecret")).unwrap();
+        let client = Delivery::default().client().unwrap();
+        let error = client.post(url).send().await.unwrap_err();
+        // reqwest's own text names the URL: that is what the conversion must remove.
+        assert!(format!("{error:?}").contains("XXXXsecret"), "{error:?}");
+
+        let told = Failure::from(error).to_string();
+        assert!(told.starts_with("the webhook is unreachable: "), "{told}");
+        assert!(
+            !told.contains("XXXXsecret") && !told.contains(&port.to_string()),
+            "{told}"
+        );
+    }
+
     #[test]
     fn the_default_backoff_doubles_from_half_a_second_over_five_retries() {
         let d = Delivery::default();

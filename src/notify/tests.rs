@@ -264,60 +264,6 @@ async fn an_unreachable_webhook_is_given_up_too() {
     stats_until(&notifier, |s| s.failed == 1).await;
 }
 
-/// Collects what a `tracing` subscriber writes.
-#[derive(Clone, Default)]
-struct Log(Arc<std::sync::Mutex<Vec<u8>>>);
-
-impl std::io::Write for Log {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-#[tokio::test]
-async fn failures_are_logged_once_per_period_without_the_url() {
-    let log = Log::default();
-    let writer = log.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_writer(move || writer.clone())
-        .with_ansi(false)
-        .finish();
-    // The test's runtime has one thread, so the delivery task logs through this subscriber.
-    let _guard = tracing::subscriber::set_default(subscriber);
-
-    let mut hook = webhook(|_| status(500)).await;
-    let notifier = Notifier::start_with(Some(hook.url.clone()), 10, fast()).unwrap();
-    notifier.send(event(11));
-    stats_until(&notifier, |s| s.failed == 1).await;
-
-    let text = String::from_utf8(log.0.lock().unwrap().clone()).unwrap();
-    let lines: Vec<&str> = text.lines().collect();
-    // Six failed attempts within 10 s: the first is written, the others held back.
-    assert_eq!(lines.len(), 1, "{text}");
-    assert!(lines[0].contains("WARN"), "{text}");
-    assert!(
-        lines[0].contains("webhook delivery failed: the webhook answered 500"),
-        "{text}"
-    );
-    let port = hook
-        .url
-        .split(':')
-        .nth(2)
-        .unwrap()
-        .split('/')
-        .next()
-        .unwrap();
-    assert!(
-        !text.contains("secret-path") && !text.contains(port),
-        "{text}"
-    );
-    while hook.requests.try_recv().is_ok() {}
-}
-
 #[tokio::test]
 async fn a_full_queue_drops_and_send_never_waits() {
     // Accepts connections (the kernel's backlog) but never answers: the first event hangs in
