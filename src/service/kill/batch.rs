@@ -32,7 +32,7 @@ pub struct PartOutcome {
 impl Services {
     /// Records every part's intent, then kills all their sessions with `kill_type` in one
     /// execution by `timing`, verifies, and records each part's outcomes. Nothing is sent when
-    /// an intent cannot be recorded.
+    /// an intent cannot be recorded. `held_while_sending` is released once the KILLs are sent.
     pub(in crate::service) async fn kill_parts(
         &self,
         access: &DbUserAccess,
@@ -40,6 +40,7 @@ impl Services {
         parts: Vec<KillPart>,
         kill_type: KillType,
         timing: KillTiming,
+        held_while_sending: tokio::sync::OwnedMutexGuard<()>,
     ) -> DasResult<Vec<PartOutcome>> {
         let _in_flight: Vec<_> = parts
             .iter()
@@ -71,6 +72,7 @@ impl Services {
             timing,
         )
         .await;
+        drop(held_while_sending);
         let sorted = fold::sort(planned.kill, results);
         let sent_to: Vec<_> = sorted
             .accepted
