@@ -46,6 +46,11 @@ pub fn db_user_id() -> Object {
     string(DB_USER_ID).build()
 }
 
+/// A db user id, or `null` to clear it.
+pub fn db_user_id_change() -> Object {
+    nullable(string(DB_USER_ID), Type::String).build()
+}
+
 pub fn user_id() -> Object {
     string(USER_ID).build()
 }
@@ -104,6 +109,40 @@ pub fn host() -> Object {
 /// In an update: absent, `null` or `""` keeps the host.
 pub fn host_change() -> Object {
     nullable(host_text().min_length(Some(0)), Type::String).build()
+}
+
+/// A rule's text condition: absent, `null` or `""` is no condition.
+pub fn rule_text() -> Object {
+    nullable(text(0, 1024), Type::String).build()
+}
+
+pub fn rule_name() -> Object {
+    nullable(text(0, 64), Type::String).build()
+}
+
+pub fn task_type() -> Object {
+    text(1, 32).build()
+}
+
+pub fn rule_mode() -> Object {
+    nullable(string("^(|enforce|observe)$"), Type::String).build()
+}
+
+pub fn switch_status() -> Object {
+    string("^([oO][nN]|[oO][fF][fF])$").build()
+}
+
+/// A rule's id: a decimal string or an integer.
+pub fn task_id() -> Schema {
+    AnyOfBuilder::new()
+        .item(string("^[0-9]{1,18}$"))
+        .item(
+            ObjectBuilder::new()
+                .schema_type(Type::Integer)
+                .minimum(Some(1)),
+        )
+        .build()
+        .into()
 }
 
 /// Case-insensitive; absent, `null` or `""` is the default (`preferred`) or, in an update, no
