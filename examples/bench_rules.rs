@@ -186,7 +186,6 @@ async fn bench(args: &Args, db: &MariaDb, command: String) -> Result<Results> {
 }
 
 async fn reaction(b: &mut Bench, args: &Args, results: &mut Results) -> Result<()> {
-    use reaction::Killer;
     let task_id = reaction::add_rule(&b.dbkill, &b.instance).await?;
     let scene = reaction::Scene {
         dbkill: &b.dbkill,
@@ -196,16 +195,14 @@ async fn reaction(b: &mut Bench, args: &Args, results: &mut Results) -> Result<(
         n: args.reaction_sessions,
     };
     for rep in 0..args.reps {
-        // Alternate who goes first, so neither always runs on a server just cleaned up.
-        let order = if rep % 2 == 0 {
-            [Killer::Rule, Killer::PtKill]
-        } else {
-            [Killer::PtKill, Killer::Rule]
-        };
+        // Rotate who goes first, so none always runs on a server just cleaned up.
+        let mut order = args.reaction_killers.clone();
+        let first = rep % order.len();
+        order.rotate_left(first);
         for killer in order {
-            let run = scene.run(killer, &mut b.probe).await?;
+            let run = scene.run(killer, &mut b.probe, &mut b.killer).await?;
             eprintln!(
-                "reaction rep {}/{} {:<11} first gone {}, none left {} (starts spread {:.0} ms){}",
+                "reaction rep {}/{} {:<16} first gone {}, none left {} (starts spread {:.0} ms){}",
                 rep + 1,
                 args.reps,
                 killer.key(),

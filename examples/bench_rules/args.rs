@@ -4,9 +4,12 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
 
+use crate::reaction::Killer;
+
 const USAGE: &str = "usage: bench_rules [--scenes reaction,mass,tick,idle] [--reps 5] \
 [--reaction-sessions 1000] [--mass-sessions 5000] [--tick-sessions 10000] [--rules 20] \
 [--ticks 20] [--instances 20] [--idle-secs 60] [--poll-ms 20] [--dbkill target/release/dbkill]
+[--reaction-killers rule,pt-kill] (also kill-user: KILL USER sent when the sleepers cross 2 s)
 (through scripts/bench: scripts/bench --rules [options])";
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -34,6 +37,8 @@ pub struct Args {
     pub scenes: Vec<Scene>,
     /// Runs of each killer in `reaction` and `mass`.
     pub reps: usize,
+    /// Who kills in `reaction`, in the first rep's order.
+    pub reaction_killers: Vec<Killer>,
     pub reaction_sessions: usize,
     pub mass_sessions: usize,
     pub tick_sessions: usize,
@@ -60,6 +65,7 @@ impl Args {
         let mut a = Args {
             scenes: Scene::ALL.to_vec(),
             reps: 5,
+            reaction_killers: vec![Killer::Rule, Killer::PtKill],
             reaction_sessions: 1000,
             mass_sessions: 5000,
             tick_sessions: 10_000,
@@ -97,6 +103,15 @@ impl Args {
                         .collect::<Result<_>>()?;
                 }
                 "--reps" => a.reps = num()?,
+                "--reaction-killers" => {
+                    a.reaction_killers = value
+                        .split(',')
+                        .map(|s| {
+                            Killer::parse(s.trim())
+                                .with_context(|| format!("unknown killer {s:?}\n{USAGE}"))
+                        })
+                        .collect::<Result<_>>()?;
+                }
                 "--reaction-sessions" => a.reaction_sessions = num()?,
                 "--mass-sessions" => a.mass_sessions = num()?,
                 "--tick-sessions" => a.tick_sessions = num()?,
@@ -120,7 +135,7 @@ impl Args {
             a.idle_secs as usize,
             a.poll_ms as usize,
         ];
-        if a.scenes.is_empty() || sizes.contains(&0) {
+        if a.scenes.is_empty() || a.reaction_killers.is_empty() || sizes.contains(&0) {
             bail!("scenes must be non-empty and every number positive\n{USAGE}");
         }
         Ok(a)

@@ -1,10 +1,14 @@
 //! Scene 1, reaction: N sessions of `victim` start `SELECT SLEEP(600)` at once under a rule
 //! `user=victim command=Query time=2` (dbkill, switch ON) or under pt-kill `--busy-time 2
 //! --interval 1`; measured from the moment the last of them crosses 2 s until none is listed.
+//! Optionally also `KILL USER victim` sent at that very moment: a killer with no reaction
+//! time, showing how long the server itself takes to end N sleepers.
 
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
+use mysql_async::Conn;
+use mysql_async::prelude::Queryable;
 use serde_json::json;
 
 use crate::ptkill::PtKill;
@@ -25,6 +29,8 @@ const GIVE_UP: Duration = Duration::from_secs(120);
 pub enum Killer {
     Rule,
     PtKill,
+    /// `KILL USER` from a client the moment the last sleeper crosses 2 s.
+    KillUserAtCross,
 }
 
 impl Killer {
@@ -32,6 +38,16 @@ impl Killer {
         match self {
             Killer::Rule => "dbkill rule",
             Killer::PtKill => "pt-kill",
+            Killer::KillUserAtCross => "KILL USER at 2 s",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Killer> {
+        match s {
+            "rule" => Some(Killer::Rule),
+            "pt-kill" => Some(Killer::PtKill),
+            "kill-user" => Some(Killer::KillUserAtCross),
+            _ => None,
         }
     }
 }
@@ -45,7 +61,7 @@ pub struct ReactionRun {
     pub reaction_ms: Option<f64>,
     /// First to last start of the statements.
     pub spread_ms: f64,
-    /// The rule's `killed_total` growth in this run (must be N for the rule, 0 for pt-kill).
+    /// The rule's `killed_total` growth in this run (must be N for the rule, 0 for the others).
     pub rule_killed: u64,
     pub problem: Option<String>,
 }
@@ -69,7 +85,12 @@ pub async fn add_rule(dbkill: &Dbkill, instance: &Instance) -> Result<i64> {
 }
 
 impl Scene<'_> {
-    pub async fn run(&self, killer: Killer, probe: &mut Probe) -> Result<ReactionRun> {
+    pub async fn run(
+        &self,
+        killer: Killer,
+        probe: &mut Probe,
+        client: &mut Conn,
+    ) -> Result<ReactionRun> {
         let before = self.instance.counters(self.dbkill, self.task_id).await?;
         let pt = match killer {
             Killer::Rule => {
@@ -77,17 +98,28 @@ impl Scene<'_> {
                 None
             }
             Killer::PtKill => Some(PtKill::start(self.port, BUSY.as_secs(), probe).await?),
+            Killer::KillUserAtCross => None,
         };
         tokio::time::sleep(ARMED).await;
         let sleepers = Sleepers::start(self.port, probe, self.n, BUSY).await;
         let measured = match &sleepers {
+            Ok(s) if killer == Killer::KillUserAtCross => {
+                let cross = s.latest_start + BUSY;
+                let kill = async {
+                    tokio::time::sleep_until(cross.into()).await;
+                    client.query_drop(format!("KILL USER {USER}")).await
+                };
+                let (sent, watched) = tokio::join!(kill, watch(probe, self.n as u64, cross));
+                Some(sent.map_err(anyhow::Error::from).and(watched))
+            }
             Ok(s) => Some(watch(probe, self.n as u64, s.latest_start + BUSY).await),
             Err(_) => None,
         };
         // Disarm before anything can fail, so no killer outlives the run.
-        let disarmed = match pt {
-            Some(pt) => pt.stop().await,
-            None => self.instance.switch(self.dbkill, false).await.map(|_| ()),
+        let disarmed = match (pt, killer) {
+            (Some(pt), _) => pt.stop().await,
+            (None, Killer::Rule) => self.instance.switch(self.dbkill, false).await.map(|_| ()),
+            (None, _) => Ok(()),
         };
         let sleepers = sleepers?;
         let spread_ms = sleepers.spread_ms;

@@ -214,16 +214,22 @@ impl Results {
                 (v.len(), p50_max(&v))
             };
             let (runs, rule) = of(Killer::Rule);
-            let (pt_runs, pt) = of(Killer::PtKill);
             for (i, what) in ["p50", "max"].into_iter().enumerate() {
                 let pick = |p: Option<(f64, f64)>| p.map(|(a, b)| if i == 0 { a } else { b });
+                let peers: Vec<String> = [Killer::PtKill, Killer::KillUserAtCross]
+                    .into_iter()
+                    .filter_map(|k| {
+                        let (n, figure) = of(k);
+                        (n > 0).then(|| format!("{} {what} of {n}: {}", k.key(), ms(pick(figure))))
+                    })
+                    .collect();
                 let _ = writeln!(
                     out,
-                    "| reaction, {} sessions | {what} of {runs} runs ≤ interval + 300 ms = {limit:.0} ms | {} | pt-kill {what} of {pt_runs}: {} | {} |",
+                    "| reaction, {} sessions | {what} of {runs} runs ≤ interval + 300 ms = {limit:.0} ms | {} | {} | {} |",
                     self.reaction_n,
                     ms(pick(rule)),
-                    ms(pick(pt)),
-                    verdict(Some(pick(rule).is_some_and(|v| v <= limit)))
+                    peers.join("; "),
+                    verdict((runs > 0).then(|| pick(rule).is_some_and(|v| v <= limit)))
                 );
             }
         }
