@@ -1,11 +1,13 @@
 //! What the test modules share: the running service and its client (`app`), set-ups on a real
 //! server (`fixtures`), `dbkill serve` as a child process (`serve`), requests signed as the SDKs sign
-//! them (`signed`), and assertions on DAS error answers (`errors`).
+//! them (`signed`) and the official SDK's scripts (`sdk`), and assertions on DAS error answers
+//! (`errors`).
 
 pub mod app;
 pub mod errors;
 pub mod fixtures;
 pub mod pki;
 pub mod raw_http;
+pub mod sdk;
 pub mod serve;
 pub mod signed;
