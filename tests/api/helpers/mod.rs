@@ -1,11 +1,13 @@
 //! What the test modules share: the running service and its client (`app`), set-ups on a real
 //! server (`fixtures`), `dbkill serve` as a child process (`serve`), requests signed as the SDKs sign
-//! them (`signed`) and the official SDK's scripts (`sdk`), and assertions on DAS error answers
-//! (`errors`).
+//! them (`signed`) and the official SDK's scripts (`sdk`), kill rules through the auto-flow API
+//! (`auto_flow`), `/metrics` samples (`metrics`), and assertions on DAS error answers (`errors`).
 
 pub mod app;
+pub mod auto_flow;
 pub mod errors;
 pub mod fixtures;
+pub mod metrics;
 pub mod pki;
 pub mod raw_http;
 pub mod sdk;
