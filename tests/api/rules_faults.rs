@@ -229,6 +229,25 @@ async fn a_stopped_server_fails_the_ticks_and_the_rule_kills_again_once_it_is_ba
     assert_ticks_succeed(&app, &ctx).await;
 }
 
+/// `dbkill_rule_ticks_total` of an instance, read some time between `sent` and `answered`.
+struct Scrape {
+    sent: Instant,
+    answered: Instant,
+    ticks: f64,
+}
+
+impl Scrape {
+    async fn ticks(app: &TestApp, ctx: &KillCtx) -> Scrape {
+        let sent = Instant::now();
+        let ticks = tick_counts(app, &ctx.instance).await.0;
+        Scrape {
+            sent,
+            answered: Instant::now(),
+            ticks,
+        }
+    }
+}
+
 #[tokio::test]
 async fn a_tick_held_up_by_a_frozen_server_is_not_followed_by_a_burst_of_ticks() {
     const FROZEN_INTERVALS: u64 = 8;
@@ -241,41 +260,43 @@ async fn a_tick_held_up_by_a_frozen_server_is_not_followed_by_a_burst_of_ticks()
     set_switch(&app, &ctx, true).await;
     more_ticks(&app, &ctx, 3.0).await;
 
-    let mut seen: Vec<(Instant, f64)> = Vec::new();
+    let mut seen: Vec<Scrape> = Vec::new();
     let frozen = Frozen::new(&db);
     let thaw_at = Instant::now() + Duration::from_millis(FROZEN_INTERVALS * INTERVAL_MS);
     while Instant::now() < thaw_at {
-        seen.push((Instant::now(), tick_counts(&app, &ctx.instance).await.0));
+        seen.push(Scrape::ticks(&app, &ctx).await);
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     drop(frozen);
     let thawed = Instant::now();
     let ticks_at_thaw = tick_counts(&app, &ctx.instance).await.0;
     while thawed.elapsed() < Duration::from_secs(2) {
-        seen.push((Instant::now(), tick_counts(&app, &ctx.instance).await.0));
+        seen.push(Scrape::ticks(&app, &ctx).await);
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 
     // Sampled every ~20 ms: no span of one interval, during the freeze or after it, ran more
-    // than 2 ticks (one ending, the next starting). Missed ticks fired in a burst would.
+    // than 2 ticks (one ending, the next starting at once and ending). Missed ticks fired in a
+    // burst would. A span starts when one scrape was sent and ends when a later one was
+    // answered, so the counter was read within it however slow the scrapes were.
     let interval = Duration::from_millis(INTERVAL_MS);
-    for (i, (t0, n0)) in seen.iter().enumerate() {
-        for (t1, n1) in &seen[i + 1..] {
-            if t1.duration_since(*t0) > interval {
+    for (i, a) in seen.iter().enumerate() {
+        for b in &seen[i + 1..] {
+            let span = b.answered.duration_since(a.sent);
+            if span > interval {
                 break;
             }
             assert!(
-                n1 - n0 <= 2.0,
-                "{} ticks within {:?} ({:?} after the freeze began); samples: {:?}",
-                n1 - n0,
-                t1.duration_since(*t0),
-                t0.duration_since(seen[0].0),
-                seen.iter().map(|s| s.1).collect::<Vec<_>>()
+                b.ticks - a.ticks <= 2.0,
+                "{} ticks within {span:?} ({:?} after the freeze began); samples: {:?}",
+                b.ticks - a.ticks,
+                a.sent.duration_since(seen[0].sent),
+                seen.iter().map(|s| s.ticks).collect::<Vec<_>>()
             );
         }
     }
     // The runner did go on after the thaw (so the check above had ticks to see).
-    let ticks_end = seen.last().unwrap().1;
+    let ticks_end = seen.last().unwrap().ticks;
     assert!(
         ticks_end >= ticks_at_thaw + 4.0,
         "only {} ticks in the 2 s after the thaw",
