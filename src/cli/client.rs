@@ -1,6 +1,7 @@
 //! A typed client for dbkill's REST API. Every request carries the token (never logged or
-//! printed), `X-Language`, and a timeout; DAS error bodies become [`CliError::Das`] with both the
-//! code and the (localized) message.
+//! printed), `X-Language`, `X-Dbkill-Client: cli` (so the kill history says `cli:<user>`), and a
+//! timeout; DAS error bodies become [`CliError::Das`] with both the code and the (localized)
+//! message.
 
 use std::path::Path;
 use std::time::Duration;
@@ -115,7 +116,8 @@ impl Client {
         let mut req = self
             .http
             .request(method, format!("{}{path}", self.base))
-            .header("X-Language", self.lang.header());
+            .header("X-Language", self.lang.header())
+            .header("X-Dbkill-Client", "cli");
         if let Some(t) = &self.token {
             req = req.header("X-Auth-Token", t);
         }

@@ -1,8 +1,10 @@
-//! What the test modules share: the running service and its client (`app`), set-ups on a real
-//! server (`fixtures`), `dbkill serve` as a child process (`serve`), requests signed as the SDKs sign
-//! them (`signed`), and assertions on DAS error answers (`errors`).
+//! What the test modules share: the running service and its client (`app`), the `dbkill` binary
+//! as a client (`cli`), set-ups on a real server (`fixtures`), `dbkill serve` as a child process
+//! (`serve`), requests signed as the SDKs sign them (`signed`), and assertions on DAS error
+//! answers (`errors`).
 
 pub mod app;
+pub mod cli;
 pub mod errors;
 pub mod fixtures;
 pub mod pki;
