@@ -65,7 +65,7 @@ pub struct AddArgs {
     /// The rule runs until `dbkill rules stop`.
     #[arg(long)]
     pub until_stopped: bool,
-    /// A name shown in the list and the history.
+    /// A name shown in `dbkill rules list` and the console.
     #[arg(long)]
     pub name: Option<String>,
     /// `query` ends only the running statement; the connection stays usable.

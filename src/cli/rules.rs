@@ -18,7 +18,8 @@ pub enum RulesCommand {
     /// List the instance's rules, newest first, with their state and counters.
     List(InstanceArg),
     /// Add a rule, after showing what it would kill now.
-    Add(AddArgs),
+    // Boxed: its many flags would make every client command as large.
+    Add(Box<AddArgs>),
     /// Show what a rule with these conditions would kill now.
     Preview(PreviewArgs),
     /// Stop a rule: it never kills again.
@@ -33,6 +34,7 @@ pub enum RulesCommand {
     Switch {
         #[command(flatten)]
         instance: InstanceArg,
+        /// Turn the switch on or off [default: show it].
         #[arg(value_name = "ON|OFF", ignore_case = true, value_parser = ["on", "off"])]
         state: Option<String>,
     },

@@ -9,9 +9,10 @@ use dbkill::cli::EXIT_FAILED;
 use reqwest::Method;
 use serde_json::Value;
 
-use crate::helpers::app::TestApp;
+use crate::helpers::app::{TestApp, spawn_app_with};
 use crate::helpers::cli::{Cli, rows_of};
-use crate::helpers::fixtures::{KillCtx, KillSetup, left_server, new_victim, sleeping};
+use crate::helpers::fixtures::{KillCtx, killer_ctx, left_server, new_victim, sleeping};
+use crate::support::mariadb::shared;
 
 /// Runs `dbkill rules <sub> --instance maria extra…` (with `stdin`).
 async fn rules(cli: &Cli, sub: &str, extra: &[&str], stdin: &str) -> crate::helpers::cli::Out {
@@ -74,7 +75,10 @@ fn counters(row: &[String], kill_type: &str) -> (String, String) {
 
 #[tokio::test]
 async fn rules_are_previewed_added_listed_and_stopped_from_the_cli() {
-    let KillSetup { app, db, ctx } = KillSetup::new("PROCESS, CONNECTION ADMIN").await;
+    // A short tick: the rule's kill is awaited below.
+    let app = spawn_app_with(|raw| raw.rule_interval_ms = 250).await;
+    let db = shared();
+    let ctx = killer_ctx(&app, db, "PROCESS, CONNECTION ADMIN", &[]).await;
     let cli = Cli::logged_in(&app, &ctx.project).await;
     let victim = new_victim(db, "cli_rv");
     let bystander = new_victim(db, "cli_rb");
@@ -159,7 +163,8 @@ async fn rules_are_previewed_added_listed_and_stopped_from_the_cli() {
     let out = rules(&cli, "switch", &[], "").await;
     assert!(out.ok().contains("is ON."), "{}", out.stdout);
 
-    // Switch ON: `y` adds a killing rule, without the warning, and it kills the victim.
+    // Switch ON: `y` adds a killing rule, without the warning, and it kills the victim. Its db
+    // user is named (the watching rule has none: the instance's default at each tick).
     let killing = [
         "--user",
         &victim,
@@ -169,6 +174,8 @@ async fn rules_are_previewed_added_listed_and_stopped_from_the_cli() {
         "600",
         "--name",
         "runaway",
+        "--db-user",
+        &ctx.killer,
     ];
     let out = rules(&cli, "add", &killing, "y\n").await;
     let runaway = added_id(out.ok());
