@@ -157,6 +157,14 @@ async fn rules_are_previewed_added_listed_and_stopped_from_the_cli() {
         out.stderr
     );
     assert!(db.alive(victim_id));
+    // The list says so too while a rule is running.
+    let out = rules(&cli, "list", &[], "").await;
+    assert_eq!(row_of(out.ok(), watch)[2], "running", "{}", out.stdout);
+    assert!(
+        out.stderr.contains("switch of instance maria is OFF"),
+        "{}",
+        out.stderr
+    );
 
     let out = rules(&cli, "switch", &["on"], "").await;
     assert!(out.ok().contains("is now ON"), "{}", out.stdout);
@@ -213,6 +221,7 @@ async fn rules_are_previewed_added_listed_and_stopped_from_the_cli() {
     // `rules list` shows them with their state, conditions and counters.
     let out = rules(&cli, "list", &[], "").await;
     let table = out.ok();
+    assert!(!out.stderr.contains("warning"), "{}", out.stderr);
     let header = table.lines().next().unwrap();
     for col in [
         "ID",
