@@ -11,6 +11,7 @@ mod body_before_auth;
 mod cli;
 mod connections;
 mod console;
+mod console_rules;
 mod crash_recovery;
 mod db_users;
 mod deadlines;
