@@ -85,6 +85,18 @@ pub struct RawSettings {
     /// PEM private key of `tls_cert`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tls_key: Option<PathBuf>,
+
+    // --- Kill rules (issue #13) ---
+    /// Milliseconds between two ticks of an instance's rules (one listing per tick).
+    pub rule_interval_ms: u64,
+    /// Rules running or paused at once on one instance.
+    pub rules_per_instance: u64,
+    /// Where rule kill batches and pauses are posted as JSON (a Slack or Mattermost incoming
+    /// webhook works as is). A secret: never logged.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub notify_webhook_url: Option<String>,
+    /// Webhook events waiting for delivery; more are dropped (and counted).
+    pub notify_queue_len: u64,
 }
 
 impl Default for RawSettings {
@@ -118,6 +130,12 @@ impl Default for RawSettings {
             keep_alive_timeout_ms: 30_000,
             tls_cert: None,
             tls_key: None,
+
+            // Kill rules
+            rule_interval_ms: 1_000,
+            rules_per_instance: 20,
+            notify_webhook_url: None,
+            notify_queue_len: 1_000,
         }
     }
 }
@@ -196,6 +214,17 @@ pub struct Settings {
     /// The bootstrap admin's password; when absent one is generated on first start.
     pub admin_password: Option<SecretString>,
     pub listener: ListenerSettings,
+    pub rules: RuleSettings,
+}
+
+/// How kill rules run.
+#[derive(Clone, Debug)]
+pub struct RuleSettings {
+    pub interval: Duration,
+    pub per_instance: usize,
+    /// A secret (Slack webhooks carry their token in the path): never logged.
+    pub webhook_url: Option<SecretString>,
+    pub queue_len: usize,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -341,6 +370,30 @@ impl Settings {
             });
         }
         let listener = validate_listener(&raw)?;
+        let rules = RuleSettings {
+            interval: Duration::from_millis(in_range(
+                "rule_interval_ms",
+                raw.rule_interval_ms,
+                250,
+                60_000,
+                "ms",
+            )?),
+            per_instance: in_range(
+                "rules_per_instance",
+                raw.rules_per_instance,
+                1,
+                200,
+                "rules",
+            )? as usize,
+            webhook_url: validate_webhook(raw.notify_webhook_url.as_deref())?,
+            queue_len: in_range(
+                "notify_queue_len",
+                raw.notify_queue_len,
+                1,
+                100_000,
+                "events",
+            )? as usize,
+        };
         Ok(Self {
             listen,
             data_dir: raw.data_dir,
@@ -358,7 +411,23 @@ impl Settings {
             master_key_file: raw.master_key_file,
             admin_password: raw.admin_password.map(SecretString::from),
             listener,
+            rules,
         })
+    }
+}
+
+/// An absent or empty URL is no webhook; anything else must be http(s). The message never
+/// repeats the URL: it is a secret.
+fn validate_webhook(url: Option<&str>) -> Result<Option<SecretString>, ConfigError> {
+    match url.map(str::trim) {
+        None | Some("") => Ok(None),
+        Some(u) if u.starts_with("http://") || u.starts_with("https://") => {
+            Ok(Some(SecretString::from(u.to_owned())))
+        }
+        Some(_) => Err(ConfigError::Invalid {
+            key: "notify_webhook_url",
+            why: "must be an http:// or https:// URL".into(),
+        }),
     }
 }
 

@@ -44,7 +44,7 @@ impl From<KilledSessionRecord> for KilledSessionOut {
         Self {
             instance_id: r.instance_id,
             node_id: String::new(),
-            task_id: 0,
+            task_id: r.task_id,
             session_id: r.session_id,
             user: r.user,
             host: r.host,

@@ -11,7 +11,7 @@ use super::access::{InstancePath, ProjectPath};
 use super::extract::{JsonObject, QueryParams, check_len};
 use super::openapi::CallerErrors;
 use super::openapi::shapes;
-use crate::domain::{DatastoreType, InstanceId, Principal, Role, TlsMode};
+use crate::domain::{DatastoreType, DbUserId, InstanceId, Principal, Role, TlsMode};
 use crate::engine::tls::check_ca_pem;
 use crate::error::{DasError, DasResult, Problem};
 use crate::store::InstanceRecord;
@@ -53,6 +53,18 @@ const CREATE_FIELDS: &[&str] = &[
     "admin_port",
     "tls_mode",
     "tls_ca",
+];
+
+/// A change may also name the db user kill rules act as by default.
+const UPDATE_FIELDS: &[&str] = &[
+    "name",
+    "host",
+    "port",
+    "protected_users",
+    "admin_port",
+    "tls_mode",
+    "tls_ca",
+    "default_db_user_id",
 ];
 
 impl CreateInstanceIn {
@@ -103,6 +115,10 @@ pub struct UpdateInstanceIn {
     pub tls_mode: Option<TlsMode>,
     #[schema(schema_with = shapes::tls_ca, required = false)]
     pub tls_ca: Change<String>,
+    /// The db user kill rules and kill-all-session act as when they name none; `null` clears
+    /// it (then the oldest db user registered on the instance).
+    #[schema(schema_with = shapes::db_user_id_change)]
+    pub default_db_user_id: Change<DbUserId>,
 }
 
 /// A field of an update that may be cleared.
@@ -134,7 +150,7 @@ impl<T> Change<T> {
 
 impl UpdateInstanceIn {
     fn parse(body: &JsonObject) -> DasResult<Self> {
-        body.deny_unknown(CREATE_FIELDS)?;
+        body.deny_unknown(UPDATE_FIELDS)?;
         if body.0.contains_key("datastore_type") {
             return Err(DasError::bad(
                 "datastore_type",
@@ -154,6 +170,13 @@ impl UpdateInstanceIn {
             admin_port: Change::of(body, "admin_port", admin_port),
             tls_mode: tls_mode(body)?,
             tls_ca: Change::of(body, "tls_ca", tls_ca),
+            default_db_user_id: Change::of(
+                body,
+                "default_db_user_id",
+                body.str_opt("default_db_user_id")?
+                    .map(|id| DbUserId::parse(&id).ok_or(DasError::BadDbUserId))
+                    .transpose()?,
+            ),
         })
     }
 
@@ -169,6 +192,9 @@ impl UpdateInstanceIn {
             admin_port: self.admin_port.apply(old.admin_port),
             tls_mode: self.tls_mode.unwrap_or(old.tls_mode),
             tls_ca: self.tls_ca.apply(old.tls_ca.clone()),
+            default_db_user_id: self
+                .default_db_user_id
+                .apply(old.default_db_user_id.clone()),
             ..old.clone()
         };
         check_tls(new.datastore_type, new.tls_mode, new.tls_ca.as_deref())?;
@@ -257,6 +283,8 @@ pub struct InstanceOut {
     pub tls_mode: &'static str,
     /// Whether a `tls_ca` is stored; the PEM itself is never returned.
     pub tls_ca_set: bool,
+    /// The db user kill rules act as when they name none (`null`: the oldest one).
+    pub default_db_user_id: Option<String>,
 }
 
 impl From<InstanceRecord> for InstanceOut {
@@ -271,6 +299,7 @@ impl From<InstanceRecord> for InstanceOut {
             admin_port: i.admin_port,
             tls_mode: i.tls_mode.as_str(),
             tls_ca_set: i.tls_ca.is_some(),
+            default_db_user_id: i.default_db_user_id.map(|id| id.to_string()),
         }
     }
 }
@@ -321,6 +350,7 @@ pub async fn create_instance(
         admin_port: input.admin_port,
         tls_mode: input.tls_mode,
         tls_ca: input.tls_ca,
+        default_db_user_id: None,
     };
     state.store.insert_instance(&record).await?;
     Ok(Json(InstanceIdOut {
@@ -376,6 +406,10 @@ pub async fn update_instance(
 ) -> DasResult<Json<ResultOk>> {
     let access = path.access(&state, &caller, Role::Admin).await?;
     let input = UpdateInstanceIn::parse(&JsonObject::read(body).await?)?;
+    if let Change::Set(id) = &input.default_db_user_id {
+        // It must be registered on this instance: DAS.200112 otherwise.
+        state.services.db_user_access(access.clone(), id).await?;
+    }
     let updated = input.apply(access.instance())?;
     state.services.update_instance(&access, updated).await?;
     Ok(Json(OK))

@@ -217,6 +217,7 @@ pub async fn kill_sessions_handler(
         dry_run: input.dry_run,
         deadline: input.deadline_ms.map(std::time::Duration::from_millis),
         source: caller.source(),
+        task_id: 0,
     };
     // Its own task: a client that hangs up must not stop a kill halfway.
     let services = state.services.clone();

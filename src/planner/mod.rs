@@ -2,6 +2,7 @@
 //! API, the CLI's dry run and the console, and tested exhaustively.
 
 mod protections;
+mod rules;
 mod strategy;
 
 use std::collections::{BTreeSet, HashSet};
@@ -9,6 +10,9 @@ use std::collections::{BTreeSet, HashSet};
 use crate::domain::{KillFilter, Session, SessionId};
 
 pub use protections::{Protections, SkipReason, protection_of};
+pub use rules::{
+    RuleDecision, TickRule, client_address, like_matches, plan_tick, rule_matches, rule_victims,
+};
 pub use strategy::{KillStrategy, MAX_BATCH, Observations, choose, next_batch};
 
 /// What a request will do to each session it names or matches.

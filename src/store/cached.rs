@@ -10,7 +10,7 @@ use std::sync::Mutex;
 use async_trait::async_trait;
 
 use super::*;
-use crate::domain::{DbUserId, InstanceId, ProjectId, Role, UserId};
+use crate::domain::{DbUserId, InstanceId, ProjectId, Role, RuleSwitch, TaskState, UserId};
 
 /// More entries than this and the map starts over: a cache, not a second store.
 const MAX_ENTRIES: usize = 10_000;
@@ -232,6 +232,8 @@ impl<S: Store> CatalogStore for CachedStore<S> {
     async fn delete_db_user(&self, id: &DbUserId) -> StoreResult<bool> {
         let done = self.inner.delete_db_user(id).await;
         self.db_users.remove(id);
+        // An instance that named it as its default no longer does.
+        self.instances.clear();
         done
     }
 }
@@ -267,5 +269,48 @@ impl<S: Store> HistoryStore for CachedStore<S> {
         checks: &[SessionCheck],
     ) -> StoreResult<usize> {
         self.inner.record_reconciliation(history_id, checks).await
+    }
+}
+
+/// Rules are read through: a tick must see a terminate or a switch turned off at once.
+#[async_trait]
+impl<S: Store> RuleStore for CachedStore<S> {
+    async fn insert_rule(&self, rule: &KillRuleRecord, limit: usize) -> StoreResult<Option<i64>> {
+        self.inner.insert_rule(rule, limit).await
+    }
+    async fn list_rules(
+        &self,
+        instance: &InstanceId,
+        limit: i64,
+    ) -> StoreResult<Vec<KillRuleRecord>> {
+        self.inner.list_rules(instance, limit).await
+    }
+    async fn rules_in_state(
+        &self,
+        instance: &InstanceId,
+        state: TaskState,
+    ) -> StoreResult<Vec<KillRuleRecord>> {
+        self.inner.rules_in_state(instance, state).await
+    }
+    async fn set_rule_state(
+        &self,
+        instance: &InstanceId,
+        id: i64,
+        from: &[TaskState],
+        to: TaskState,
+    ) -> StoreResult<bool> {
+        self.inner.set_rule_state(instance, id, from, to).await
+    }
+    async fn add_rule_counts(&self, counts: &[RuleCounts]) -> StoreResult<()> {
+        self.inner.add_rule_counts(counts).await
+    }
+    async fn rule_switch(&self, instance: &InstanceId) -> StoreResult<RuleSwitch> {
+        self.inner.rule_switch(instance).await
+    }
+    async fn set_rule_switch(&self, instance: &InstanceId, switch: RuleSwitch) -> StoreResult<()> {
+        self.inner.set_rule_switch(instance, switch).await
+    }
+    async fn rule_instances(&self) -> StoreResult<Vec<(ProjectId, InstanceId)>> {
+        self.inner.rule_instances().await
     }
 }

@@ -8,7 +8,7 @@ mod sqlite;
 
 use async_trait::async_trait;
 
-use crate::domain::{DbUserId, InstanceId, ProjectId, Role, UserId};
+use crate::domain::{DbUserId, InstanceId, ProjectId, Role, RuleSwitch, TaskState, UserId};
 
 pub use cached::CachedStore;
 pub use records::*;
@@ -59,8 +59,8 @@ impl From<sqlx::Error> for StoreError {
 }
 
 /// Everything the service needs from its store.
-pub trait Store: IdentityStore + AccessKeyStore + CatalogStore + HistoryStore {}
-impl<T: IdentityStore + AccessKeyStore + CatalogStore + HistoryStore> Store for T {}
+pub trait Store: IdentityStore + AccessKeyStore + CatalogStore + HistoryStore + RuleStore {}
+impl<T: IdentityStore + AccessKeyStore + CatalogStore + HistoryStore + RuleStore> Store for T {}
 
 /// Projects, users, role bindings and tokens.
 #[async_trait]
@@ -192,4 +192,39 @@ pub trait HistoryStore: Send + Sync + 'static {
         history_id: &str,
         checks: &[SessionCheck],
     ) -> StoreResult<usize>;
+}
+
+/// Kill rules, their counters and the per-instance switch. Never cached: a tick must see a
+/// terminate or a switch turned off at once.
+#[async_trait]
+pub trait RuleStore: Send + Sync + 'static {
+    /// Inserts `rule` unless its instance has `limit` rules running or paused already (checked
+    /// in the same transaction); its id, or `None` at the limit.
+    async fn insert_rule(&self, rule: &KillRuleRecord, limit: usize) -> StoreResult<Option<i64>>;
+    /// The instance's rules, newest first, at most `limit`.
+    async fn list_rules(
+        &self,
+        instance: &InstanceId,
+        limit: i64,
+    ) -> StoreResult<Vec<KillRuleRecord>>;
+    /// The instance's rules in `state`, oldest first.
+    async fn rules_in_state(
+        &self,
+        instance: &InstanceId,
+        state: TaskState,
+    ) -> StoreResult<Vec<KillRuleRecord>>;
+    /// Moves the rule to `to` if it is in one of `from`; whether it moved.
+    async fn set_rule_state(
+        &self,
+        instance: &InstanceId,
+        id: i64,
+        from: &[TaskState],
+        to: TaskState,
+    ) -> StoreResult<bool>;
+    /// Adds one tick's counts, in one transaction.
+    async fn add_rule_counts(&self, counts: &[RuleCounts]) -> StoreResult<()>;
+    async fn rule_switch(&self, instance: &InstanceId) -> StoreResult<RuleSwitch>;
+    async fn set_rule_switch(&self, instance: &InstanceId, switch: RuleSwitch) -> StoreResult<()>;
+    /// Instances whose switch is on and that have a running rule: where ticks must run.
+    async fn rule_instances(&self) -> StoreResult<Vec<(ProjectId, InstanceId)>>;
 }

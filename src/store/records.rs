@@ -1,6 +1,9 @@
 //! Plain rows the store reads and writes; no behaviour beyond shape.
 
-use crate::domain::{DatastoreType, DbUserId, InstanceId, ProjectId, Session, TlsMode, UserId};
+use crate::domain::{
+    DatastoreType, DbUserId, InstanceId, KillType, ProjectId, RuleConditions, RuleMode, Session,
+    TaskState, TlsMode, UserId,
+};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ProjectRecord {
@@ -46,6 +49,8 @@ pub struct InstanceRecord {
     pub tls_mode: TlsMode,
     /// PEM of the CA that `verify_ca` / `verify_identity` trust; `None`: the system's roots.
     pub tls_ca: Option<String>,
+    /// The db user rules and kill-all-session act as when they name none.
+    pub default_db_user_id: Option<DbUserId>,
 }
 
 #[derive(Clone, Debug)]
@@ -109,8 +114,10 @@ pub struct KillIntent<'a> {
     pub project_id: ProjectId,
     pub instance_id: InstanceId,
     pub db_user_id: DbUserId,
-    /// `api:<user>`, `console:<user>`, `rule:<id>`.
+    /// `api:<user>`, `console:<user>`, `cli:<user>`, `rule:<id>`.
     pub source: String,
+    /// The rule that killed (its task id), 0 for a kill someone asked for.
+    pub task_id: i64,
     pub kill_type: String,
     pub filter_json: String,
     pub created_at: i64,
@@ -260,6 +267,8 @@ pub struct KilledSessionRecord {
     pub info: String,
     pub kill_time: i64,
     pub killed_source: String,
+    /// The rule that killed, 0 for a kill someone asked for.
+    pub task_id: i64,
     /// The kill report's request id (X-Request-Id).
     pub request_id: String,
     /// The outcome was settled by a reconciliation: dbkill stopped (or the server stopped
@@ -313,4 +322,55 @@ mod tests {
         let snap = SessionSnapshot::of(&idle);
         assert_eq!((snap.info, snap.db, snap.session_id), ("", "", 42));
     }
+}
+
+/// A kill rule as stored (DAS: a kill task). `id` is 0 before it is inserted.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KillRuleRecord {
+    pub id: i64,
+    pub project_id: ProjectId,
+    pub instance_id: InstanceId,
+    /// `None`: the instance's default db user at each tick.
+    pub db_user_id: Option<DbUserId>,
+    pub name: String,
+    pub task_type: String,
+    pub conditions: RuleConditions,
+    pub kill_type: KillType,
+    pub mode: RuleMode,
+    /// 0: no limit.
+    pub max_kills_per_minute: u32,
+    /// 0: never pauses.
+    pub pause_above: u32,
+    /// Seconds; -1 until stopped.
+    pub task_duration: i64,
+    pub state: TaskState,
+    /// Unix ms.
+    pub start_time: i64,
+    /// Unix ms; 0 when `task_duration` is -1.
+    pub end_time: i64,
+    pub matched_total: i64,
+    pub killed_total: i64,
+    pub last_kill_time: Option<i64>,
+}
+
+impl KillRuleRecord {
+    /// `rule:<id>`: the source of its kills in the history.
+    pub fn source(&self) -> String {
+        format!("rule:{}", self.id)
+    }
+
+    /// Its end time has come (at `now_ms`).
+    pub fn expired(&self, now_ms: i64) -> bool {
+        self.end_time > 0 && now_ms >= self.end_time
+    }
+}
+
+/// What one tick adds to a rule's counters.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RuleCounts {
+    pub task_id: i64,
+    pub matched: i64,
+    pub killed: i64,
+    /// Unix ms of the tick's last kill, if it killed.
+    pub last_kill_time: Option<i64>,
 }

@@ -46,6 +46,11 @@ pub fn db_user_id() -> Object {
     string(DB_USER_ID).build()
 }
 
+/// A db user id, or `null` to clear it.
+pub fn db_user_id_change() -> Object {
+    nullable(string(DB_USER_ID), Type::String).build()
+}
+
 pub fn user_id() -> Object {
     string(USER_ID).build()
 }

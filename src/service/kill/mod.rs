@@ -38,6 +38,8 @@ pub struct KillRequest {
     pub deadline: Option<Duration>,
     /// `api:<user>` and friends, for history.
     pub source: String,
+    /// The rule this kill is a tick of; 0 for a kill someone asked for.
+    pub task_id: i64,
     pub filter_json: String,
 }
 

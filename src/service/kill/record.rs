@@ -25,6 +25,7 @@ pub(super) async fn intent(
             instance_id: instance.id.clone(),
             db_user_id: access.db_user().id.clone(),
             source: req.source.clone(),
+            task_id: req.task_id,
             kill_type: req.kill_type.as_str().to_owned(),
             filter_json: req.filter_json.clone(),
             created_at: crate::clock::now_ms(),

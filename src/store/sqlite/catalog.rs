@@ -36,6 +36,10 @@ fn instance_row(row: &sqlx::sqlite::SqliteRow) -> StoreResult<InstanceRecord> {
             .map_err(|_| corrupt("admin_port"))?,
         tls_mode: TlsMode::parse(&tls_mode).ok_or_else(|| corrupt("tls_mode"))?,
         tls_ca: row.try_get("tls_ca")?,
+        default_db_user_id: row
+            .try_get::<Option<String>, _>("default_db_user_id")?
+            .map(|id| DbUserId::parse(&id).ok_or_else(|| corrupt("default_db_user_id")))
+            .transpose()?,
     })
 }
 
@@ -55,8 +59,8 @@ impl CatalogStore for SqliteStore {
     async fn insert_instance(&self, i: &InstanceRecord) -> StoreResult<()> {
         sqlx::query(
             "INSERT INTO instances (id, project_id, name, datastore_type, host, port, \
-             protected_users, admin_port, tls_mode, tls_ca, created_at) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+             protected_users, admin_port, tls_mode, tls_ca, default_db_user_id, created_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(i.id.as_str())
         .bind(i.project_id.as_str())
@@ -68,6 +72,7 @@ impl CatalogStore for SqliteStore {
         .bind(i.admin_port.map(i64::from))
         .bind(i.tls_mode.as_str())
         .bind(&i.tls_ca)
+        .bind(i.default_db_user_id.as_ref().map(DbUserId::as_str))
         .bind(now_ms())
         .execute(&self.pool)
         .await
@@ -78,7 +83,8 @@ impl CatalogStore for SqliteStore {
     async fn update_instance(&self, i: &InstanceRecord) -> StoreResult<bool> {
         let done = sqlx::query(
             "UPDATE instances SET name = ?, host = ?, port = ?, protected_users = ?, \
-             admin_port = ?, tls_mode = ?, tls_ca = ? WHERE project_id = ? AND id = ?",
+             admin_port = ?, tls_mode = ?, tls_ca = ?, default_db_user_id = ? \
+             WHERE project_id = ? AND id = ?",
         )
         .bind(&i.name)
         .bind(&i.host)
@@ -87,6 +93,7 @@ impl CatalogStore for SqliteStore {
         .bind(i.admin_port.map(i64::from))
         .bind(i.tls_mode.as_str())
         .bind(&i.tls_ca)
+        .bind(i.default_db_user_id.as_ref().map(DbUserId::as_str))
         .bind(i.project_id.as_str())
         .bind(i.id.as_str())
         .execute(&self.pool)
@@ -253,10 +260,22 @@ impl CatalogStore for SqliteStore {
     }
 
     async fn delete_db_user(&self, id: &DbUserId) -> StoreResult<bool> {
+        // Rules acting as this db user stop with it; an instance that named it as its default
+        // falls back to the oldest one left.
+        let mut tx = self.pool.begin().await?;
         let done = sqlx::query("DELETE FROM db_users WHERE id = ?")
             .bind(id.as_str())
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await?;
+        sqlx::query("UPDATE kill_rules SET state = 2 WHERE db_user_id = ? AND state IN (1, 4)")
+            .bind(id.as_str())
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("UPDATE instances SET default_db_user_id = NULL WHERE default_db_user_id = ?")
+            .bind(id.as_str())
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
         Ok(done.rows_affected() > 0)
     }
 }

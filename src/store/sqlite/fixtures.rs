@@ -18,6 +18,7 @@ pub async fn stored_instance(store: &SqliteStore) -> InstanceRecord {
         admin_port: None,
         tls_mode: TlsMode::Preferred,
         tls_ca: None,
+        default_db_user_id: None,
     };
     store.insert_instance(&instance).await.unwrap();
     instance
@@ -51,6 +52,7 @@ pub fn intent<'a>(
         instance_id: instance.clone(),
         db_user_id: DbUserId::new_random(),
         source: "api:admin".into(),
+        task_id: 0,
         kill_type: "connection".into(),
         filter_json: "{}".into(),
         created_at,

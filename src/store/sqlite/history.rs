@@ -25,7 +25,8 @@ impl HistoryStore for SqliteStore {
         let plan_json = serde_json::to_string(&plan.sessions).expect("snapshots serialise");
         sqlx::query(
             "INSERT INTO kill_requests (id, project_id, instance_id, db_user_id, source, kill_type, \
-             filter_json, created_at, plan_json, request_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+             filter_json, created_at, plan_json, request_id, task_id) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(&plan.history_id)
         .bind(plan.project_id.as_str())
@@ -37,6 +38,7 @@ impl HistoryStore for SqliteStore {
         .bind(plan.created_at)
         .bind(plan_json)
         .bind(&plan.request_id)
+        .bind(plan.task_id)
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -113,7 +115,7 @@ impl HistoryStore for SqliteStore {
             .await?;
         let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT r.instance_id, s.session_id, s.user, s.host, s.db, s.command, s.time, s.state, \
-             s.info, s.kill_time, r.source, r.request_id, s.interrupted {from} \
+             s.info, s.kill_time, r.source, r.request_id, r.task_id, s.interrupted {from} \
              ORDER BY s.kill_time DESC, s.session_id DESC LIMIT ?5 OFFSET ?6"
         )))
         .bind(instance.as_str())
@@ -157,6 +159,7 @@ fn killed_session(row: &SqliteRow) -> StoreResult<KilledSessionRecord> {
         info: row.try_get("info")?,
         kill_time: row.try_get("kill_time")?,
         killed_source: row.try_get("source")?,
+        task_id: row.try_get("task_id")?,
         request_id: row.try_get("request_id")?,
         interrupted: row.try_get("interrupted")?,
     })

@@ -1,0 +1,219 @@
+//! Kill rules, their counters and the per-instance switch in SQLite.
+
+use async_trait::async_trait;
+use sqlx::Row;
+use sqlx::sqlite::SqliteRow;
+
+use super::SqliteStore;
+use crate::domain::{
+    DbUserId, InstanceId, KillType, ProjectId, RuleConditions, RuleMode, RuleSwitch, TaskState,
+};
+use crate::store::{KillRuleRecord, RuleCounts, RuleStore, StoreError, StoreResult};
+
+fn corrupt(what: &str) -> StoreError {
+    StoreError::Corrupt(format!("kill rule {what}"))
+}
+
+fn rule_row(row: &SqliteRow) -> StoreResult<KillRuleRecord> {
+    let project: String = row.try_get("project_id")?;
+    let instance: String = row.try_get("instance_id")?;
+    let db_user: Option<String> = row.try_get("db_user_id")?;
+    let kill_type: String = row.try_get("kill_type")?;
+    let mode: String = row.try_get("mode")?;
+    let state: i64 = row.try_get("state")?;
+    let count = |col: &str| -> StoreResult<u32> {
+        u32::try_from(row.try_get::<i64, _>(col)?).map_err(|_| corrupt(col))
+    };
+    Ok(KillRuleRecord {
+        id: row.try_get("id")?,
+        project_id: ProjectId::parse(&project).ok_or_else(|| corrupt("project"))?,
+        instance_id: InstanceId::parse(&instance).ok_or_else(|| corrupt("instance"))?,
+        db_user_id: db_user
+            .map(|id| DbUserId::parse(&id).ok_or_else(|| corrupt("db user")))
+            .transpose()?,
+        name: row.try_get("name")?,
+        task_type: row.try_get("task_type")?,
+        conditions: RuleConditions {
+            user: row.try_get("cond_user")?,
+            host: row.try_get("cond_host")?,
+            db: row.try_get("cond_db")?,
+            command: row.try_get("cond_command")?,
+            info: row.try_get("cond_info")?,
+            state: row.try_get("cond_state")?,
+            time: row.try_get("cond_time")?,
+            min_trx_time: row.try_get("cond_min_trx_time")?,
+        },
+        kill_type: KillType::parse(&kill_type).ok_or_else(|| corrupt("kill_type"))?,
+        mode: RuleMode::parse(&mode).ok_or_else(|| corrupt("mode"))?,
+        max_kills_per_minute: count("max_kills_per_minute")?,
+        pause_above: count("pause_above")?,
+        task_duration: row.try_get("task_duration")?,
+        state: TaskState::from_code(state).ok_or_else(|| corrupt("state"))?,
+        start_time: row.try_get("start_time")?,
+        end_time: row.try_get("end_time")?,
+        matched_total: row.try_get("matched_total")?,
+        killed_total: row.try_get("killed_total")?,
+        last_kill_time: row.try_get("last_kill_time")?,
+    })
+}
+
+const ACTIVE: &str = "state IN (1, 4)";
+
+#[async_trait]
+impl RuleStore for SqliteStore {
+    async fn insert_rule(&self, r: &KillRuleRecord, limit: usize) -> StoreResult<Option<i64>> {
+        // IMMEDIATE: two concurrent adds cannot both pass the count.
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let active: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+            "SELECT COUNT(*) FROM kill_rules WHERE instance_id = ? AND {ACTIVE}"
+        )))
+        .bind(r.instance_id.as_str())
+        .fetch_one(&mut *tx)
+        .await?;
+        if usize::try_from(active).unwrap_or(usize::MAX) >= limit {
+            return Ok(None);
+        }
+        let c = &r.conditions;
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO kill_rules (project_id, instance_id, db_user_id, name, task_type, \
+             cond_user, cond_host, cond_db, cond_command, cond_info, cond_state, cond_time, \
+             cond_min_trx_time, kill_type, mode, max_kills_per_minute, pause_above, \
+             task_duration, state, start_time, end_time) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+        )
+        .bind(r.project_id.as_str())
+        .bind(r.instance_id.as_str())
+        .bind(r.db_user_id.as_ref().map(DbUserId::as_str))
+        .bind(&r.name)
+        .bind(&r.task_type)
+        .bind(&c.user)
+        .bind(&c.host)
+        .bind(&c.db)
+        .bind(&c.command)
+        .bind(&c.info)
+        .bind(&c.state)
+        .bind(c.time)
+        .bind(c.min_trx_time)
+        .bind(r.kill_type.as_str())
+        .bind(r.mode.as_str())
+        .bind(i64::from(r.max_kills_per_minute))
+        .bind(i64::from(r.pause_above))
+        .bind(r.task_duration)
+        .bind(r.state.code())
+        .bind(r.start_time)
+        .bind(r.end_time)
+        .fetch_one(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(Some(id))
+    }
+
+    async fn list_rules(
+        &self,
+        instance: &InstanceId,
+        limit: i64,
+    ) -> StoreResult<Vec<KillRuleRecord>> {
+        sqlx::query("SELECT * FROM kill_rules WHERE instance_id = ? ORDER BY id DESC LIMIT ?")
+            .bind(instance.as_str())
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(rule_row)
+            .collect()
+    }
+
+    async fn rules_in_state(
+        &self,
+        instance: &InstanceId,
+        state: TaskState,
+    ) -> StoreResult<Vec<KillRuleRecord>> {
+        sqlx::query("SELECT * FROM kill_rules WHERE instance_id = ? AND state = ? ORDER BY id")
+            .bind(instance.as_str())
+            .bind(state.code())
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(rule_row)
+            .collect()
+    }
+
+    async fn set_rule_state(
+        &self,
+        instance: &InstanceId,
+        id: i64,
+        from: &[TaskState],
+        to: TaskState,
+    ) -> StoreResult<bool> {
+        let from: Vec<String> = from.iter().map(|s| s.code().to_string()).collect();
+        let done = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "UPDATE kill_rules SET state = ? WHERE instance_id = ? AND id = ? AND state IN ({})",
+            from.join(", ")
+        )))
+        .bind(to.code())
+        .bind(instance.as_str())
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn add_rule_counts(&self, counts: &[RuleCounts]) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await?;
+        for c in counts {
+            sqlx::query(
+                "UPDATE kill_rules SET matched_total = matched_total + ?, \
+                 killed_total = killed_total + ?, \
+                 last_kill_time = COALESCE(?, last_kill_time) WHERE id = ?",
+            )
+            .bind(c.matched)
+            .bind(c.killed)
+            .bind(c.last_kill_time)
+            .bind(c.task_id)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn rule_switch(&self, instance: &InstanceId) -> StoreResult<RuleSwitch> {
+        let on: Option<i64> = sqlx::query_scalar("SELECT rule_switch FROM instances WHERE id = ?")
+            .bind(instance.as_str())
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(if on == Some(1) {
+            RuleSwitch::On
+        } else {
+            RuleSwitch::Off
+        })
+    }
+
+    async fn set_rule_switch(&self, instance: &InstanceId, switch: RuleSwitch) -> StoreResult<()> {
+        sqlx::query("UPDATE instances SET rule_switch = ? WHERE id = ?")
+            .bind(i64::from(switch == RuleSwitch::On))
+            .bind(instance.as_str())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn rule_instances(&self) -> StoreResult<Vec<(ProjectId, InstanceId)>> {
+        let rows = sqlx::query(
+            "SELECT i.project_id, i.id FROM instances i WHERE i.rule_switch = 1 AND EXISTS \
+             (SELECT 1 FROM kill_rules r WHERE r.instance_id = i.id AND r.state = 1)",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                let p: String = row.try_get(0)?;
+                let i: String = row.try_get(1)?;
+                Ok((
+                    ProjectId::parse(&p).ok_or_else(|| corrupt("project"))?,
+                    InstanceId::parse(&i).ok_or_else(|| corrupt("instance"))?,
+                ))
+            })
+            .collect()
+    }
+}
