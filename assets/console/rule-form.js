@@ -134,8 +134,7 @@ export function resumePreview() {
 
 // ---------------------------------------------------------------- create
 
-async function createRule(event) {
-  event.preventDefault();
+async function createRule() {
   const f = state.ruleForm;
   if (!f.open || f.creating || isReadOnly()) return;
   const { body, problem } = readForm();
@@ -295,6 +294,9 @@ export function wireRuleForm(onCreated) {
     if (e.target.id === 'rule-duration-mode') syncDuration();
     edited();
   });
-  form.addEventListener('submit', createRule);
+  // Only the button creates a rule: Enter in a field must not (the form has no submit button,
+  // and a submission from elsewhere is dropped).
+  form.addEventListener('submit', (e) => e.preventDefault());
+  $('rule-create').addEventListener('click', createRule);
   $('rule-cancel').addEventListener('click', closeRuleForm);
 }

@@ -46,7 +46,12 @@ function scheduleRules() {
 /** The switch and the rules, both read again; then every REFRESH_MS while the tab is shown. */
 export async function refreshRules() {
   const r = state.rules;
-  if (!state.instance || r.loading) return;
+  if (!state.instance) return;
+  // A change made while a read is on its way: read once more after it, to show the change.
+  if (r.loading) {
+    r.again = true;
+    return;
+  }
   stopRulesTimer();
   r.loading = true;
   const gen = state.generation;
@@ -69,7 +74,12 @@ export async function refreshRules() {
     r.loading = false;
     if (gen === state.generation) {
       drawRules();
-      scheduleRules();
+      if (r.again) {
+        r.again = false;
+        refreshRules();
+      } else {
+        scheduleRules();
+      }
     }
   }
 }

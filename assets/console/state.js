@@ -49,6 +49,7 @@ export function freshRules() {
     list: [],
     loaded: false,
     loading: false,
+    again: false,         // read again once the read on its way is answered
     loadedAt: null,
     error: null,
     switchOn: null,       // null until the server said

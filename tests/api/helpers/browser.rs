@@ -60,7 +60,10 @@ pub async fn run_scenario(script: &str, env: &[(&str, &str)]) -> String {
         "tests/browser/{script} failed ({}):\n{stdout}\n{stderr}",
         out.status
     );
-    assert!(stdout.contains(&format!("{script}: ok")), "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains(&format!("{script}: ok")),
+        "{stdout}\n{stderr}"
+    );
     stdout
 }
 
