@@ -196,7 +196,7 @@ export function openRuleForm() {
     syncDuration();
     edited();
   }
-  $('rule-name').focus();
+  $('rule-user').focus();
 }
 
 /** Closes the form and forgets what was typed (also when the instance changes). */

@@ -40,8 +40,9 @@ async fn in_a_browser_a_dba_creates_a_rule_from_its_preview_watches_it_kill_and_
 
     let screenshot: PathBuf = repo().join("target/console-rules.png");
     let list_shot = screenshot.with_file_name("console-rules-list.png");
+    let viewer_shot = screenshot.with_file_name("console-rules-viewer.png");
     // Screenshots of an earlier run must not pass for this one's.
-    for shot in [&screenshot, &list_shot] {
+    for shot in [&screenshot, &list_shot, &viewer_shot] {
         let _ = std::fs::remove_file(shot);
     }
     let (victim_id, bystander_id) = (victim.to_string(), bystander.to_string());
@@ -132,7 +133,7 @@ async fn in_a_browser_a_dba_creates_a_rule_from_its_preview_watches_it_kill_and_
         "{row}"
     );
 
-    for shot in [&screenshot, &list_shot] {
+    for shot in [&screenshot, &list_shot, &viewer_shot] {
         assert_png(shot);
     }
 }

@@ -17,7 +17,8 @@
 //   DBKILL_RULES_VIEWER, DBKILL_RULES_VIEWER_PASSWORD
 //                               optional: the viewer (see above)
 //   DBKILL_CONSOLE_SCREENSHOT   PNG of the form with its preview (default target/console-rules.png);
-//                               the rules list goes next to it as <name>-list.png
+//                               the rules list goes next to it as <name>-list.png, and the
+//                               viewer's refusal as <name>-viewer.png
 
 import {
   check, log, pickContext, runScenario, sameIds, setting, signIn, signOut,
@@ -42,6 +43,7 @@ const cfg = {
   browser: setting('DBKILL_CHROMIUM', '/usr/bin/chromium'),
 };
 const listShot = cfg.screenshot.replace(/(\.png)?$/, '-list.png');
+const viewerShot = cfg.screenshot.replace(/(\.png)?$/, '-viewer.png');
 const failureShot = cfg.screenshot.replace(/(\.png)?$/, '-failure.png');
 
 let page;
@@ -192,7 +194,9 @@ async function asViewer(taskId) {
     () => document.getElementById('rule-preview-summary').textContent === 'The rule would kill no session now.');
   check(await page.isDisabled('#rule-create'), 'a viewer may press Create');
   check((await text('#rule-form-readonly')).startsWith('Read-only'), 'no read-only note');
-  log('the viewer previews, and cannot create');
+  await page.mouse.move(0, 0);
+  await page.screenshot({ path: viewerShot, fullPage: true });
+  log(`the viewer previews, and cannot create; screenshot ${viewerShot}`);
   await signOut(page);
 }
 
