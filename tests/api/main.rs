@@ -9,6 +9,7 @@ mod helpers;
 
 mod body_before_auth;
 mod cli;
+mod cli_rules;
 mod connections;
 mod console;
 mod console_rules;

@@ -1,10 +1,11 @@
-//! What the test modules share: the running service and its client (`app`), set-ups on a real
-//! server (`fixtures`), `dbkill serve` as a child process (`serve`), requests signed as the SDKs sign
-//! them (`signed`), assertions on DAS error answers (`errors`), and the console's browser
-//! scenarios (`browser`).
+//! What the test modules share: the running service and its client (`app`), the `dbkill` binary
+//! as a client (`cli`), set-ups on a real server (`fixtures`), `dbkill serve` as a child process
+//! (`serve`), requests signed as the SDKs sign them (`signed`), assertions on DAS error answers
+//! (`errors`), and the console's browser scenarios (`browser`).
 
 pub mod app;
 pub mod browser;
+pub mod cli;
 pub mod errors;
 pub mod fixtures;
 pub mod pki;
