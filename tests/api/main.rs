@@ -12,6 +12,7 @@ mod cli;
 mod cli_rules;
 mod connections;
 mod console;
+mod console_rules;
 mod crash_recovery;
 mod db_users;
 mod deadlines;

@@ -2,10 +2,11 @@
 //! as a client (`cli`), set-ups on a real server (`fixtures`), `dbkill serve` as a child process
 //! (`serve`), requests signed as the SDKs sign them (`signed`) and the official SDK's scripts
 //! (`sdk`), kill rules through the auto-flow API (`auto_flow`), `/metrics` samples (`metrics`),
-//! and assertions on DAS error answers (`errors`).
+//! assertions on DAS error answers (`errors`), and the console's browser scenarios (`browser`).
 
 pub mod app;
 pub mod auto_flow;
+pub mod browser;
 pub mod cli;
 pub mod errors;
 pub mod fixtures;
