@@ -5,8 +5,6 @@
 
 use std::collections::HashMap;
 
-use tokio::time::Instant;
-
 use super::fold::{self, Folded};
 use super::timing::KillTiming;
 use super::{KillRequest, execute, record, verify};
@@ -74,17 +72,14 @@ impl Services {
         .await;
         drop(held_while_sending);
         let sorted = fold::sort(planned.kill, results);
-        let sent_to: Vec<_> = sorted
-            .accepted
-            .iter()
-            .chain(&sorted.unanswered)
-            .map(|(s, _)| s)
-            .collect();
-        let wait_until = timing
-            .verify_until
-            .min(Instant::now() + self.kill.verify_timeout);
-        let verified =
-            verify::verify(driver, &sent_to, kill_type, wait_until, timing.verify_until).await;
+        let verified = verify::verify_sent(
+            driver,
+            &sorted.sent_to(),
+            kill_type,
+            timing,
+            self.kill.verify_timeout,
+        )
+        .await;
         // A tick has no caller to report to: its failures are in the history's outcomes.
         let mut scratch = KillReport {
             request_id: String::new(),
