@@ -200,9 +200,11 @@ async fn reaction(b: &mut Bench, args: &Args, results: &mut Results) -> Result<(
         let first = rep % order.len();
         order.rotate_left(first);
         for killer in order {
-            let run = scene.run(killer, &mut b.probe, &mut b.killer).await?;
+            let cpu = b.pids.snapshot()?;
+            let mut run = scene.run(killer, &mut b.probe, &mut b.killer).await?;
+            run.other_cores = b.pids.since(&cpu)?.other_cores;
             eprintln!(
-                "reaction rep {}/{} {:<16} first gone {}, none left {} (starts spread {:.0} ms){}",
+                "reaction rep {}/{} {:<16} first gone {}, none left {} (starts spread {:.0} ms, others {:.2} cores){}",
                 rep + 1,
                 args.reps,
                 killer.key(),
@@ -211,6 +213,7 @@ async fn reaction(b: &mut Bench, args: &Args, results: &mut Results) -> Result<(
                 run.reaction_ms
                     .map_or("never".to_owned(), |r| format!("{r:.0} ms")),
                 run.spread_ms,
+                run.other_cores,
                 run.problem
                     .as_ref()
                     .map_or(String::new(), |p| format!(" — PROBLEM: {p}"))
@@ -236,14 +239,17 @@ async fn mass(b: &mut Bench, args: &Args, results: &mut Results) -> Result<()> {
             [Method::KillUser, Method::Rule]
         };
         for method in order {
-            let run = scene.run(method, &mut b.probe, &mut b.killer).await?;
+            let cpu = b.pids.snapshot()?;
+            let mut run = scene.run(method, &mut b.probe, &mut b.killer).await?;
+            run.other_cores = b.pids.since(&cpu)?.other_cores;
             eprintln!(
-                "mass rep {}/{} {:<11} zero {}{}",
+                "mass rep {}/{} {:<11} zero {} (others {:.2} cores){}",
                 rep + 1,
                 args.reps,
                 method.key(),
                 run.zero_ms
                     .map_or("never".to_owned(), |z| format!("{z:.0} ms")),
+                run.other_cores,
                 run.problem
                     .as_ref()
                     .map_or(String::new(), |p| format!(" — PROBLEM: {p}"))

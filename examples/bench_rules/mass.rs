@@ -40,6 +40,8 @@ pub struct MassRun {
     pub zero_ms: Option<f64>,
     /// The rule's `killed_total` after the run (N when it killed them all).
     pub rule_killed: Option<u64>,
+    /// Cores other processes on the machine used during the run (noise; set by the caller).
+    pub other_cores: f64,
     pub problem: Option<String>,
 }
 
@@ -102,6 +104,7 @@ impl Scene<'_> {
             method,
             zero_ms,
             rule_killed,
+            other_cores: 0.0,
             problem,
         })
     }

@@ -63,6 +63,8 @@ pub struct ReactionRun {
     pub spread_ms: f64,
     /// The rule's `killed_total` growth in this run (must be N for the rule, 0 for the others).
     pub rule_killed: u64,
+    /// Cores other processes on the machine used during the run (noise; set by the caller).
+    pub other_cores: f64,
     pub problem: Option<String>,
 }
 
@@ -148,6 +150,7 @@ impl Scene<'_> {
             reaction_ms,
             spread_ms,
             rule_killed,
+            other_cores: 0.0,
             problem: (!problems.is_empty()).then(|| problems.join("; ")),
         })
     }

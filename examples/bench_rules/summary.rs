@@ -89,19 +89,21 @@ impl Results {
             out,
             "#### Reaction: {} sessions start SELECT SLEEP(600) at once; last start + 2 s → none \
              listed (first gone: when the first was)\n\n| run | killer | first gone | reaction | starts \
-             spread | rule's killed_total + | problem |\n|---|---|---|---|---|---|---|",
+             spread | rule's killed_total + | other processes | problem |\n\
+             |---|---|---|---|---|---|---|---|",
             self.reaction_n
         );
         for (i, r) in self.reaction.iter().enumerate() {
             let _ = writeln!(
                 out,
-                "| {} | {} | {} | {} | {:.0} ms | {} | {} |",
+                "| {} | {} | {} | {} | {:.0} ms | {} | {:.2} cores | {} |",
                 i + 1,
                 r.killer.key(),
                 ms(r.first_ms),
                 ms(r.reaction_ms),
                 r.spread_ms,
                 r.rule_killed,
+                r.other_cores,
                 r.problem.as_deref().unwrap_or("")
             );
         }
@@ -115,18 +117,19 @@ impl Results {
         let _ = writeln!(
             out,
             "#### Mass match: {} idle sessions; switch ON answer (rule added before) or KILL USER \
-             sent → none listed\n\n| run | method | time to zero | rule's killed_total | problem |\n\
-             |---|---|---|---|---|",
+             sent → none listed\n\n| run | method | time to zero | rule's killed_total | other processes | \
+             problem |\n|---|---|---|---|---|---|",
             self.mass_n
         );
         for (i, r) in self.mass.iter().enumerate() {
             let killed = r.rule_killed.map_or(String::new(), |k| k.to_string());
             let _ = writeln!(
                 out,
-                "| {} | {} | {} | {killed} | {} |",
+                "| {} | {} | {} | {killed} | {:.2} cores | {} |",
                 i + 1,
                 r.method.key(),
                 ms(r.zero_ms),
+                r.other_cores,
                 r.problem.as_deref().unwrap_or("")
             );
         }
