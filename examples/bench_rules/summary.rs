@@ -24,10 +24,10 @@ pub struct Results {
     pub failed: Vec<String>,
 }
 
-/// Median and maximum; `None` if any run has no figure (it never reached zero), since a goal
-/// on all runs cannot hold then.
+/// Median and maximum, a run without a figure (it never reached zero) counting as infinitely
+/// slow; `None` without runs.
 fn p50_max(values: &[Option<f64>]) -> Option<(f64, f64)> {
-    let mut v: Vec<f64> = values.iter().copied().collect::<Option<_>>()?;
+    let mut v: Vec<f64> = values.iter().map(|v| v.unwrap_or(f64::INFINITY)).collect();
     if v.is_empty() {
         return None;
     }
@@ -41,8 +41,12 @@ fn p50_max(values: &[Option<f64>]) -> Option<(f64, f64)> {
     Some((p50, v[v.len() - 1]))
 }
 
+/// A time in ms; "never" for a run that did not reach zero before the probe gave up.
 fn ms(v: Option<f64>) -> String {
-    v.map_or("never".to_owned(), |v| format!("{v:.0} ms"))
+    match v {
+        Some(v) if v.is_finite() => format!("{v:.0} ms"),
+        _ => "never".to_owned(),
+    }
 }
 
 fn verdict(held: Option<bool>) -> &'static str {
