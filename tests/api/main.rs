@@ -28,6 +28,7 @@ mod openapi;
 mod protections;
 mod rate_limits;
 mod replay;
+mod rules;
 mod secrets;
 mod signing;
 mod store_health;

@@ -139,10 +139,6 @@ pub async fn killer_ctx_via(
     grants: &str,
     protected: &[&str],
 ) -> KillCtx {
-    let killer = unique_name("killer");
-    db.sql(&format!(
-        "CREATE USER '{killer}'@'%' IDENTIFIED BY 'killer-pw'; GRANT {grants} ON *.* TO '{killer}'@'%'"
-    ));
     let project = app.create_project(&unique_name("p")).await;
     let instance = app
         .create_instance(
@@ -151,6 +147,28 @@ pub async fn killer_ctx_via(
                    "port": port, "protected_users": protected}),
         )
         .await;
+    let (db_user_id, killer) = register_killer(app, db, &project, &instance, grants).await;
+    KillCtx {
+        project,
+        instance,
+        db_user_id,
+        killer,
+    }
+}
+
+/// Creates a fresh account with `grants` on `db` and registers it as a db user of `instance`;
+/// returns its db user id and account name.
+pub async fn register_killer(
+    app: &TestApp,
+    db: &MariaDb,
+    project: &str,
+    instance: &str,
+    grants: &str,
+) -> (String, String) {
+    let killer = unique_name("killer");
+    db.sql(&format!(
+        "CREATE USER '{killer}'@'%' IDENTIFIED BY 'killer-pw'; GRANT {grants} ON *.* TO '{killer}'@'%'"
+    ));
     let reg = app
         .expect(
             Method::POST,
@@ -159,11 +177,23 @@ pub async fn killer_ctx_via(
             200,
         )
         .await;
-    KillCtx {
-        project,
-        instance,
-        db_user_id: reg["db_user_id"].as_str().unwrap().to_owned(),
-        killer,
+    (reg["db_user_id"].as_str().unwrap().to_owned(), killer)
+}
+
+/// Waits up to 5 s until `user` has exactly one session on the server, its lifeline
+/// (registration opens it; the login check's own connection leaves), and returns its id.
+pub async fn wait_until_only_the_lifeline(db: &MariaDb, user: &str) -> u64 {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        if let [lifeline] = db.processlist_ids(user)[..] {
+            return lifeline;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{user} keeps sessions: {:?}",
+            db.processlist_ids(user)
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
 
