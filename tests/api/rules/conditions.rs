@@ -358,7 +358,7 @@ async fn each_condition_alone_and_together_matches_exactly_its_sessions_and_kill
     // Kills, one rule per kind of condition. `min_trx_time` 4 kills both transactions begun
     // before now, and spares one begun 1.2 s before the switch goes on (it is older than `time`
     // 1, younger than 4 s).
-    tokio::time::sleep_until((young_from + Duration::from_millis(3_100)).into()).await;
+    tokio::time::sleep_until((young_from + Duration::from_millis(3_600)).into()).await;
     let fresh_write = n.write(100);
     let fresh_trx = idle_after(
         &db,
