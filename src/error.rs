@@ -54,6 +54,12 @@ pub enum DasError {
     AnonymousBodyTooLarge,
     /// DAS.200100: a kill names none of process_ids / user / database.
     NoKillFilter,
+    /// DAS.200100: the instance has this many kill rules running or paused already.
+    RuleLimit(usize),
+    /// DAS.200100: no kill rule with that task id on this instance.
+    UnknownTask,
+    /// DAS.200100: kill-all-session while the instance's switch is OFF.
+    RuleSwitchOff,
     BadOffset,
     BadLimit,
     UnsupportedDatastore,
@@ -117,7 +123,10 @@ impl DasError {
             | MalformedJson(_)
             | BodyTooLarge
             | AnonymousBodyTooLarge
-            | NoKillFilter => "DAS.200100",
+            | NoKillFilter
+            | RuleLimit(_)
+            | UnknownTask
+            | RuleSwitchOff => "DAS.200100",
             BadOffset => "DAS.200103",
             BadLimit => "DAS.200104",
             UnsupportedDatastore => "DAS.200107",

@@ -17,7 +17,8 @@
 //!   [`keyring`]: the master key a store is sealed with, and its rotation; [`data_dir`]: its
 //!   mode and lock.
 //! - [`engine`]: target drivers (one per engine, chosen in one place); [`store`]: persistence;
-//!   [`secrets`]: keys, sealing, tokens, passwords; [`signing`]: AK/SK signatures.
+//!   [`secrets`]: keys, sealing, tokens, passwords; [`signing`]: AK/SK signatures;
+//!   [`notify`]: webhook events of kill rules, delivered in the background.
 //! - Pure: [`domain`] types, [`planner`], [`report`], [`error`] (the API's error vocabulary),
 //!   [`wire`] (session shapes the server writes and the CLI reads), [`clock`].
 #![forbid(unsafe_code)]
@@ -31,6 +32,7 @@ pub mod engine;
 pub mod error;
 pub mod http;
 pub mod keyring;
+pub mod notify;
 pub mod planner;
 pub mod report;
 pub mod secrets;

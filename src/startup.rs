@@ -16,6 +16,7 @@ use crate::data_dir::{self, DataDirLock};
 use crate::http::serve::CurrentCertificate;
 use crate::http::{AppState, Guards, MetricsHandle, router};
 use crate::keyring;
+use crate::notify::Notifier;
 use crate::secrets::{KeySource, PasswordHasher, hash_password, random_bytes, write_private};
 use crate::service::Services;
 use crate::store::{CachedStore, NewUser, SqliteStore, Store};
@@ -99,8 +100,16 @@ impl Application {
         let hasher = tokio::task::spawn_blocking(PasswordHasher::default).await?;
         let guards = Guards::new(&settings);
         let cached: Arc<dyn Store> = Arc::new(CachedStore::new(store.clone()));
+        let notifier = Notifier::start(
+            settings
+                .rules
+                .webhook_url
+                .as_ref()
+                .map(|u| u.expose_secret().to_owned()),
+            settings.rules.queue_len,
+        )?;
         let state = AppState {
-            services: Services::new(cached.clone(), sealer.clone(), &settings),
+            services: Services::new(cached.clone(), sealer.clone(), &settings, notifier),
             store: cached,
             sealer,
             hasher: Arc::new(hasher),
@@ -137,6 +146,7 @@ impl Application {
         let services = self.state.services.clone();
         // Kills a previous run left without outcomes are settled right away, then periodically.
         let reconciler = services.spawn_reconciler(self.state.settings.reconcile_interval);
+        let rule_runner = services.spawn_rule_runner();
         tokio::spawn(async move {
             match services.warm_all().await {
                 Ok(n) => tracing::info!("opening lifelines for {n} db users"),
@@ -149,6 +159,7 @@ impl Application {
             crate::http::serve::serve(self.listener, app, &listener_settings, self.tls, shutdown)
                 .await;
         reconciler.abort();
+        rule_runner.abort();
         self.store.close().await;
         served
     }

@@ -43,6 +43,9 @@ pub fn status(e: &DasError) -> StatusCode {
         | BodyTooLarge
         | AnonymousBodyTooLarge
         | NoKillFilter
+        | RuleLimit(_)
+        | UnknownTask
+        | RuleSwitchOff
         | BadOffset
         | BadLimit
         | UnsupportedDatastore
@@ -153,6 +156,22 @@ pub fn message(e: &DasError, lang: Lang) -> String {
         NoKillFilter => pick(
             "The parameter is invalid: give at least one of process_ids, user, database.",
             "参数错误：process_ids、user、database 至少指定一个。",
+        ),
+        RuleLimit(n) => pick(
+            &format!(
+                "The parameter is invalid: an instance may have at most {n} kill tasks running or paused (setting rules_per_instance); stop one first."
+            ),
+            &format!(
+                "参数错误：一个实例最多可有 {n} 个运行中或已暂停的终止会话任务（配置项 rules_per_instance），请先停止一个。"
+            ),
+        ),
+        UnknownTask => pick(
+            "The parameter is invalid: no kill task with this task_id exists on this instance.",
+            "参数错误：该实例上不存在此 task_id 的终止会话任务。",
+        ),
+        RuleSwitchOff => pick(
+            "The operation is not allowed: the instance's kill task switch is OFF; turn it ON first (set-kill-process-task-switch).",
+            "不允许此操作：该实例的终止会话任务开关为关闭状态，请先开启（set-kill-process-task-switch）。",
         ),
         BadOffset => pick(
             "The offset parameter is invalid: it must be an integer from 0 to 2147483647.",
@@ -338,6 +357,9 @@ mod tests {
             BodyTooLarge,
             AnonymousBodyTooLarge,
             NoKillFilter,
+            RuleLimit(20),
+            UnknownTask,
+            RuleSwitchOff,
             BadOffset,
             BadLimit,
             UnsupportedDatastore,

@@ -25,6 +25,7 @@ mod processes;
 mod projects;
 mod rate_limit;
 mod roles;
+mod rules;
 pub mod serve;
 mod signed;
 mod state;
@@ -100,6 +101,13 @@ fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(processes::list_processes_handler))
         .routes(routes!(kill::kill_sessions_handler))
         .routes(routes!(history::kill_history))
+        .routes(routes!(rules::get_rule_switch))
+        .routes(routes!(rules::set_rule_switch))
+        .routes(routes!(rules::add_rule))
+        .routes(routes!(rules::preview_rule))
+        .routes(routes!(rules::list_rules))
+        .routes(routes!(rules::terminate_rule))
+        .routes(routes!(rules::kill_all_sessions))
         .routes(routes!(ops::healthz))
         .routes(routes!(ops::metrics))
         .routes(routes!(openapi::openapi_json))

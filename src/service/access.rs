@@ -129,3 +129,27 @@ impl Services {
         }
     }
 }
+
+impl Services {
+    /// The instance as the rule runner acts on it: rules were added by an operator of its
+    /// project, and run on that grant until they stop. `None` when the instance is gone.
+    pub(super) async fn rule_runner_access(
+        &self,
+        project: &ProjectId,
+        instance: &InstanceId,
+    ) -> DasResult<Option<InstanceAccess>> {
+        let Some(project) = self.store.get_project(project).await? else {
+            return Ok(None);
+        };
+        let Some(instance) = self.store.get_instance(&project.id, instance).await? else {
+            return Ok(None);
+        };
+        Ok(Some(InstanceAccess {
+            project: ProjectAccess {
+                project,
+                role: Role::Operator,
+            },
+            instance,
+        }))
+    }
+}

@@ -7,9 +7,11 @@ use std::time::Duration;
 
 use super::StoreHealth;
 use super::in_flight::InFlight;
+use super::rules::RuleRuntime;
 use crate::config::Settings;
 use crate::engine::{Engines, Timeouts};
 use crate::error::DasResult;
+use crate::notify::Notifier;
 use crate::secrets::Sealer;
 use crate::store::Store;
 
@@ -36,6 +38,8 @@ pub struct Services {
     pub(super) in_flight: InFlight,
     /// Whether the store can write, as `/healthz` reports it.
     pub(super) health: StoreHealth,
+    /// Kill rules: settings, gates, per-rule memory and the webhook.
+    pub(super) rules: RuleRuntime,
 }
 
 impl Services {
@@ -44,7 +48,12 @@ impl Services {
         self.health.check().await
     }
 
-    pub fn new(store: Arc<dyn Store>, sealer: Sealer, settings: &Settings) -> Self {
+    pub fn new(
+        store: Arc<dyn Store>,
+        sealer: Sealer,
+        settings: &Settings,
+        notifier: Notifier,
+    ) -> Self {
         let timeouts = Timeouts {
             connect: settings.connect_timeout,
             statement: settings.statement_timeout,
@@ -61,6 +70,7 @@ impl Services {
                 deadline: settings.kill_deadline,
             },
             in_flight: InFlight::default(),
+            rules: RuleRuntime::new(settings.rules.clone(), notifier),
         }
     }
 }

@@ -18,6 +18,7 @@ mod kill;
 mod lifelines;
 mod processes;
 mod reconcile;
+mod rules;
 mod target;
 
 pub use access::{DbUserAccess, InstanceAccess, ProjectAccess};
@@ -25,4 +26,6 @@ pub use context::{KillSettings, Services};
 pub use db_users::DbUserCredentials;
 pub use health::StoreHealth;
 pub use kill::KillRequest;
+use kill::{KillPart, KillTiming};
 pub use processes::ProcessPage;
+pub use rules::{NewRule, RulePreview};

@@ -28,7 +28,7 @@ async fn instance_life_cycle() {
         got["instance"],
         json!({"instance_id": id, "name": "orders", "datastore_type": "mariadb", "host": "127.0.0.1",
                "port": 1, "protected_users": ["root", "repl"], "admin_port": 3307,
-               "tls_mode": "preferred", "tls_ca_set": false})
+               "tls_mode": "preferred", "tls_ca_set": false, "default_db_user_id": null})
     );
     let all = app
         .expect(Method::GET, &format!("/v3/{p}/instances"), None, 200)

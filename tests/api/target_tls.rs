@@ -347,7 +347,7 @@ async fn tls_settings_are_checked_before_they_are_stored() {
         got["instance"],
         json!({"instance_id": id, "name": "renamed", "datastore_type": "mariadb", "host": "h",
                "port": 3306, "protected_users": [], "admin_port": 3307, "tls_mode": "required",
-               "tls_ca_set": false})
+               "tls_ca_set": false, "default_db_user_id": null})
     );
     app.expect(Method::PUT, &path, Some(json!({"admin_port": null})), 200)
         .await;

@@ -111,6 +111,40 @@ pub fn host_change() -> Object {
     nullable(host_text().min_length(Some(0)), Type::String).build()
 }
 
+/// A rule's text condition: absent, `null` or `""` is no condition.
+pub fn rule_text() -> Object {
+    nullable(text(0, 1024), Type::String).build()
+}
+
+pub fn rule_name() -> Object {
+    nullable(text(0, 64), Type::String).build()
+}
+
+pub fn task_type() -> Object {
+    text(1, 32).build()
+}
+
+pub fn rule_mode() -> Object {
+    nullable(string("^(|enforce|observe)$"), Type::String).build()
+}
+
+pub fn switch_status() -> Object {
+    string("^([oO][nN]|[oO][fF][fF])$").build()
+}
+
+/// A rule's id: a decimal string or an integer.
+pub fn task_id() -> Schema {
+    AnyOfBuilder::new()
+        .item(string("^[0-9]{1,18}$"))
+        .item(
+            ObjectBuilder::new()
+                .schema_type(Type::Integer)
+                .minimum(Some(1)),
+        )
+        .build()
+        .into()
+}
+
 /// Case-insensitive; absent, `null` or `""` is the default (`preferred`) or, in an update, no
 /// change.
 pub fn tls_mode() -> Object {

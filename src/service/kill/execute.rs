@@ -1,9 +1,8 @@
 //! Phase 4: the KILLs, by the strategy the chooser picks from what the plan shows (one
 //! `KILL USER`, batches on one connection, or batches on several), within the request's time.
 
-use super::KillRequest;
 use super::timing::KillTiming;
-use crate::domain::SessionId;
+use crate::domain::{KillFilter, KillType, SessionId};
 use crate::engine::{EngineError, KillOrder, KillResult, SessionDriver};
 use crate::planner::{KillPlan, KillStrategy, Observations, choose, kill_user_equivalent};
 use crate::service::KillSettings;
@@ -13,12 +12,13 @@ pub(super) type KillResults = Vec<(SessionId, KillResult)>;
 pub(super) async fn execute(
     driver: &dyn SessionDriver,
     planned: &KillPlan,
-    req: &KillRequest,
+    filter: &KillFilter,
+    kill_type: KillType,
     settings: KillSettings,
     timing: KillTiming,
 ) -> KillResults {
     let ids: Vec<SessionId> = planned.kill.iter().map(|s| s.id).collect();
-    let kill_user = kill_user_equivalent(planned, &req.filter);
+    let kill_user = kill_user_equivalent(planned, filter);
     let strategy = choose(&Observations {
         kill_user_exact: kill_user.is_some(),
         kill_user_allowed: settings.kill_user_statement,
@@ -28,10 +28,7 @@ pub(super) async fn execute(
     tracing::debug!(?strategy, sessions = ids.len(), "kill strategy");
     if let (KillStrategy::KillUser, Some(user)) = (strategy, kill_user) {
         let sent_at = crate::clock::now_ms();
-        match driver
-            .kill_user(user, req.kill_type, timing.stop_sending)
-            .await
-        {
+        match driver.kill_user(user, kill_type, timing.stop_sending).await {
             // Signalled at least every planned session: one statement did the whole plan.
             Ok(Some(n)) if usize::try_from(n).unwrap_or(usize::MAX) >= ids.len() => {
                 let at = crate::clock::now_ms();
@@ -49,7 +46,7 @@ pub(super) async fn execute(
     }
     let order = KillOrder {
         ids: &ids,
-        kill_type: req.kill_type,
+        kill_type,
         strategy,
         stop_sending: timing.stop_sending,
         give_up: timing.give_up,

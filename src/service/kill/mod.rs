@@ -4,6 +4,7 @@
 //! without an HTTP request. A kill runs as its own task (the caller spawns it), so a client that
 //! hangs up cannot stop it halfway.
 
+mod batch;
 mod execute;
 mod fold;
 mod plan;
@@ -16,6 +17,8 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
+pub(super) use batch::KillPart;
+pub(super) use timing::KillTiming;
 pub(super) use verify::still_running;
 
 use super::target::driver_for;
@@ -23,7 +26,6 @@ use super::{DbUserAccess, Services};
 use crate::domain::{KillFilter, KillType, Role};
 use crate::error::DasResult;
 use crate::report::KillReport;
-use timing::KillTiming;
 
 /// One kill as asked for; who may do it is in the [`DbUserAccess`] it runs with.
 pub struct KillRequest {
@@ -68,7 +70,15 @@ impl Services {
         let _in_flight = self.in_flight.enter(&req.history_id);
         record::intent(self.store.as_ref(), &access, &req, &planned.kill).await?;
         let recorded = started.elapsed();
-        let results = execute::execute(driver, &planned, &req, self.kill, timing).await;
+        let results = execute::execute(
+            driver,
+            &planned,
+            &req.filter,
+            req.kill_type,
+            self.kill,
+            timing,
+        )
+        .await;
         let sent = started.elapsed();
         let sorted = fold::sort(planned.kill, results);
         let sent_to: Vec<_> = sorted

@@ -10,7 +10,7 @@ use tokio::time::Instant;
 const ANSWER_MARGIN: Duration = Duration::from_millis(150);
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) struct KillTiming {
+pub(in crate::service) struct KillTiming {
     pub stop_sending: Instant,
     pub give_up: Instant,
     pub verify_until: Instant,
