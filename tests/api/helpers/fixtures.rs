@@ -104,6 +104,20 @@ impl KillCtx {
         app.expect(Method::GET, &path, None, 200).await
     }
 
+    /// The history (as [`KillCtx::history`]) once it holds `count` kills, or after 2 s: the
+    /// outcome of a kill nobody waits for (a rule's) is recorded a moment after the session
+    /// has left the server.
+    pub async fn history_of(&self, app: &TestApp, count: usize) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(2);
+        loop {
+            let h = self.history(app, "").await;
+            if h["total_count"] == json!(count) || Instant::now() > deadline {
+                return h;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     /// `kill_time` (Unix ms) of every session the history shows killed on this instance.
     pub async fn kill_times(&self, app: &TestApp) -> Vec<i64> {
         let history = self.history(app, "").await;

@@ -14,6 +14,12 @@ use super::fixtures::KillCtx;
 /// The tick the rule tests run with: the least `rule_interval_ms` allows, to keep them fast.
 pub const TICK: Duration = Duration::from_millis(250);
 
+/// How long a test that is not about speed gives a session that a running rule matches to
+/// leave the server: a tick to be seen, and 3 s for the kill, its verification and the server's
+/// own delay in ending a session (MariaDB may take up to 2 s to end one in `SLEEP()`), with room
+/// for a loaded machine.
+pub const KILL_WITHIN: Duration = Duration::from_millis(3_250);
+
 /// A fresh service whose rules tick every [`TICK`].
 pub async fn spawn_rules_app() -> TestApp {
     spawn_app_with(|raw| raw.rule_interval_ms = TICK.as_millis() as u64).await
@@ -189,6 +195,15 @@ impl<'a> Rules<'a> {
         self.app
             .admin_call(Method::POST, &self.path("kill-all-session"), None)
             .await
+    }
+
+    /// The switch and every rule with its counters, for an assertion message.
+    pub async fn describe(&self) -> String {
+        format!(
+            "switch {}, rules {}",
+            self.switch().await,
+            Value::from(self.list().await)
+        )
     }
 
     /// Waits up to `within` until rule `id` is in `task_state` `state`; returns it then.

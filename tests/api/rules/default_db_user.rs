@@ -9,7 +9,7 @@ use serde_json::json;
 
 use crate::helpers::errors::assert_das_error;
 use crate::helpers::fixtures::{killer_ctx, new_victim, register_killer};
-use crate::helpers::rules::{Rules, TICK, rule, spawn_rules_app};
+use crate::helpers::rules::{KILL_WITHIN, Rules, TICK, rule, spawn_rules_app};
 use crate::helpers::sessions::{Via, ids, sleeping_victim, wait_gone};
 use crate::support::mariadb::shared;
 
@@ -70,13 +70,13 @@ async fn a_rule_without_a_db_user_acts_as_the_instances_default_db_user() {
     .await;
     assert_eq!(default_of().await, json!(able));
     let task = rules.add(rule(json!({"user": user}))).await;
-    let deadline = Instant::now() + TICK + Duration::from_secs(1);
+    let deadline = Instant::now() + KILL_WITHIN;
     assert!(
         wait_gone(db, &ids([&victim]), deadline).await.is_empty(),
         "the default db user did not kill"
     );
     assert!(victim.died(db).await);
-    let h = ctx.history(&app, "").await;
+    let h = ctx.history_of(&app, 1).await;
     assert_eq!(h["total_count"], 1, "{h}");
     assert_eq!(h["killed_sessions"][0]["task_id"], json!(task), "{h}");
 }

@@ -9,17 +9,15 @@ use dbkill::clock::now_ms;
 
 use crate::helpers::app::TestApp;
 use crate::helpers::fixtures::{KillCtx, killer_ctx, new_victim};
-use crate::helpers::rules::{FINISHED, RUNNING, Rules, STOPPED, TICK, rule, spawn_rules_app};
+use crate::helpers::rules::{
+    FINISHED, KILL_WITHIN, RUNNING, Rules, STOPPED, TICK, rule, spawn_rules_app,
+};
 use crate::helpers::sessions::{
     Via, Victim, end_all, idle_victim, ids, sleeping_victim, wait_gone,
 };
 use crate::support::mariadb::{MariaDb, shared};
 
 use super::KILLER_GRANTS;
-
-/// How long a session that a running rule would kill is given to die: one tick to be seen, and
-/// a second for the kill.
-const KILL_WITHIN: Duration = Duration::from_millis(1_250);
 
 /// How long a test watches a session it expects to live: `time` 1 crossed, and eight ticks.
 const WATCH: Duration = Duration::from_millis(3_000);
@@ -35,10 +33,14 @@ async fn two_of(db: &MariaDb, user: &str, what: &str) -> Vec<Victim> {
 
 /// All of `victims` die within [`KILL_WITHIN`] after they turn a second old (made or last used
 /// just now).
-async fn all_die(db: &MariaDb, victims: &mut [Victim], why: &str) {
+async fn all_die(db: &MariaDb, rules: &Rules<'_>, victims: &mut [Victim], why: &str) {
     let deadline = Instant::now() + Duration::from_secs(1) + KILL_WITHIN;
     let left = wait_gone(db, &ids(victims.iter()), deadline).await;
-    assert!(left.is_empty(), "{why}: not killed: {left:?}");
+    assert!(
+        left.is_empty(),
+        "{why}: not killed: {left:?}; {}",
+        rules.describe().await
+    );
     for v in victims {
         assert!(v.died(db).await, "{why}: {}'s client saw no end", v.label);
     }
@@ -76,7 +78,7 @@ async fn the_switch_off_stops_every_kill_and_on_resumes_them() {
     rules.set_switch("on").await;
     assert_eq!(rules.switch().await, "ON");
     // (Checking the idle ones made them young again: they die once a second old.)
-    all_die(db, &mut first, "switch ON").await;
+    all_die(db, &rules, &mut first, "switch ON").await;
 
     rules.set_switch("Off").await;
     assert_eq!(rules.switch().await, "OFF");
@@ -92,8 +94,8 @@ async fn the_switch_off_stops_every_kill_and_on_resumes_them() {
     assert_eq!(now["start_time"], added["start_time"], "{now}");
 
     rules.switch_on().await;
-    all_die(db, &mut second, "switch ON again").await;
-    let h = ctx.history(&app, "").await;
+    all_die(db, &rules, &mut second, "switch ON again").await;
+    let h = ctx.history_of(&app, 4).await;
     assert_eq!(h["total_count"], 4, "{h}");
 }
 
@@ -105,7 +107,7 @@ async fn a_terminated_rule_never_kills_again() {
     let task = rules.add(rule(json!({"user": user}))).await;
     rules.switch_on().await;
     let mut before = two_of(db, &user, "before").await;
-    all_die(db, &mut before, "running rule").await;
+    all_die(db, &rules, &mut before, "running rule").await;
 
     rules.terminate(task).await;
     let stopped = rules.get(task).await;

@@ -12,7 +12,7 @@ use super::{KILLER_GRANTS, private_server};
 use crate::helpers::fixtures::{
     killer_ctx, new_victim, register_killer, wait_until_only_the_lifeline,
 };
-use crate::helpers::rules::{Rules, TICK, rule, spawn_rules_app};
+use crate::helpers::rules::{KILL_WITHIN, Rules, TICK, rule, spawn_rules_app};
 use crate::helpers::sessions::{Via, idle_victim, ids, sleeping_victim, wait_gone};
 use crate::support::mariadb::MariaDb;
 
@@ -66,12 +66,7 @@ async fn a_time_only_rule_kills_every_client_but_no_protected_system_or_own_sess
 
     let task = rules.add(only_time).await;
     rules.switch_on().await;
-    let left = wait_gone(
-        &db,
-        &ids(&victims),
-        Instant::now() + TICK + Duration::from_secs(2),
-    )
-    .await;
+    let left = wait_gone(&db, &ids(&victims), Instant::now() + KILL_WITHIN).await;
     assert!(left.is_empty(), "not killed: {left:?}");
     for v in &mut victims {
         assert!(
@@ -97,7 +92,7 @@ async fn a_time_only_rule_kills_every_client_but_no_protected_system_or_own_sess
 
     // The history holds the victims only, as the rule's kills: none of dbkill's own sessions
     // (lifelines or any other) is there.
-    let h = ctx.history(&app, "").await;
+    let h = ctx.history_of(&app, victims.len()).await;
     let rows = h["killed_sessions"].as_array().unwrap();
     let killed: BTreeSet<u64> = rows
         .iter()
@@ -111,7 +106,7 @@ async fn a_time_only_rule_kills_every_client_but_no_protected_system_or_own_sess
 
     // The rule still runs: a new session dies once it is a second old.
     let fresh = idle_victim(&db, &victim, None, Via::Tcp, "fresh").await;
-    let deadline = Instant::now() + Duration::from_secs(1) + TICK + Duration::from_secs(1);
+    let deadline = Instant::now() + Duration::from_secs(1) + KILL_WITHIN;
     assert!(
         wait_gone(&db, &ids([&fresh]), deadline).await.is_empty(),
         "a new session outlived the rule"

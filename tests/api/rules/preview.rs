@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 
 use crate::helpers::fixtures::{killer_ctx, new_database, new_victim};
-use crate::helpers::rules::{Rules, TICK, rule, spawn_rules_app};
+use crate::helpers::rules::{KILL_WITHIN, Rules, TICK, rule, spawn_rules_app};
 use crate::helpers::sessions::{Via, end_all, idle_victim, ids, sleeping_victim, wait_gone};
 use crate::support::mariadb::shared;
 
@@ -48,12 +48,7 @@ async fn the_next_tick_kills_exactly_what_the_preview_listed() {
 
     let task = rules.add(body).await;
     rules.switch_on().await;
-    let left = wait_gone(
-        db,
-        &still_there,
-        Instant::now() + TICK + Duration::from_secs(1),
-    )
-    .await;
+    let left = wait_gone(db, &still_there, Instant::now() + KILL_WITHIN).await;
     assert!(left.is_empty(), "previewed but not killed: {left:?}");
     tokio::time::sleep(TICK * 4).await;
     for v in &mut matching {
@@ -63,7 +58,7 @@ async fn the_next_tick_kills_exactly_what_the_preview_listed() {
         assert!(v.still_works(db).await, "{} was killed", v.label);
     }
 
-    let h = ctx.history(&app, "").await;
+    let h = ctx.history_of(&app, still_there.len()).await;
     let rows = h["killed_sessions"].as_array().unwrap();
     let killed: BTreeSet<u64> = rows
         .iter()

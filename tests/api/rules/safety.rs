@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 
 use crate::helpers::app::spawn_app_with;
 use crate::helpers::fixtures::{killer_ctx, new_victim};
-use crate::helpers::rules::{PAUSED, RUNNING, Rules, TICK, rule, spawn_rules_app};
+use crate::helpers::rules::{KILL_WITHIN, PAUSED, RUNNING, Rules, TICK, rule, spawn_rules_app};
 use crate::helpers::sessions::{Via, Victim, end_all, ids, listed, sleeping_victim, wait_gone};
 use crate::helpers::webhook::WebhookSink;
 use crate::support::mariadb::{MariaDb, shared};
@@ -91,7 +91,7 @@ async fn max_kills_per_minute_caps_a_rules_kills() {
     let r = rules.get(task).await;
     assert_eq!(r["killed_total"], 2, "{r}");
     assert_eq!(r["matched_total"], 5, "{r}");
-    let h = ctx.history(&app, "").await;
+    let h = ctx.history_of(&app, killed.len()).await;
     let in_history: BTreeSet<u64> = h["killed_sessions"]
         .as_array()
         .unwrap()
@@ -126,11 +126,9 @@ async fn pause_above_pauses_instead_of_killing_and_the_webhook_hears_of_pauses_a
     let killing = rules.add(rule(json!({"user": few_user}))).await;
     rules.switch_on().await;
 
-    let r = rules
-        .wait_for_state(paused, PAUSED, TICK * 2 + Duration::from_secs(1))
-        .await;
+    let r = rules.wait_for_state(paused, PAUSED, KILL_WITHIN).await;
     assert_eq!(r["killed_total"], 0, "{r}");
-    let deadline = Instant::now() + TICK + Duration::from_secs(1);
+    let deadline = Instant::now() + KILL_WITHIN;
     assert!(
         wait_gone(db, &ids(&few), deadline).await.is_empty(),
         "the other rule did not kill"
