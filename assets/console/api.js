@@ -72,6 +72,8 @@ export async function api(method, path, body, extraHeaders) {
 
 export const enc = encodeURIComponent;
 export const instancePath = () => '/v3/' + enc(state.project) + '/instances/' + enc(state.instance);
+/** One of the chosen instance's DAS "auto-flow" operations (kill rules and history). */
+export const autoFlowPath = (op) => instancePath() + '/auto-flow/' + op;
 
 export async function fetchAll(path, key) {
   // The registry's lists page at 100.

@@ -7,6 +7,9 @@
 //   dom.js          DOM helpers, formatting and the error banner
 //   sessions.js     the Sessions tab: refresh, filters, counts, table, selection
 //   kill-dialog.js  dry run, confirmation and report of a kill
+//   rules.js        the Auto kill tab: the switch, the kill rules, stopping one
+//   rule-form.js    creating a kill rule, with the live preview of what it would kill
+//   ask.js          a yes/no question in a modal
 //   history.js      the Kill history tab
 //
 // It is an ordinary client of dbkill's DAS API: it logs in with POST /v3/auth/tokens, keeps the
@@ -14,11 +17,13 @@
 // sends X-Dbkill-Console: 1 so kills made here are recorded as "console:<user>".
 // Every value that comes from a database is put into the page as text, never as HTML.
 import { ApiError, api, dropToken, enc, fetchAll, instancePath, keepToken, whenSignedOut } from './api.js';
+import { closeAsk, wireAsk } from './ask.js';
 import { $, el, hideBanner, show, showBanner } from './dom.js';
 import { drawHistory, loadHistory, wireHistory } from './history.js';
 import { closeDialog, relabelDialog, wireKillDialog } from './kill-dialog.js';
+import { drawRules, enterRules, leaveRules, resetRules, wireRules } from './rules.js';
 import { drawSessions, refreshSessions, stopTimer, wireSessions } from './sessions.js';
-import { CTX_KEY, LANG_KEY, WHO_KEY, state, t } from './state.js';
+import { CTX_KEY, LANG_KEY, ROLES_KEY, WHO_KEY, state, t } from './state.js';
 
 // ---------------------------------------------------------------- text
 
@@ -35,6 +40,7 @@ function applyStaticText() {
 
 function showLogin(err) {
   stopTimer();
+  leaveRules();
   show($('main-view'), false);
   show($('login-view'), true);
   $('login-server').textContent = location.origin;
@@ -47,6 +53,7 @@ function showLogin(err) {
 function signedOut(err) {
   dropToken();
   closeDialog(true);
+  closeAsk();
   showLogin(err);
 }
 
@@ -68,8 +75,10 @@ async function login(event) {
     const token = resp.headers.get('X-Subject-Token');
     if (!token) throw new Error(t('noTokenHeader'));
     state.who = (data && data.token && data.token.user && data.token.user.name) || name;
+    state.roles = ((data && data.token && data.token.roles) || []).map((r) => r.name);
     keepToken(token);
     sessionStorage.setItem(WHO_KEY, state.who);
+    sessionStorage.setItem(ROLES_KEY, JSON.stringify(state.roles));
     $('login-password').value = '';
     await enterConsole();
   } catch (e) {
@@ -217,6 +226,7 @@ function chooseDbUser(id) {
     hideBanner();
     refreshSessions();
     if (state.tab === 'history') loadHistory();
+    if (state.tab === 'rules') enterRules();
   }
 }
 
@@ -228,7 +238,8 @@ function resetSessions() {
   state.loadedAt = null;
   state.sessionsError = null;
   state.selected.clear();
-  state.history = { page: 1, rows: [], total: 0, loaded: false, error: null };
+  state.history = { page: 1, rows: [], total: 0, loaded: false, error: null, ruleNames: new Map() };
+  resetRules();
 }
 
 // ---------------------------------------------------------------- views
@@ -240,6 +251,8 @@ function setTab(tab) {
   if (tab === 'history' && state.instance) loadHistory();
   if (tab === 'sessions') refreshSessions();
   else stopTimer();
+  if (tab === 'rules' && state.dbUser) enterRules();
+  else leaveRules();
 }
 
 function drawAll() {
@@ -256,8 +269,10 @@ function drawAll() {
   for (const b of document.querySelectorAll('.tab')) b.classList.toggle('active', b.dataset.tab === state.tab);
   show($('sessions-view'), !msg && state.tab === 'sessions');
   show($('history-view'), !msg && state.tab === 'history');
+  show($('rules-view'), !msg && state.tab === 'rules');
   drawSessions();
   drawHistory();
+  drawRules();
 }
 
 function setLanguage(lang) {
@@ -288,6 +303,8 @@ function wire() {
   wireSessions();
   wireKillDialog();
   wireHistory();
+  wireRules();
+  wireAsk();
   whenSignedOut(signedOut);
 }
 

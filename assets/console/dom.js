@@ -62,11 +62,16 @@ export function show(node, visible) {
 
 // ---------------------------------------------------------------- errors
 
+/** A failure as one line: the DAS code and message of an API error. */
+export function errorText(err) {
+  return err instanceof ApiError ? err.code + ': ' + err.msg : String(err);
+}
+
 // Which failure the banner shows: a refresh that succeeds again clears only its own.
 let bannerSource = null;
 
 export function showBanner(err, source) {
-  $('banner-text').textContent = err instanceof ApiError ? err.code + ': ' + err.msg : String(err);
+  $('banner-text').textContent = errorText(err);
   bannerSource = source || null;
   show($('banner'), true);
 }

@@ -1,6 +1,8 @@
-// The Kill history tab: one page at a time of the instance's kill history, newest first.
+// The Kill history tab: one page at a time of the instance's kill history, newest first. A kill
+// by a rule names the rule: `rule:5 (long reports)`.
 import { api, instancePath } from './api.js';
 import { $, dateTime, duration, el, show } from './dom.js';
+import { fetchRules } from './rules.js';
 import { state, t } from './state.js';
 
 const HISTORY_PAGE_SIZE = 50;
@@ -12,8 +14,12 @@ export async function loadHistory() {
   $('history-refresh').disabled = true;
   try {
     const q = '?page_num=' + h.page + '&page_size=' + HISTORY_PAGE_SIZE;
-    const { data } = await api('GET', instancePath() + '/auto-flow/query-kill-process-history' + q);
+    const [{ data }, ruleNames] = await Promise.all([
+      api('GET', instancePath() + '/auto-flow/query-kill-process-history' + q),
+      namesOfRules(),
+    ]);
     if (gen !== state.generation) return;
+    h.ruleNames = ruleNames;
     h.rows = data.killed_sessions || [];
     h.total = data.total_count || 0;
     h.error = null;
@@ -25,6 +31,25 @@ export async function loadHistory() {
     $('history-refresh').disabled = false;
     drawHistory();
   }
+}
+
+/** task_id → name of the instance's rules that have one. Without them (the list cannot be read
+ * now) rule kills still show `rule:<id>`: the history itself does not depend on the rules. */
+async function namesOfRules() {
+  try {
+    const rules = await fetchRules();
+    return new Map(rules.filter((r) => r.name).map((r) => [Number(r.task_id), r.name]));
+  } catch (e) {
+    return new Map();
+  }
+}
+
+/** Who killed the session: `killed_source`, and for a rule its name. */
+function source(row) {
+  const kind = row.killed_source.split(':')[0];
+  const name = kind === 'rule' ? state.history.ruleNames.get(Number(row.task_id)) : undefined;
+  return el('span', { class: 'source source-' + kind },
+    name ? row.killed_source + ' (' + name + ')' : row.killed_source);
 }
 
 export function drawHistory() {
@@ -44,7 +69,7 @@ export function drawHistory() {
     el('td', { class: 'mono col-num' }, duration(r.time)),
     el('td', { class: 'ellipsis state', title: r.state }, r.state),
     el('td', { class: 'mono col-sql', title: r.info }, r.info),
-    el('td', null, el('span', { class: 'source source-' + r.killed_source.split(':')[0] }, r.killed_source)))));
+    el('td', null, source(r)))));
   const empty = $('history-empty');
   empty.replaceChildren();
   if (h.error) empty.append(el('div', { class: 'empty-error' }, h.error.message));

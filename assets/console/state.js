@@ -7,12 +7,16 @@ import { I18N } from './i18n.js';
 export const TOKEN_KEY = 'dbkill.token';
 export const WHO_KEY = 'dbkill.user';
 export const CTX_KEY = 'dbkill.context';
+export const ROLES_KEY = 'dbkill.roles';
 export const LANG_KEY = 'dbkill.lang';   // only the language is kept across browser sessions
 
 export const state = {
   lang: pickLanguage(),
   token: sessionStorage.getItem(TOKEN_KEY),
   who: sessionStorage.getItem(WHO_KEY) || '',
+  // The role names the token was issued with (all of the user's projects): only a user who is
+  // a viewer everywhere is known to be read-only before the server says so.
+  roles: savedRoles(),
   projects: [],
   instances: [],
   dbUsers: [],
@@ -33,9 +37,59 @@ export const state = {
   selected: new Set(),
   filters: { user: '', database: '', host: '', command: '', minTime: '', hideSleep: false },
   sort: { key: 'time', dir: 'desc' },
-  history: { page: 1, rows: [], total: 0, loaded: false, error: null },
+  history: { page: 1, rows: [], total: 0, loaded: false, error: null, ruleNames: new Map() },
+  rules: freshRules(),
+  ruleForm: freshRuleForm(),
   dialog: null,
 };
+
+/** The Auto kill tab of one instance (rules.js). */
+export function freshRules() {
+  return {
+    list: [],
+    loaded: false,
+    loading: false,
+    again: false,         // read again once the read on its way is answered
+    loadedAt: null,
+    error: null,
+    switchOn: null,       // null until the server said
+    switchBusy: false,
+    denied: false,        // the server answered 403 to a change: read-only from then on
+    notice: null,         // the failure of the last change (switch, stop), shown above the rules
+    timer: null,
+    highlight: null,      // the task_id just created
+  };
+}
+
+/** The create form and its live preview (rule-form.js). */
+export function freshRuleForm() {
+  return {
+    open: false,
+    seq: 0,               // bumped by every edit: an answer for an older form is dropped
+    timer: null,
+    busy: false,
+    problem: null,        // what the form lacks before it can be previewed or created
+    preview: null,        // { data, key, at }: the last answer and the form it answered
+    previewError: null,
+    creating: false,
+    createError: null,
+  };
+}
+
+/** Whether changes to kill rules are known to be refused: the server said 403, or the user is a
+ * viewer on every project it has a role in. Anyone else may try; the server decides. */
+export function isReadOnly() {
+  return state.rules.denied || (state.roles.length > 0 && state.roles.every((r) => r === 'viewer'));
+}
+
+function savedRoles() {
+  try {
+    const roles = JSON.parse(sessionStorage.getItem(ROLES_KEY));
+    return Array.isArray(roles) ? roles : [];
+  } catch (e) {
+    return [];
+  }
+}
 
 // ---------------------------------------------------------------- text
 

@@ -166,6 +166,140 @@ pub struct KillHistory {
     pub total_count: i64,
 }
 
+/// The body of AddKillProcessTask, and of its preview (DAS previews with the same body). `None`
+/// is left out, so the server's defaults apply.
+#[derive(Serialize, Debug, Clone, Default)]
+pub struct RuleBody {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub db_user_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub db: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub command: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub info: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub state: Option<String>,
+    pub time: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub min_trx_time: Option<u64>,
+    /// Seconds, or -1: until stopped.
+    pub task_duration: i64,
+    pub task_type: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kill_type: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mode: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_kills_per_minute: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pause_above: Option<u64>,
+}
+
+/// A session a rule would kill now, as the preview lists it (DAS's shape: integer id and time).
+#[derive(Deserialize, Debug)]
+pub struct PreviewedSession {
+    pub id: i64,
+    pub user: String,
+    pub host: String,
+    #[serde(default)]
+    pub db: Option<String>,
+    pub command: String,
+    #[serde(default)]
+    pub sql_info: Option<String>,
+    pub state_duration: i64,
+    #[serde(default)]
+    pub state: Option<String>,
+}
+
+impl PreviewedSession {
+    /// In the shape the session tables show.
+    pub fn as_session(&self) -> SessionOut {
+        SessionOut {
+            id: self.id.to_string(),
+            user: self.user.clone(),
+            host: self.host.clone(),
+            database: self
+                .db
+                .clone()
+                .filter(|d| !d.is_empty())
+                .unwrap_or_else(|| "--".into()),
+            command: self.command.clone(),
+            time: self.state_duration.to_string(),
+            state: self.state.clone().unwrap_or_default(),
+            sql: self.sql_info.clone().unwrap_or_default(),
+        }
+    }
+}
+
+#[derive(Deserialize, Debug)]
+pub struct RulePreview {
+    pub processes: Vec<PreviewedSession>,
+    pub total_count: i64,
+}
+
+#[derive(Deserialize, Debug)]
+pub struct RuleAdded {
+    pub task_id: i64,
+}
+
+#[derive(Deserialize, Debug)]
+pub struct RuleSwitch {
+    pub status: String,
+}
+
+/// One rule as QueryKillProcessTask lists it: DAS's fields, then dbkill's (absent from DAS
+/// itself, hence optional). An empty condition may come as `""` or `null`.
+#[derive(Deserialize, Debug)]
+pub struct Rule {
+    pub task_id: i64,
+    #[serde(default)]
+    pub user: Option<String>,
+    #[serde(default)]
+    pub host: Option<String>,
+    #[serde(default)]
+    pub db: Option<String>,
+    #[serde(default)]
+    pub command: Option<String>,
+    #[serde(default)]
+    pub info: Option<String>,
+    pub time: i64,
+    /// 1 running, 2 stopped, 3 finished, 4 paused.
+    pub task_state: i64,
+    /// Unix milliseconds.
+    pub start_time: i64,
+    /// Unix milliseconds; 0 when the rule runs until stopped.
+    pub end_time: i64,
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub mode: Option<String>,
+    #[serde(default)]
+    pub kill_type: Option<String>,
+    #[serde(default)]
+    pub state: Option<String>,
+    #[serde(default)]
+    pub min_trx_time: Option<i64>,
+    #[serde(default)]
+    pub matched_total: Option<i64>,
+    #[serde(default)]
+    pub killed_total: Option<i64>,
+    /// Unix milliseconds; absent, `null` or 0 before the rule's first kill.
+    #[serde(default)]
+    pub last_kill_time: Option<i64>,
+}
+
+#[derive(Deserialize, Debug)]
+pub struct RuleList {
+    pub sql_killing_task_resp_list: Vec<Rule>,
+}
+
 /// A DAS error body.
 #[derive(Deserialize, Debug)]
 pub struct ErrorBody {

@@ -1,6 +1,7 @@
 //! A typed client for dbkill's REST API. Every request carries the token (never logged or
-//! printed), `X-Language`, and a timeout; DAS error bodies become [`CliError::Das`] with both the
-//! code and the (localized) message.
+//! printed), `X-Language`, `X-Dbkill-Client: cli` (so the kill history says `cli:<user>`), and a
+//! timeout; DAS error bodies become [`CliError::Das`] with both the code and the (localized)
+//! message.
 
 use std::path::Path;
 use std::time::Duration;
@@ -115,7 +116,8 @@ impl Client {
         let mut req = self
             .http
             .request(method, format!("{}{path}", self.base))
-            .header("X-Language", self.lang.header());
+            .header("X-Language", self.lang.header())
+            .header("X-Dbkill-Client", "cli");
         if let Some(t) = &self.token {
             req = req.header("X-Auth-Token", t);
         }
@@ -336,6 +338,61 @@ impl Client {
             None,
         )
         .await
+    }
+}
+
+impl Client {
+    fn auto_flow(project: &str, instance: &str, operation: &str) -> String {
+        format!("/v3/{project}/instances/{instance}/auto-flow/{operation}")
+    }
+
+    /// Whether the instance's rules may run: `ON` or `OFF`.
+    pub async fn rule_switch(&self, project: &str, instance: &str) -> CliResult<String> {
+        let path = Self::auto_flow(project, instance, "get-kill-process-task-switch");
+        let r: RuleSwitch = self.call(Method::GET, &path, None).await?;
+        Ok(r.status)
+    }
+
+    pub async fn set_rule_switch(&self, project: &str, instance: &str, on: bool) -> CliResult<()> {
+        let path = Self::auto_flow(project, instance, "set-kill-process-task-switch");
+        let body = json!({"status": if on { "ON" } else { "OFF" }});
+        let _: serde_json::Value = self.call(Method::POST, &path, Some(&body)).await?;
+        Ok(())
+    }
+
+    /// What a rule with `rule`'s conditions would kill now.
+    pub async fn preview_rule(
+        &self,
+        project: &str,
+        instance: &str,
+        rule: &RuleBody,
+    ) -> CliResult<RulePreview> {
+        let path = Self::auto_flow(project, instance, "preview-session-for-kill-process-task");
+        let body = serde_json::to_value(rule).map_err(|e| CliError::Other(e.to_string()))?;
+        self.call(Method::POST, &path, Some(&body)).await
+    }
+
+    /// Adds the rule; its task id.
+    pub async fn add_rule(&self, project: &str, instance: &str, rule: &RuleBody) -> CliResult<i64> {
+        let path = Self::auto_flow(project, instance, "add-kill-process-task");
+        let body = serde_json::to_value(rule).map_err(|e| CliError::Other(e.to_string()))?;
+        let r: RuleAdded = self.call(Method::PUT, &path, Some(&body)).await?;
+        Ok(r.task_id)
+    }
+
+    /// The instance's rules, newest first.
+    pub async fn list_rules(&self, project: &str, instance: &str) -> CliResult<Vec<Rule>> {
+        let path = Self::auto_flow(project, instance, "query-kill-process-task");
+        let r: RuleList = self.call(Method::GET, &path, None).await?;
+        Ok(r.sql_killing_task_resp_list)
+    }
+
+    pub async fn stop_rule(&self, project: &str, instance: &str, task_id: u64) -> CliResult<()> {
+        let path = Self::auto_flow(project, instance, "terminate-kill-process-task");
+        // A string, as DAS's own SDK sends it.
+        let body = json!({"task_id": task_id.to_string()});
+        let _: serde_json::Value = self.call(Method::POST, &path, Some(&body)).await?;
+        Ok(())
     }
 }
 

@@ -2,6 +2,8 @@
 //! `LC_ALL` / `LC_MESSAGES` / `LANG` (the first one set) starting with `zh`. The server's error
 //! messages follow the same choice through `X-Language`.
 
+mod rules;
+
 /// "1 session", "2 sessions".
 fn sessions(n: usize) -> String {
     if n == 1 {

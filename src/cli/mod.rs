@@ -1,5 +1,6 @@
 //! The client half of the `dbkill` binary: subcommands that talk to a dbkill server over its
-//! REST API (`login`, `instances`, `db-users`, `sessions`, `history`), and their dispatch.
+//! REST API (`login`, `instances`, `db-users`, `sessions`, `history`, `rules`), and their
+//! dispatch.
 //!
 //! Exit codes: 0 done (a kill the user declined included), 1 the request failed, 2 usage,
 //! 3 some sessions could not be killed, 4 not logged in or the login was refused.
@@ -16,6 +17,8 @@ mod instances;
 mod kill;
 mod login;
 mod prompt;
+mod rule_add;
+mod rules;
 mod sessions;
 mod table;
 
@@ -60,6 +63,13 @@ pub enum ClientCommand {
         #[command(flatten)]
         args: history::HistoryArgs,
     },
+    /// Kill rules: kill matching sessions automatically while a rule runs and the switch is ON.
+    Rules {
+        #[command(flatten)]
+        common: Common,
+        #[command(subcommand)]
+        command: rules::RulesCommand,
+    },
 }
 
 impl ClientCommand {
@@ -69,7 +79,8 @@ impl ClientCommand {
             ClientCommand::Instances { common, .. }
             | ClientCommand::DbUsers { common, .. }
             | ClientCommand::Sessions { common, .. }
-            | ClientCommand::History { common, .. } => common,
+            | ClientCommand::History { common, .. }
+            | ClientCommand::Rules { common, .. } => common,
         }
     }
 }
@@ -88,6 +99,7 @@ async fn dispatch(command: &ClientCommand, lang: Lang) -> error::CliResult<i32> 
             sessions::SessionsCommand::Kill(a) => kill::kill(a, &ctx).await,
         },
         ClientCommand::History { args, .. } => history::run(args, &ctx).await,
+        ClientCommand::Rules { command, .. } => rules::run(command, &ctx).await,
     }
 }
 

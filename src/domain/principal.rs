@@ -12,7 +12,7 @@ pub struct Principal {
     /// A project-scoped token acts only in this project.
     pub scope: Option<ProjectId>,
     pub roles: Vec<(ProjectId, Role)>,
-    /// How the caller authenticated, for history: `api` or `console`.
+    /// How the caller authenticated, for history: `api`, `console` or `cli`.
     pub channel: &'static str,
 }
 

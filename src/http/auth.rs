@@ -9,7 +9,7 @@ use axum::body::{Body, HttpBody};
 use axum::extract::{FromRequestParts, Request, State};
 use axum::http::header::CONNECTION;
 use axum::http::request::Parts;
-use axum::http::{HeaderValue, Method};
+use axum::http::{HeaderMap, HeaderValue, Method};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
@@ -182,11 +182,49 @@ impl FromRequestParts<AppState> for Principal {
         if signed {
             return Ok(principal(user, None, roles, "api"));
         }
-        let channel = if parts.headers.contains_key("x-dbkill-console") {
+        Ok(principal(user, scope, roles, token_channel(&parts.headers)))
+    }
+}
+
+/// The channel a token caller names for the history: the console sends `X-Dbkill-Console`, the
+/// `dbkill` CLI `X-Dbkill-Client: cli`; anything else is a plain API client. A signed request is
+/// always `api`: its signature does not cover these headers.
+fn token_channel(headers: &HeaderMap) -> &'static str {
+    if headers.contains_key("x-dbkill-console") {
+        "console"
+    } else if headers
+        .get("x-dbkill-client")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("cli"))
+    {
+        "cli"
+    } else {
+        "api"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn channel(headers: &[(&'static str, &'static str)]) -> &'static str {
+        let mut map = HeaderMap::new();
+        for (k, v) in headers {
+            map.insert(*k, HeaderValue::from_static(v));
+        }
+        token_channel(&map)
+    }
+
+    #[test]
+    fn the_console_and_the_cli_name_their_channel() {
+        assert_eq!(channel(&[]), "api");
+        assert_eq!(channel(&[("x-dbkill-console", "1")]), "console");
+        assert_eq!(channel(&[("x-dbkill-client", "cli")]), "cli");
+        assert_eq!(channel(&[("x-dbkill-client", "CLI")]), "cli");
+        assert_eq!(channel(&[("x-dbkill-client", "curl")]), "api");
+        assert_eq!(
+            channel(&[("x-dbkill-console", "1"), ("x-dbkill-client", "cli")]),
             "console"
-        } else {
-            "api"
-        };
-        Ok(principal(user, scope, roles, channel))
+        );
     }
 }

@@ -57,6 +57,21 @@ const FILES: &[(&str, &str, &str)] = &[
         include_str!("../../assets/console/kill-dialog.js"),
     ),
     (
+        "rules.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../assets/console/rules.js"),
+    ),
+    (
+        "rule-form.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../assets/console/rule-form.js"),
+    ),
+    (
+        "ask.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../assets/console/ask.js"),
+    ),
+    (
         "history.js",
         "text/javascript; charset=utf-8",
         include_str!("../../assets/console/history.js"),

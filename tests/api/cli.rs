@@ -1,133 +1,19 @@
 //! The `dbkill` client subcommands, run as the real binary against `spawn_app()` and the shared
 //! throwaway mariadbd: login and its file, instances and db users, listing, the kill with its
 //! question, dry run, query kill, a chunked kill of more than a hundred sessions, history, and
-//! errors (Chinese, missing login, unreachable server) with their exit codes.
+//! errors (Chinese, missing login, unreachable server) with their exit codes. `helpers::cli` runs
+//! the binary.
 
 use std::os::unix::fs::PermissionsExt;
-use std::process::Stdio;
 use std::time::Duration;
 
 use dbkill::cli::{EXIT_FAILED, EXIT_KILL_FAILED, EXIT_LOGIN, EXIT_USAGE};
 use serde_json::Value;
-use tempfile::TempDir;
-use tokio::io::AsyncWriteExt;
 
-use crate::helpers::app::{ADMIN_PASSWORD, TestApp, spawn_app};
+use crate::helpers::app::{ADMIN_PASSWORD, spawn_app};
+use crate::helpers::cli::{Cli, rows_of};
 use crate::helpers::fixtures::{KillSetup, idle, new_database, new_victim, sleeping, usable};
 use crate::support::mariadb::{shared, unique_name};
-
-/// What one run of the binary did.
-struct Out {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl Out {
-    /// Asserts exit code 0 and returns stdout.
-    #[track_caller]
-    fn ok(&self) -> &str {
-        self.exited(0);
-        &self.stdout
-    }
-
-    /// Asserts exit code `code` and that stderr says `says`.
-    #[track_caller]
-    fn fails(&self, code: i32, says: &str) {
-        self.exited(code);
-        assert!(self.stderr.contains(says), "{}", self.stderr);
-    }
-
-    #[track_caller]
-    fn exited(&self, code: i32) {
-        assert_eq!(
-            self.code, code,
-            "stdout:\n{}\nstderr:\n{}",
-            self.stdout, self.stderr
-        );
-    }
-}
-
-/// The binary with its own config directory (never the real home) and a fixed English locale.
-struct Cli {
-    config: TempDir,
-}
-
-impl Cli {
-    fn new() -> Cli {
-        Cli {
-            config: tempfile::tempdir().unwrap(),
-        }
-    }
-
-    /// A CLI logged in as the admin, its token scoped to `project` (an id or a name).
-    async fn logged_in(app: &TestApp, project: &str) -> Cli {
-        let cli = Cli::new();
-        cli.login(app, Some(project), ADMIN_PASSWORD).await.ok();
-        cli
-    }
-
-    /// `dbkill login` as the admin with `password` on stdin, scoped to `project` if given.
-    async fn login(&self, app: &TestApp, project: Option<&str>, password: &str) -> Out {
-        let mut args = vec!["login", "--server", &app.base, "--user", "admin"];
-        if let Some(p) = project {
-            args.extend(["--project", p]);
-        }
-        args.push("--password-stdin");
-        self.input(&args, &format!("{password}\n")).await
-    }
-
-    async fn run(&self, args: &[&str]) -> Out {
-        self.input(args, "").await
-    }
-
-    /// Runs `dbkill args…` with `stdin` as its whole standard input.
-    async fn input(&self, args: &[&str], stdin: &str) -> Out {
-        // tokio's process: a blocking wait would stall the runtime that serves the app.
-        let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_dbkill"))
-            .args(args)
-            .env("DBKILL_CONFIG_DIR", self.config.path())
-            .env("LANG", "C.UTF-8")
-            .env_remove("LC_ALL")
-            .env_remove("LC_MESSAGES")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("dbkill starts");
-        let mut pipe = child.stdin.take().unwrap();
-        pipe.write_all(stdin.as_bytes()).await.unwrap();
-        drop(pipe);
-        let out = tokio::time::timeout(Duration::from_secs(60), child.wait_with_output())
-            .await
-            .unwrap_or_else(|_| panic!("dbkill {args:?} did not finish within 60 s"))
-            .unwrap();
-        Out {
-            code: out.status.code().expect("exited, not signalled"),
-            stdout: String::from_utf8(out.stdout).unwrap(),
-            stderr: String::from_utf8(out.stderr).unwrap(),
-        }
-    }
-
-    fn login_file(&self) -> std::path::PathBuf {
-        self.config.path().join("login.json")
-    }
-}
-
-/// The session ids of `user`'s rows in a table, in the order shown: a number immediately
-/// followed by the user column (count and summary lines never have that shape).
-fn rows_of(table: &str, user: &str) -> Vec<u64> {
-    table
-        .lines()
-        .filter_map(|l| {
-            let t: Vec<&str> = l.split_whitespace().collect();
-            t.windows(2)
-                .find(|w| w[1] == user && w[0].parse::<u64>().is_ok())
-                .map(|w| w[0].parse().unwrap())
-        })
-        .collect()
-}
 
 fn json_ids(json: &str) -> Vec<u64> {
     let rows: Value = serde_json::from_str(json).expect("--json prints JSON");
@@ -537,11 +423,21 @@ async fn kill_asks_first_and_only_yes_kills() {
     let shown = rows_of(stdout, &s.victim);
     assert_eq!(shown.len(), 3, "{stdout}");
     assert_eq!(shown[2], ids[0], "the first kill is the oldest:\n{stdout}");
+    // The CLI names itself (X-Dbkill-Client: cli): its kills are `cli:<user>`, not `api:<user>`.
     assert!(
-        stdout.contains("api:admin") && stdout.contains(&s.victim),
+        stdout.contains("cli:admin") && stdout.contains(&s.victim),
         "{stdout}"
     );
+    assert!(!stdout.contains("api:admin"), "{stdout}");
     assert!(stdout.contains("3 of 3 killed sessions"), "{stdout}");
+    let history = ctx.history(&app, "").await;
+    let sources: Vec<&str> = history["killed_sessions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["killed_source"].as_str().unwrap())
+        .collect();
+    assert_eq!(sources, ["cli:admin"; 3], "{history}");
     let out = cli
         .run(&["history", "--instance", "maria", "--limit", "1"])
         .await;

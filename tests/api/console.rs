@@ -3,23 +3,16 @@
 //! the throwaway mariadbd, selects two, kills them through the dry-run confirmation — and on the
 //! server exactly those two are gone and the history names `console:admin`.
 
-use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::path::PathBuf;
 
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 
 use crate::helpers::app::{ADMIN_PASSWORD, spawn_app};
+use crate::helpers::browser::{assert_png, project_name, repo, run_scenario};
 use crate::helpers::fixtures::{
     KillSetup, idle, ids_of, left_server, new_database, new_victim, usable,
 };
-
-const INSTALL_HINT: &str = "run scripts/test: it installs Debian's chromium and runs \
-    `npm ci --prefix tests/browser` (playwright-core) before the suite";
-
-fn repo() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-}
 
 #[tokio::test]
 async fn console_files_need_no_credentials_and_carry_a_strict_policy() {
@@ -68,6 +61,21 @@ async fn console_files_need_no_credentials_and_carry_a_strict_policy() {
             "dry_run: true",
         ),
         (
+            "/console/rules.js",
+            "text/javascript; charset=utf-8",
+            "query-kill-process-task",
+        ),
+        (
+            "/console/rule-form.js",
+            "text/javascript; charset=utf-8",
+            "preview-session-for-kill-process-task",
+        ),
+        (
+            "/console/ask.js",
+            "text/javascript; charset=utf-8",
+            "showModal",
+        ),
+        (
             "/console/history.js",
             "text/javascript; charset=utf-8",
             "query-kill-process-history",
@@ -114,26 +122,8 @@ async fn console_files_need_no_credentials_and_carry_a_strict_policy() {
 
 #[tokio::test]
 async fn in_a_browser_a_dba_kills_exactly_the_two_sessions_selected() {
-    let playwright = repo().join("tests/browser/node_modules/playwright-core");
-    assert!(
-        playwright.is_dir(),
-        "{} is missing: {INSTALL_HINT}",
-        playwright.display()
-    );
-    assert!(
-        Path::new("/usr/bin/chromium").exists(),
-        "/usr/bin/chromium is missing: {INSTALL_HINT}"
-    );
-
     let KillSetup { app, db, ctx } = KillSetup::new("PROCESS, CONNECTION ADMIN").await;
-    let projects = app.expect(Method::GET, "/v3/projects", None, 200).await;
-    let project_name = projects["projects"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["id"] == ctx.project.as_str())
-        .map(|p| p["name"].as_str().unwrap().to_owned())
-        .expect("the test project is listed");
+    let project_name = project_name(&app, &ctx.project).await;
     let user = new_victim(db, "console");
     let database = new_database(db, "shop");
     let mut victims = Vec::new();
@@ -152,37 +142,22 @@ async fn in_a_browser_a_dba_kills_exactly_the_two_sessions_selected() {
     for shot in [&screenshot, &confirm_shot] {
         let _ = std::fs::remove_file(shot);
     }
-    let mut cmd = std::process::Command::new("node");
-    cmd.arg(repo().join("tests/browser/console.mjs"))
-        .current_dir(repo())
-        .env("DBKILL_CONSOLE_URL", &app.base)
-        .env("DBKILL_CONSOLE_USER", "admin")
-        .env("DBKILL_CONSOLE_PASSWORD", ADMIN_PASSWORD)
-        .env("DBKILL_CONSOLE_PROJECT", &project_name)
-        .env("DBKILL_CONSOLE_INSTANCE", "maria")
-        .env(
-            "DBKILL_CONSOLE_VICTIMS",
-            format!("{},{}", chosen[0], chosen[1]),
-        )
-        .env("DBKILL_CONSOLE_FILTER_USER", &user)
-        .env("DBKILL_CONSOLE_EXPECT_ROWS", "4")
-        .env("DBKILL_CONSOLE_SCREENSHOT", &screenshot);
-    // The service runs on this test's runtime: the browser must be awaited, not waited for.
-    let run = tokio::process::Command::from(cmd)
-        .kill_on_drop(true)
-        .output();
-    let out = tokio::time::timeout(Duration::from_secs(180), run)
-        .await
-        .expect("the browser test finishes within 180 s")
-        .unwrap_or_else(|e| panic!("cannot run node ({e}): {INSTALL_HINT}"));
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        out.status.success(),
-        "tests/browser/console.mjs failed ({}):\n{stdout}\n{stderr}",
-        out.status
-    );
-    assert!(stdout.contains("console.mjs: ok"), "{stdout}\n{stderr}");
+    let victims_env = format!("{},{}", chosen[0], chosen[1]);
+    run_scenario(
+        "console.mjs",
+        &[
+            ("DBKILL_CONSOLE_URL", &app.base),
+            ("DBKILL_CONSOLE_USER", "admin"),
+            ("DBKILL_CONSOLE_PASSWORD", ADMIN_PASSWORD),
+            ("DBKILL_CONSOLE_PROJECT", &project_name),
+            ("DBKILL_CONSOLE_INSTANCE", "maria"),
+            ("DBKILL_CONSOLE_VICTIMS", &victims_env),
+            ("DBKILL_CONSOLE_FILTER_USER", &user),
+            ("DBKILL_CONSOLE_EXPECT_ROWS", "4"),
+            ("DBKILL_CONSOLE_SCREENSHOT", screenshot.to_str().unwrap()),
+        ],
+    )
+    .await;
 
     // On the server: exactly the two chosen sessions are gone, the other two still work.
     for (conn, id) in &mut victims {
@@ -222,7 +197,6 @@ async fn in_a_browser_a_dba_kills_exactly_the_two_sessions_selected() {
     assert_eq!(killed, chosen, "{history}");
 
     for shot in [&screenshot, &confirm_shot] {
-        let png = std::fs::read(shot).unwrap_or_else(|e| panic!("{}: {e}", shot.display()));
-        assert!(png.starts_with(b"\x89PNG\r\n\x1a\n"), "{}", shot.display());
+        assert_png(shot);
     }
 }

@@ -1,15 +1,13 @@
 //! AK/SK signing end to end: access keys, signed requests accepted, and every tampering refused;
 //! then the unmodified official Python SDK driving dbkill against a real server.
 
-use std::path::PathBuf;
-use std::process::Command;
-
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
-use crate::helpers::app::{ADMIN_PASSWORD, Resp, TestApp, spawn_app};
+use crate::helpers::app::{Resp, TestApp, spawn_app};
 use crate::helpers::errors::{assert_das_error, assert_das_error_says};
 use crate::helpers::fixtures::{idle, new_victim, usable};
+use crate::helpers::sdk::{admin_access_key, run_sdk_script};
 use crate::helpers::signed::{AccessKey, ToSign, access_key, sdk_date, sign};
 use crate::support::mariadb::{shared, unique_name};
 
@@ -251,31 +249,15 @@ async fn access_keys_are_managed_by_their_user_or_the_global_admin() {
     assert_eq!(mine.body["credentials"], json!([]));
 }
 
-fn sdk_python() -> PathBuf {
-    let path = std::env::var_os("DBKILL_SDK_PYTHON")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/sdk-venv/bin/python")
-        });
-    assert!(
-        path.exists(),
-        "{} is missing: run scripts/test, which creates the Python venv with huaweicloudsdkdas",
-        path.display()
-    );
-    path
-}
-
 #[tokio::test]
 async fn the_official_python_sdk_drives_dbkill() {
-    let python = sdk_python();
     let app = spawn_app().await;
     let db = shared();
     let project = app.create_project(&unique_name("sdk")).await;
     let instance = app
         .create_instance(&project, json!({"name": "maria", "datastore_type": "mariadb", "host": db.host(), "port": db.port()}))
         .await;
-    let admin_id = admin_user_id(&app).await;
-    let key = access_key(&app, &app.admin_token, &admin_id).await;
+    let key = admin_access_key(&app).await;
     let killer = unique_name("sdkkiller");
     db.sql(&format!("CREATE USER '{killer}'@'%' IDENTIFIED BY 'pw'; GRANT PROCESS, CONNECTION ADMIN ON *.* TO '{killer}'@'%'"));
     let by_user = new_victim(db, "sdkvictim");
@@ -291,34 +273,22 @@ async fn the_official_python_sdk_drives_dbkill() {
     let mut bystander = idle(db, &by_ids, None).await;
     let ids: Vec<String> = listed.iter().map(|(_, id)| id.to_string()).collect();
 
-    let out = tokio::task::spawn_blocking({
-        let base = app.base.clone();
-        move || {
-            Command::new(python)
-                .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/sdk/das_e2e.py"))
-                .env("DBKILL_ENDPOINT", base)
-                .env("DBKILL_AK", key.access)
-                .env("DBKILL_SK", key.secret)
-                .env("DBKILL_PROJECT", project)
-                .env("DBKILL_INSTANCE", instance)
-                .env("DBKILL_DB_USER", killer)
-                .env("DBKILL_DB_PASSWORD", "pw")
-                .env("DBKILL_VICTIM_USER", by_user)
-                .env("DBKILL_VICTIM_COUNT", "3")
-                .env("DBKILL_VICTIM_IDS", ids.join(","))
-                .output()
-                .unwrap()
-        }
-    })
-    .await
-    .unwrap();
-    assert!(
-        out.status.success(),
-        "SDK script failed:\n{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "OK");
+    run_sdk_script(
+        "das_e2e.py",
+        vec![
+            ("DBKILL_ENDPOINT", app.base.clone()),
+            ("DBKILL_AK", key.access),
+            ("DBKILL_SK", key.secret),
+            ("DBKILL_PROJECT", project),
+            ("DBKILL_INSTANCE", instance),
+            ("DBKILL_DB_USER", killer),
+            ("DBKILL_DB_PASSWORD", "pw".into()),
+            ("DBKILL_VICTIM_USER", by_user),
+            ("DBKILL_VICTIM_COUNT", "3".into()),
+            ("DBKILL_VICTIM_IDS", ids.join(",")),
+        ],
+    )
+    .await;
     for (conn, id) in victims.iter_mut().chain(listed.iter_mut()) {
         assert!(!db.alive(*id), "{id} survived");
         assert!(!usable(conn).await);
@@ -327,9 +297,4 @@ async fn the_official_python_sdk_drives_dbkill() {
         usable(&mut bystander.0).await,
         "a session not named was killed"
     );
-}
-
-async fn admin_user_id(app: &TestApp) -> String {
-    let r = app.try_login("admin", ADMIN_PASSWORD, None).await;
-    r.body["token"]["user"]["id"].as_str().unwrap().to_owned()
 }

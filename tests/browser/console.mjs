@@ -16,22 +16,9 @@
 //                              confirmation dialog goes next to it as <name>-confirm.png
 //   DBKILL_CHROMIUM            the browser (default /usr/bin/chromium)
 
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
-import { chromium } from 'playwright-core';
-
-const STEP_TIMEOUT_MS = 20_000;
-const WATCHDOG_MS = 150_000;
-
-function setting(name, fallback) {
-  const value = process.env[name] ?? fallback;
-  if (value === undefined || value === '') {
-    console.error(`console.mjs: ${name} is not set`);
-    process.exit(2);
-  }
-  return value;
-}
+import {
+  byNumber, check, log, pickContext, runScenario, sameIds, setting, signIn, signOut,
+} from './harness.mjs';
 
 const cfg = {
   url: setting('DBKILL_CONSOLE_URL').replace(/\/+$/, ''),
@@ -47,69 +34,14 @@ const cfg = {
 };
 const confirmShot = cfg.screenshot.replace(/(\.png)?$/, '-confirm.png');
 const failureShot = cfg.screenshot.replace(/(\.png)?$/, '-failure.png');
-const byNumber = (a, b) => Number(a) - Number(b);
 const victims = [...cfg.victims].sort(byNumber);
 
-class Failure extends Error {}
-
-function check(condition, message) {
-  if (!condition) throw new Failure(message);
-}
-
-function sameIds(got, want) {
-  const a = [...got].sort(byNumber);
-  return a.length === want.length && a.every((id, i) => id === want[i]);
-}
-
-function log(message) {
-  console.log(`console.mjs: ${message}`);
-}
-
-// A hung browser must not hang the test suite.
-const watchdog = setTimeout(() => {
-  console.error(`console.mjs: gave up after ${WATCHDOG_MS / 1000} s`);
-  process.exit(1);
-}, WATCHDOG_MS);
-
-const userDataDir = mkdtempSync(path.join(tmpdir(), 'dbkill-chromium-'));
-mkdirSync(path.dirname(path.resolve(cfg.screenshot)), { recursive: true });
-
-let context;
 let page;
-const pageErrors = [];
 
-async function run() {
+async function run(p) {
+  page = p;
   check(victims.length > 0, 'DBKILL_CONSOLE_VICTIMS names no session id');
-  // Never a downloaded browser: Debian's chromium, isolated in a fresh profile, quiet on the
-  // network (the machine has none beyond the service under test).
-  context = await chromium.launchPersistentContext(userDataDir, {
-    executablePath: cfg.browser,
-    headless: true,
-    args: [
-      '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-      '--disable-background-networking', '--disable-component-update', '--disable-sync',
-    ],
-    viewport: { width: 1440, height: 860 },
-    locale: 'en-US',
-    timezoneId: 'UTC',
-  });
-  page = context.pages()[0] || (await context.newPage());
-  page.setDefaultTimeout(STEP_TIMEOUT_MS);
-  // A CSP violation or a script error shows up here; the console must have none.
-  page.on('pageerror', (e) => pageErrors.push(`page error: ${e.message}`));
-  page.on('console', (m) => {
-    if (m.type() === 'error') pageErrors.push(`console error: ${m.text()}`);
-  });
-
-  log(`opening ${cfg.url}/console`);
-  await page.goto(`${cfg.url}/console`);
-  await page.locator('#login-view').waitFor({ state: 'visible' });
-  // The page starts in the browser's language; this run reads English text.
-  await page.locator('#login-view [data-lang=en]').click();
-  await page.fill('#login-user', cfg.user);
-  await page.fill('#login-password', cfg.password);
-  await page.click('#login-submit');
-  await page.locator('#main-view').waitFor({ state: 'visible' });
+  await signIn(page, cfg.url, cfg.user, cfg.password);
   const stored = await page.evaluate(() => ({
     session: sessionStorage.getItem('dbkill.token'),
     local: Object.keys(localStorage).filter((k) => /token/i.test(k) || /token/i.test(localStorage.getItem(k) || '')),
@@ -119,10 +51,7 @@ async function run() {
   check(stored.local.length === 0 && stored.cookies === '', `the token leaked: ${JSON.stringify(stored)}`);
   log('signed in');
 
-  await pickOption('#project-select', cfg.project);
-  await pickOption('#instance-select', cfg.instance);
-  // The instance has one db user: the console picks it by itself.
-  await page.waitForFunction(() => document.getElementById('dbuser-select').value !== '');
+  await pickContext(page, cfg.project, cfg.instance);
   log('project, instance and db user chosen');
 
   for (const id of victims) await row(id).waitFor({ state: 'attached' });
@@ -200,39 +129,12 @@ async function run() {
   await page.locator('#main-view [data-lang=en]').click();
   check((await page.textContent('#tab-history')).includes('Kill history'), 'no English after switching back');
 
-  await page.click('#logout');
-  await page.locator('#login-view').waitFor({ state: 'visible' });
+  await signOut(page);
   check((await page.evaluate(() => sessionStorage.getItem('dbkill.token'))) === null, 'the token outlived the logout');
-  check(pageErrors.length === 0, `the page reported errors:\n${pageErrors.join('\n')}`);
-  log('ok');
 }
 
 function row(id) {
   return page.locator(`#sessions-body tr[data-id="${id}"]`);
 }
 
-/** Chooses the option labelled `label` once the console has loaded it. */
-async function pickOption(select, label) {
-  await page.waitForFunction(
-    ([sel, text]) => [...document.querySelectorAll(`${sel} option`)].some((o) => o.textContent === text),
-    [select, label]);
-  await page.selectOption(select, { label });
-}
-
-let status = 0;
-try {
-  await run();
-} catch (e) {
-  status = 1;
-  console.error(`console.mjs: FAILED: ${e instanceof Failure ? e.message : e.stack || e}`);
-  if (pageErrors.length) console.error(pageErrors.join('\n'));
-  if (page) {
-    await page.screenshot({ path: failureShot, fullPage: true }).catch(() => {});
-    console.error(`console.mjs: the page at the failure: ${failureShot}`);
-  }
-} finally {
-  if (context) await context.close().catch(() => {});
-  rmSync(userDataDir, { recursive: true, force: true });
-  clearTimeout(watchdog);
-}
-process.exit(status);
+await runScenario({ browser: cfg.browser, failureShot }, run);

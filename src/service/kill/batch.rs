@@ -5,8 +5,6 @@
 
 use std::collections::HashMap;
 
-use tokio::time::Instant;
-
 use super::fold::{self, Folded};
 use super::timing::KillTiming;
 use super::{KillRequest, execute, record, verify};
@@ -32,7 +30,7 @@ pub struct PartOutcome {
 impl Services {
     /// Records every part's intent, then kills all their sessions with `kill_type` in one
     /// execution by `timing`, verifies, and records each part's outcomes. Nothing is sent when
-    /// an intent cannot be recorded.
+    /// an intent cannot be recorded. `held_while_sending` is released once the KILLs are sent.
     pub(in crate::service) async fn kill_parts(
         &self,
         access: &DbUserAccess,
@@ -40,6 +38,7 @@ impl Services {
         parts: Vec<KillPart>,
         kill_type: KillType,
         timing: KillTiming,
+        held_while_sending: tokio::sync::OwnedMutexGuard<()>,
     ) -> DasResult<Vec<PartOutcome>> {
         let _in_flight: Vec<_> = parts
             .iter()
@@ -71,18 +70,16 @@ impl Services {
             timing,
         )
         .await;
+        drop(held_while_sending);
         let sorted = fold::sort(planned.kill, results);
-        let sent_to: Vec<_> = sorted
-            .accepted
-            .iter()
-            .chain(&sorted.unanswered)
-            .map(|(s, _)| s)
-            .collect();
-        let wait_until = timing
-            .verify_until
-            .min(Instant::now() + self.kill.verify_timeout);
-        let verified =
-            verify::verify(driver, &sent_to, kill_type, wait_until, timing.verify_until).await;
+        let verified = verify::verify_sent(
+            driver,
+            &sorted.sent_to(),
+            kill_type,
+            timing,
+            self.kill.verify_timeout,
+        )
+        .await;
         // A tick has no caller to report to: its failures are in the history's outcomes.
         let mut scratch = KillReport {
             request_id: String::new(),

@@ -58,6 +58,17 @@ pub(super) fn sort(kill: Vec<Session>, results: KillResults) -> Sorted {
     sorted
 }
 
+impl Sorted {
+    /// The sessions a KILL was sent to: accepted, or sent without an answer.
+    pub(super) fn sent_to(&self) -> Vec<&Session> {
+        self.accepted
+            .iter()
+            .chain(&self.unanswered)
+            .map(|(s, _)| s)
+            .collect()
+    }
+}
+
 pub(super) fn fold(sorted: Sorted, v: &Verified, report: &mut KillReport) -> Folded {
     let mut f = Folded::default();
     for (s, at) in sorted.accepted {

@@ -81,21 +81,12 @@ impl Services {
         .await;
         let sent = started.elapsed();
         let sorted = fold::sort(planned.kill, results);
-        let sent_to: Vec<_> = sorted
-            .accepted
-            .iter()
-            .chain(&sorted.unanswered)
-            .map(|(s, _)| s)
-            .collect();
-        let wait_until = timing
-            .verify_until
-            .min(Instant::now() + self.kill.verify_timeout);
-        let verified = verify::verify(
+        let verified = verify::verify_sent(
             driver,
-            &sent_to,
+            &sorted.sent_to(),
             req.kill_type,
-            wait_until,
-            timing.verify_until,
+            timing,
+            self.kill.verify_timeout,
         )
         .await;
         let verified_at = started.elapsed();

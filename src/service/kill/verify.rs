@@ -24,6 +24,19 @@ pub(super) struct Verified {
     pub checked: bool,
 }
 
+/// Verifies the sessions a kill sent KILLs to, for at most `verify_timeout` and never past the
+/// timing's end.
+pub(super) async fn verify_sent(
+    driver: &dyn SessionDriver,
+    sent_to: &[&Session],
+    kill_type: KillType,
+    timing: super::KillTiming,
+    verify_timeout: Duration,
+) -> Verified {
+    let wait_until = timing.verify_until.min(Instant::now() + verify_timeout);
+    verify(driver, sent_to, kill_type, wait_until, timing.verify_until).await
+}
+
 /// Watches `sessions` until they are all gone or `wait_until`; every read ends by `read_until`.
 pub(super) async fn verify(
     driver: &dyn SessionDriver,

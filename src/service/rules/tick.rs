@@ -54,8 +54,9 @@ impl From<crate::store::StoreError> for TickFailure {
     }
 }
 
-/// The time one tick's kill has: sending, verification and the outcomes.
-const TICK_KILL_DEADLINE: Duration = Duration::from_secs(10);
+/// The time one tick's kill has: sending, verification and the outcomes. Terminate and
+/// switch-off wait at most the sending part of it.
+const TICK_KILL_DEADLINE: Duration = Duration::from_secs(5);
 
 impl Services {
     /// Runs one tick of `instance`; a failure is counted and returned for the loop to log.
@@ -67,7 +68,6 @@ impl Services {
         let started = Instant::now();
         let label = instance.to_string();
         metrics::counter!("dbkill_rule_ticks_total", "instance_id" => label.clone()).increment(1);
-        let _gate = self.rules.gates.enter(instance).await;
         let result = self.run_tick(project, instance).await;
         metrics::histogram!("dbkill_rule_tick_seconds").record(started.elapsed().as_secs_f64());
         if let Err(f) = &result {
@@ -134,12 +134,13 @@ impl Services {
         rules: &[KillRuleRecord],
     ) -> Result<(), TickFailure> {
         let driver = driver_for(self, db_user)?;
-        let until = Instant::now() + self.engines.timeouts().statement;
+        // A listing is as old as its request: one held up on the way is no fresher for it.
+        let listed = Instant::now();
+        let until = listed + self.engines.timeouts().statement;
         let snap = driver
             .list(&KillFilter::default(), until)
             .await
             .map_err(DasError::from)?;
-        let listed = Instant::now();
         let mut sessions = snap.sessions;
         let conditions: Vec<_> = rules.iter().map(|r| r.conditions.clone()).collect();
         super::trx::add_trx_ages(driver.as_ref(), &mut sessions, &conditions).await?;
@@ -220,6 +221,30 @@ impl Services {
         Ok(())
     }
 
+    /// The parts whose rule still runs, read under the instance's gate: a rule terminated, or a
+    /// switch turned off, since the tick began kills nothing more.
+    async fn still_running(
+        &self,
+        db_user: &DbUserAccess,
+        parts: Vec<KillPart>,
+    ) -> Result<Vec<KillPart>, TickFailure> {
+        let instance = &db_user.instance().id;
+        if self.store.rule_switch(instance).await? != crate::domain::RuleSwitch::On {
+            return Ok(vec![]);
+        }
+        let running: std::collections::HashSet<i64> = self
+            .store
+            .rules_in_state(instance, TaskState::Running)
+            .await?
+            .iter()
+            .map(|r| r.id)
+            .collect();
+        Ok(parts
+            .into_iter()
+            .filter(|p| running.contains(&p.req.task_id))
+            .collect())
+    }
+
     /// Kills what the decisions credit to each rule, one execution per kind of KILL.
     async fn kill_decided(
         &self,
@@ -254,6 +279,13 @@ impl Services {
                 .push(part);
         }
         for (kill_type, parts) in by_type.into_values() {
+            // Terminate and switch-off wait for this gate after writing: with it held, what is
+            // still running now may be killed, and nothing else.
+            let gate = self.rules.gates.enter(&db_user.instance().id).await;
+            let parts = self.still_running(db_user, parts).await?;
+            if parts.is_empty() {
+                continue;
+            }
             // Never kill from a stale listing: a session may have changed since.
             if listed.elapsed() > self.rules.settings.interval {
                 return Err(TickFailure {
@@ -264,7 +296,7 @@ impl Services {
             let timing =
                 KillTiming::new(Instant::now(), TICK_KILL_DEADLINE, self.kill.verify_timeout);
             let outcomes = self
-                .kill_parts(db_user, driver, parts, kill_type, timing)
+                .kill_parts(db_user, driver, parts, kill_type, timing, gate)
                 .await?;
             for o in outcomes {
                 let killed = o.killed.len();
