@@ -2,6 +2,7 @@
 //! killer account registered as a db user (`KillCtx`, with a fresh app: `KillSetup`), victim
 //! sessions of named users on named databases, and checks that a connection really died.
 
+use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use mysql_async::Conn;
@@ -308,6 +309,16 @@ pub async fn left_server(db: &MariaDb, id: u64) -> bool {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     true
+}
+
+/// The session ids of every row of a kill-history answer.
+pub fn history_ids(history: &Value) -> BTreeSet<u64> {
+    history["killed_sessions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["session_id"].as_u64().unwrap())
+        .collect()
 }
 
 /// Session ids as KillSession's `process_ids` takes them: decimal strings.

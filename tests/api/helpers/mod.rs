@@ -1,13 +1,12 @@
 //! What the test modules share: the running service and its client (`app`), the `dbkill` binary
 //! as a client (`cli`), set-ups on a real server (`fixtures`), `dbkill serve` as a child process
 //! (`serve`), requests signed as the SDKs sign them (`signed`) and the official SDK's scripts
-//! (`sdk`), kill rules through the auto-flow API (`auto_flow`; `rules` as one typed value per
-//! instance), victim sessions of every kind (`sessions`), a webhook receiver (`webhook`),
+//! (`sdk`), kill rules through the auto-flow API as one typed value per instance (`rules`),
+//! victim sessions of every kind (`sessions`), a webhook receiver (`webhook`),
 //! `/metrics` samples (`metrics`), assertions on DAS error answers (`errors`), and the console's
 //! browser scenarios (`browser`).
 
 pub mod app;
-pub mod auto_flow;
 pub mod browser;
 pub mod cli;
 pub mod errors;

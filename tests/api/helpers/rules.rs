@@ -1,6 +1,7 @@
 //! The kill-rule endpoints of one instance (DAS "auto-flow") as typed calls: the switch, adding,
-//! previewing, listing and terminating rules, and kill-all-session; a rule body with DAS's
-//! required fields filled in; and an app whose rules tick as often as the settings allow.
+//! previewing, listing and terminating rules, kill-all-session and the history of one rule's
+//! kills; the runner's tick counters in `/metrics`; a rule body with DAS's required fields
+//! filled in; and an app whose rules tick as often as the settings allow.
 
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
@@ -10,6 +11,7 @@ use serde_json::{Value, json};
 
 use super::app::{Resp, TestApp, spawn_app_with};
 use super::fixtures::KillCtx;
+use super::metrics::{scrape, sum};
 
 /// The tick the rule tests run with: the least `rule_interval_ms` allows, to keep them fast.
 pub const TICK: Duration = Duration::from_millis(250);
@@ -38,6 +40,14 @@ pub fn rule(fields: Value) -> Value {
     body
 }
 
+/// The rule with task id `id` in a listing (as [`Rules::list`] returns it).
+pub fn listed_rule(rules: &[Value], id: i64) -> &Value {
+    rules
+        .iter()
+        .find(|r| r["task_id"] == json!(id))
+        .unwrap_or_else(|| panic!("rule {id} is not listed: {rules:?}"))
+}
+
 /// DAS `task_state` values.
 pub const RUNNING: i64 = 1;
 pub const STOPPED: i64 = 2;
@@ -48,6 +58,8 @@ pub const PAUSED: i64 = 4;
 pub struct Rules<'a> {
     app: &'a TestApp,
     base: String,
+    /// The instance id, as the runner's metrics label it.
+    instance: String,
 }
 
 impl<'a> Rules<'a> {
@@ -55,6 +67,7 @@ impl<'a> Rules<'a> {
         Rules {
             app,
             base: format!("/v3/{}/instances/{}/auto-flow", ctx.project, ctx.instance),
+            instance: ctx.instance.clone(),
         }
     }
 
@@ -166,11 +179,7 @@ impl<'a> Rules<'a> {
 
     /// The listed rule with task id `id`.
     pub async fn get(&self, id: i64) -> Value {
-        self.list()
-            .await
-            .into_iter()
-            .find(|r| r["task_id"] == json!(id))
-            .unwrap_or_else(|| panic!("rule {id} is not listed"))
+        listed_rule(&self.list().await, id).clone()
     }
 
     /// Terminates a rule, the id sent as DAS's examples send it (a string), whatever it answers.
@@ -195,6 +204,35 @@ impl<'a> Rules<'a> {
         self.app
             .admin_call(Method::POST, &self.path("kill-all-session"), None)
             .await
+    }
+
+    /// The history rows (newest first, up to 100) of sessions killed by rule `id`.
+    pub async fn kills(&self, id: i64) -> Vec<Value> {
+        let h = self
+            .admin_ok(
+                Method::GET,
+                "query-kill-process-history?page_size=100",
+                None,
+            )
+            .await;
+        h["killed_sessions"]
+            .as_array()
+            .unwrap_or_else(|| panic!("no killed_sessions: {h}"))
+            .iter()
+            .filter(|row| row["task_id"] == json!(id))
+            .cloned()
+            .collect()
+    }
+
+    /// `dbkill_rule_ticks_total` and the sum of `dbkill_rule_tick_failures_total` over every
+    /// reason, for this instance.
+    pub async fn tick_counts(&self) -> (f64, f64) {
+        let text = scrape(self.app).await;
+        let labels = [("instance_id", self.instance.as_str())];
+        (
+            sum(&text, "dbkill_rule_ticks_total", &labels),
+            sum(&text, "dbkill_rule_tick_failures_total", &labels),
+        )
     }
 
     /// The switch and every rule with its counters, for an assertion message.

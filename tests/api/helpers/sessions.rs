@@ -200,6 +200,19 @@ pub async fn wait_gone(db: &MariaDb, ids: &BTreeSet<u64>, deadline: Instant) -> 
     }
 }
 
+/// Waits up to `within` for session `id` to leave the server: how long it took, `None` if it
+/// is still listed.
+pub async fn gone_within(db: &MariaDb, id: u64, within: Duration) -> Option<Duration> {
+    let start = Instant::now();
+    while db.alive(id) {
+        if start.elapsed() > within {
+            return None;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    Some(start.elapsed())
+}
+
 /// Ends whatever of `victims` is still on the server (as root), so no statement outlives its
 /// test on a shared server.
 pub async fn end_all<'a>(db: &MariaDb, victims: impl IntoIterator<Item = &'a Victim>) {

@@ -2,7 +2,6 @@
 //! unprotected client session of the instance, as one KillSession would (history `task_id` 0),
 //! and spares protected users, the server's threads and dbkill's own connections.
 
-use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
@@ -10,7 +9,7 @@ use serde_json::json;
 use super::{KILLER_GRANTS, private_server};
 use crate::helpers::errors::assert_das_error;
 use crate::helpers::fixtures::{
-    killer_ctx, new_database, new_victim, wait_until_only_the_lifeline,
+    history_ids, killer_ctx, new_database, new_victim, wait_until_only_the_lifeline,
 };
 use crate::helpers::rules::{Rules, TICK, spawn_rules_app};
 use crate::helpers::sessions::{Via, idle_victim, ids, sleeping_victim, wait_gone};
@@ -88,10 +87,7 @@ async fn kill_all_sessions_needs_the_switch_on_and_then_kills_every_unprotected_
 
     let h = ctx.history(&app, "").await;
     let rows = h["killed_sessions"].as_array().unwrap();
-    let killed: BTreeSet<u64> = rows
-        .iter()
-        .map(|r| r["session_id"].as_u64().unwrap())
-        .collect();
+    let killed = history_ids(&h);
     assert_eq!(killed, ids(&victims), "{h}");
     for r in rows {
         assert_eq!(r["task_id"], 0, "{r}");

@@ -3,14 +3,13 @@
 //! in yet) and dbkill's own connections, including those of a db user no rule acts as. Every
 //! other session older than a second dies.
 
-use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
 
 use super::{KILLER_GRANTS, private_server};
 use crate::helpers::fixtures::{
-    killer_ctx, new_victim, register_killer, wait_until_only_the_lifeline,
+    history_ids, killer_ctx, new_victim, register_killer, wait_until_only_the_lifeline,
 };
 use crate::helpers::rules::{KILL_WITHIN, Rules, TICK, rule, spawn_rules_app};
 use crate::helpers::sessions::{Via, idle_victim, ids, sleeping_victim, wait_gone};
@@ -94,10 +93,7 @@ async fn a_time_only_rule_kills_every_client_but_no_protected_system_or_own_sess
     // (lifelines or any other) is there.
     let h = ctx.history_of(&app, victims.len()).await;
     let rows = h["killed_sessions"].as_array().unwrap();
-    let killed: BTreeSet<u64> = rows
-        .iter()
-        .map(|r| r["session_id"].as_u64().unwrap())
-        .collect();
+    let killed = history_ids(&h);
     assert_eq!(killed, ids(&victims), "{h}");
     for r in rows {
         assert_eq!(r["user"], victim.as_str(), "{r}");

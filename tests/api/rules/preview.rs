@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use crate::helpers::fixtures::{killer_ctx, new_database, new_victim};
+use crate::helpers::fixtures::{history_ids, killer_ctx, new_database, new_victim};
 use crate::helpers::rules::{KILL_WITHIN, Rules, TICK, rule, spawn_rules_app};
 use crate::helpers::sessions::{Via, end_all, idle_victim, ids, sleeping_victim, wait_gone};
 use crate::support::mariadb::shared;
@@ -60,10 +60,7 @@ async fn the_next_tick_kills_exactly_what_the_preview_listed() {
 
     let h = ctx.history_of(&app, still_there.len()).await;
     let rows = h["killed_sessions"].as_array().unwrap();
-    let killed: BTreeSet<u64> = rows
-        .iter()
-        .map(|r| r["session_id"].as_u64().unwrap())
-        .collect();
+    let killed = history_ids(&h);
     assert_eq!(killed, still_there, "{h}");
     for r in rows {
         assert_eq!(r["task_id"], json!(task), "{r}");

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use crate::helpers::app::spawn_app_with;
-use crate::helpers::fixtures::{killer_ctx, new_victim};
+use crate::helpers::fixtures::{history_ids, killer_ctx, new_victim};
 use crate::helpers::rules::{KILL_WITHIN, PAUSED, RUNNING, Rules, TICK, rule, spawn_rules_app};
 use crate::helpers::sessions::{Via, Victim, end_all, ids, listed, sleeping_victim, wait_gone};
 use crate::helpers::webhook::WebhookSink;
@@ -92,13 +92,7 @@ async fn max_kills_per_minute_caps_a_rules_kills() {
     assert_eq!(r["killed_total"], 2, "{r}");
     assert_eq!(r["matched_total"], 5, "{r}");
     let h = ctx.history_of(&app, killed.len()).await;
-    let in_history: BTreeSet<u64> = h["killed_sessions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["session_id"].as_u64().unwrap())
-        .collect();
-    assert_eq!(in_history, killed, "{h}");
+    assert_eq!(history_ids(&h), killed, "{h}");
     end_all(db, &victims).await;
 }
 
