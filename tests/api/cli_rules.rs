@@ -6,12 +6,11 @@
 use std::time::Duration;
 
 use dbkill::cli::EXIT_FAILED;
-use reqwest::Method;
 use serde_json::Value;
 
-use crate::helpers::app::{TestApp, spawn_app_with};
 use crate::helpers::cli::{Cli, rows_of};
-use crate::helpers::fixtures::{KillCtx, killer_ctx, left_server, new_victim, sleeping};
+use crate::helpers::fixtures::{killer_ctx, left_server, new_victim, sleeping};
+use crate::helpers::rules::{Rules, listed_rule, spawn_rules_app};
 use crate::support::mariadb::shared;
 
 /// Runs `dbkill rules <sub> --instance maria extra…` (with `stdin`).
@@ -19,26 +18,6 @@ async fn rules(cli: &Cli, sub: &str, extra: &[&str], stdin: &str) -> crate::help
     let mut args = vec!["rules", sub, "--instance", "maria"];
     args.extend_from_slice(extra);
     cli.input(&args, stdin).await
-}
-
-/// The rules of the instance as the HTTP API lists them.
-async fn api_rules(app: &TestApp, ctx: &KillCtx) -> Vec<Value> {
-    let path = format!(
-        "/v3/{}/instances/{}/auto-flow/query-kill-process-task",
-        ctx.project, ctx.instance
-    );
-    let list = app.expect(Method::GET, &path, None, 200).await;
-    list["sql_killing_task_resp_list"]
-        .as_array()
-        .unwrap_or_else(|| panic!("{list}"))
-        .clone()
-}
-
-fn api_rule(rules: &[Value], id: i64) -> &Value {
-    rules
-        .iter()
-        .find(|r| r["task_id"] == id)
-        .unwrap_or_else(|| panic!("no rule {id} in {rules:?}"))
 }
 
 /// The id `Rule <id> added.` names.
@@ -76,9 +55,11 @@ fn counters(row: &[String], kill_type: &str) -> (String, String) {
 #[tokio::test]
 async fn rules_are_previewed_added_listed_and_stopped_from_the_cli() {
     // A short tick: the rule's kill is awaited below.
-    let app = spawn_app_with(|raw| raw.rule_interval_ms = 250).await;
+    let app = spawn_rules_app().await;
     let db = shared();
     let ctx = killer_ctx(&app, db, "PROCESS, CONNECTION ADMIN", &[]).await;
+    // The same rules as the HTTP API shows them.
+    let api = Rules::of(&app, &ctx);
     let cli = Cli::logged_in(&app, &ctx.project).await;
     let victim = new_victim(db, "cli_rv");
     let bystander = new_victim(db, "cli_rb");
@@ -137,7 +118,7 @@ async fn rules_are_previewed_added_listed_and_stopped_from_the_cli() {
         out.stderr
     );
     assert!(out.stdout.contains("No rule was added."), "{}", out.stdout);
-    assert!(api_rules(&app, &ctx).await.is_empty());
+    assert!(api.list().await.is_empty());
     let out = rules(&cli, "list", &[], "").await;
     assert!(out.ok().contains("0 rules"), "{}", out.stdout);
 
@@ -195,9 +176,9 @@ async fn rules_are_previewed_added_listed_and_stopped_from_the_cli() {
     );
 
     // The HTTP API shows both rules as the CLI asked for them.
-    let listed = api_rules(&app, &ctx).await;
+    let listed = api.list().await;
     assert_eq!(listed.len(), 2, "{listed:?}");
-    let r = api_rule(&listed, runaway);
+    let r = listed_rule(&listed, runaway);
     for (field, want) in [
         ("user", Value::from(victim.as_str())),
         ("time", 1.into()),
@@ -211,7 +192,7 @@ async fn rules_are_previewed_added_listed_and_stopped_from_the_cli() {
     ] {
         assert_eq!(r[field], want, "{field}: {r}");
     }
-    let w = api_rule(&listed, watch);
+    let w = listed_rule(&listed, watch);
     assert_eq!(
         (&w["mode"], &w["task_duration"], &w["end_time"], &w["name"]),
         (&"observe".into(), &(-1).into(), &0.into(), &"watch".into()),
@@ -269,7 +250,7 @@ async fn rules_are_previewed_added_listed_and_stopped_from_the_cli() {
             out.stdout
         );
     }
-    let listed = api_rules(&app, &ctx).await;
+    let listed = api.list().await;
     assert!(listed.iter().all(|r| r["task_state"] == 2), "{listed:?}");
     let out = rules(&cli, "list", &[], "").await;
     assert_eq!(row_of(out.ok(), runaway)[2], "stopped", "{}", out.stdout);
@@ -279,18 +260,7 @@ async fn rules_are_previewed_added_listed_and_stopped_from_the_cli() {
 
     let out = rules(&cli, "switch", &["OFF"], "").await;
     assert!(out.ok().contains("is now OFF"), "{}", out.stdout);
-    let status = app
-        .expect(
-            Method::GET,
-            &format!(
-                "/v3/{}/instances/{}/auto-flow/get-kill-process-task-switch",
-                ctx.project, ctx.instance
-            ),
-            None,
-            200,
-        )
-        .await;
-    assert_eq!(status["status"], "OFF");
+    assert_eq!(api.switch().await, "OFF");
 
     assert!(db.alive(bystander_id), "no rule matched the bystander");
     // Leave nothing running on the shared server.

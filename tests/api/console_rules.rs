@@ -7,12 +7,12 @@
 
 use std::path::PathBuf;
 
-use reqwest::Method;
 use serde_json::Value;
 
-use crate::helpers::app::{ADMIN_PASSWORD, spawn_app_with, uuid_hex};
+use crate::helpers::app::{ADMIN_PASSWORD, uuid_hex};
 use crate::helpers::browser::{assert_png, project_name, repo, run_scenario};
 use crate::helpers::fixtures::{idle, killer_ctx, left_server, new_victim, usable};
+use crate::helpers::rules::{Rules, spawn_rules_app};
 use crate::support::mariadb::{shared, unique_name};
 
 const RULE_NAME: &str = "long reports";
@@ -21,7 +21,7 @@ const VIEWER_PASSWORD: &str = "viewer-password-1";
 #[tokio::test]
 async fn in_a_browser_a_dba_creates_a_rule_from_its_preview_watches_it_kill_and_stops_it() {
     // A short tick, so the kill follows the creation quickly.
-    let app = spawn_app_with(|raw| raw.rule_interval_ms = 250).await;
+    let app = spawn_rules_app().await;
     let db = shared();
     let ctx = killer_ctx(&app, db, "PROCESS, CONNECTION ADMIN", &[]).await;
     let project_name = project_name(&app, &ctx.project).await;
@@ -81,28 +81,12 @@ async fn in_a_browser_a_dba_creates_a_rule_from_its_preview_watches_it_kill_and_
     assert!(usable(&mut bystander_conn).await, "the bystander broke");
 
     // The switch the admin turned on stays on: the viewer's attempt was refused.
-    let auto_flow = format!("/v3/{}/instances/{}/auto-flow", ctx.project, ctx.instance);
-    let switch = app
-        .expect(
-            Method::GET,
-            &format!("{auto_flow}/get-kill-process-task-switch"),
-            None,
-            200,
-        )
-        .await;
-    assert_eq!(switch["status"], "ON", "{switch}");
+    let rules = Rules::of(&app, &ctx);
+    assert_eq!(rules.switch().await, "ON");
 
     // The rule as the form described it, stopped by the console, its kill counted.
-    let rules = app
-        .expect(
-            Method::GET,
-            &format!("{auto_flow}/query-kill-process-task"),
-            None,
-            200,
-        )
-        .await;
-    let list = rules["sql_killing_task_resp_list"].as_array().unwrap();
-    assert_eq!(list.len(), 1, "{rules}");
+    let list = rules.list().await;
+    assert_eq!(list.len(), 1, "{list:?}");
     let rule = &list[0];
     for (field, want) in [
         ("task_id", Value::from(task_id)),

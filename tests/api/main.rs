@@ -30,6 +30,7 @@ mod openapi;
 mod protections;
 mod rate_limits;
 mod replay;
+mod rules;
 mod rules_faults;
 mod rules_restart;
 mod rules_sdk;

@@ -15,7 +15,7 @@ use crate::helpers::app::spawn_app;
 use crate::helpers::errors::assert_das_error;
 use crate::helpers::fixtures::{
     KillSetup, idle, ids_of, killer_ctx, left_server, new_database, new_victim, process_ids,
-    sleeping, usable,
+    sleeping, usable, wait_until_only_the_lifeline,
 };
 use crate::support::mariadb::{MariaDb, REPL_USER, replica_pair, shared, unique_name};
 
@@ -51,20 +51,6 @@ fn thread_ids(db: &MariaDb, column: &str, value: &str) -> Vec<u64> {
         "SELECT ID FROM information_schema.PROCESSLIST WHERE {column} = '{value}' ORDER BY ID"
     ));
     out.lines().map(|l| l.parse().unwrap()).collect()
-}
-
-/// Waits up to 5 s until `user` has exactly its lifeline left on the server (registration
-/// opens it; the login check's own connection leaves).
-async fn wait_until_only_the_lifeline(db: &MariaDb, user: &str) {
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while db.processlist_ids(user).len() != 1 {
-        assert!(
-            Instant::now() < deadline,
-            "{user} keeps sessions: {:?}",
-            db.processlist_ids(user)
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
 }
 
 /// A report that killed nothing and skipped each of `expect_skipped` with its reason.

@@ -7,14 +7,13 @@
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use serde_json::json;
+use serde_json::{Value, json};
 
 use crate::helpers::app::{TestApp, spawn_app_with};
-use crate::helpers::auto_flow::{
-    add_rule, gone_within, rule, rule_for_user, rule_kills, set_switch, tick_counts,
-};
-use crate::helpers::fixtures::{KillCtx, idle, killer_ctx, new_victim, usable};
+use crate::helpers::fixtures::{idle, killer_ctx, new_victim, usable};
 use crate::helpers::metrics::{samples, scrape};
+use crate::helpers::rules::{Rules, rule};
+use crate::helpers::sessions::gone_within;
 use crate::support::mariadb::{MariaDb, MariaDbOptions, unique_name};
 
 const KILLER_GRANTS: &str = "PROCESS, CONNECTION ADMIN";
@@ -95,20 +94,31 @@ async fn eventually<T, F: std::future::Future<Output = Option<T>>>(
 }
 
 /// Waits until the instance has run `n` more ticks than now; panics after 5 s.
-async fn more_ticks(app: &TestApp, ctx: &KillCtx, n: f64) {
-    let (start, _) = tick_counts(app, &ctx.instance).await;
+async fn more_ticks(rules: &Rules<'_>, n: f64) {
+    let (start, _) = rules.tick_counts().await;
     eventually(Duration::from_secs(5), || async {
-        (tick_counts(app, &ctx.instance).await.0 >= start + n).then_some(())
+        (rules.tick_counts().await.0 >= start + n).then_some(())
     })
     .await
     .unwrap_or_else(|| panic!("the instance did not run {n} ticks in 5 s"));
 }
 
+/// Rule `task`'s history rows once there are any: its kill's outcome is recorded a moment after
+/// the session has left the server. Panics if none is there within 3 s.
+async fn recorded_kills(rules: &Rules<'_>, task: i64) -> Vec<Value> {
+    eventually(Duration::from_secs(3), || async {
+        let kills = rules.kills(task).await;
+        (!kills.is_empty()).then_some(kills)
+    })
+    .await
+    .expect("the rule's kill is in the history")
+}
+
 /// After a recovery the ticks succeed: over 1.5 s (6 intervals) they go on and none fails.
-async fn assert_ticks_succeed(app: &TestApp, ctx: &KillCtx) {
-    let (ticks, failures) = tick_counts(app, &ctx.instance).await;
+async fn assert_ticks_succeed(rules: &Rules<'_>) {
+    let (ticks, failures) = rules.tick_counts().await;
     tokio::time::sleep(Duration::from_millis(6 * INTERVAL_MS)).await;
-    let (ticks_after, failures_after) = tick_counts(app, &ctx.instance).await;
+    let (ticks_after, failures_after) = rules.tick_counts().await;
     assert!(
         ticks_after >= ticks + 3.0,
         "ticks went from {ticks} to {ticks_after} in 1.5 s"
@@ -142,29 +152,27 @@ async fn a_frozen_server_fails_the_ticks_without_a_kill_and_the_rule_kills_once_
     let db = server();
     let app = app(TARGET_TIMEOUT_MS).await;
     let ctx = killer_ctx(&app, &db, KILLER_GRANTS, &[]).await;
+    let rules = Rules::of(&app, &ctx);
     let victim = new_victim(&db, "frozen");
     let (mut conn, id) = idle(&db, &victim, None).await;
     // Added while the switch is OFF, so the rule cannot act before the server is frozen.
-    let task = add_rule(&app, &ctx, rule_for_user(&victim)).await;
-    let (_, failures_before) = tick_counts(&app, &ctx.instance).await;
+    let task = rules.add(rule(json!({"user": &victim}))).await;
+    let (_, failures_before) = rules.tick_counts().await;
 
     let frozen = Frozen::new(&db);
-    set_switch(&app, &ctx, true).await;
+    rules.switch_on().await;
     // Long enough for several ticks to give up; the victim matches all along (idle > 1 s).
     tokio::time::sleep(Duration::from_millis(4 * TARGET_TIMEOUT_MS)).await;
-    let (_, failures) = tick_counts(&app, &ctx.instance).await;
+    let (_, failures) = rules.tick_counts().await;
     assert!(
         failures > failures_before,
         "no failed tick was counted while the server was frozen ({failures_before} → {failures})"
     );
     let reasons = failure_reasons(&app, &ctx.instance).await;
     eprintln!("frozen server: {failures} failed ticks, reasons {reasons:?}");
-    let listed = rule(&app, &ctx, task).await;
+    let listed = rules.get(task).await;
     assert_eq!(listed["killed_total"], json!(0), "{listed}");
-    assert_eq!(
-        rule_kills(&app, &ctx, task).await,
-        Vec::<serde_json::Value>::new()
-    );
+    assert_eq!(rules.kills(task).await, Vec::<Value>::new());
 
     drop(frozen);
     let took = gone_within(&db, id, recovery()).await.unwrap_or_else(|| {
@@ -175,17 +183,12 @@ async fn a_frozen_server_fails_the_ticks_without_a_kill_and_the_rule_kills_once_
     });
     eprintln!("killed {took:?} after the server answered again");
     assert!(!usable(&mut conn).await, "the victim's connection works");
-    let kills = eventually(Duration::from_secs(3), || async {
-        let kills = rule_kills(&app, &ctx, task).await;
-        (!kills.is_empty()).then_some(kills)
-    })
-    .await
-    .expect("the rule's kill is in the history");
+    let kills = recorded_kills(&rules, task).await;
     assert_eq!(kills.len(), 1, "{kills:?}");
     assert_eq!(kills[0]["session_id"], json!(id), "{kills:?}");
     assert_eq!(kills[0]["killed_source"], json!(format!("rule:{task}")));
-    assert_eq!(rule(&app, &ctx, task).await["killed_total"], json!(1));
-    assert_ticks_succeed(&app, &ctx).await;
+    assert_eq!(rules.get(task).await["killed_total"], json!(1));
+    assert_ticks_succeed(&rules).await;
 }
 
 #[tokio::test]
@@ -193,16 +196,17 @@ async fn a_stopped_server_fails_the_ticks_and_the_rule_kills_again_once_it_is_ba
     let mut db = server();
     let app = app(TARGET_TIMEOUT_MS).await;
     let ctx = killer_ctx(&app, &db, KILLER_GRANTS, &[]).await;
+    let rules = Rules::of(&app, &ctx);
     let victim = new_victim(&db, "stopped");
-    let task = add_rule(&app, &ctx, rule_for_user(&victim)).await;
-    set_switch(&app, &ctx, true).await;
+    let task = rules.add(rule(json!({"user": &victim}))).await;
+    rules.switch_on().await;
     // The runner reads the instance (its lifeline is open) before the server goes away.
-    more_ticks(&app, &ctx, 2.0).await;
-    let (_, failures_before) = tick_counts(&app, &ctx.instance).await;
+    more_ticks(&rules, 2.0).await;
+    let (_, failures_before) = rules.tick_counts().await;
 
     db.stop();
     tokio::time::sleep(Duration::from_millis(8 * INTERVAL_MS)).await;
-    let (_, failures) = tick_counts(&app, &ctx.instance).await;
+    let (_, failures) = rules.tick_counts().await;
     assert!(
         failures > failures_before,
         "no failed tick was counted while the server was down ({failures_before} → {failures})"
@@ -219,14 +223,9 @@ async fn a_stopped_server_fails_the_ticks_and_the_rule_kills_again_once_it_is_ba
         .unwrap_or_else(|| panic!("a victim after the restart lived {within:?}"));
     eprintln!("a victim after the server's restart was killed {took:?} after it connected");
     assert!(!usable(&mut conn).await, "the victim's connection works");
-    let kills = eventually(Duration::from_secs(3), || async {
-        let kills = rule_kills(&app, &ctx, task).await;
-        (!kills.is_empty()).then_some(kills)
-    })
-    .await
-    .expect("the rule's kill is in the history");
+    let kills = recorded_kills(&rules, task).await;
     assert_eq!(kills[0]["session_id"], json!(id), "{kills:?}");
-    assert_ticks_succeed(&app, &ctx).await;
+    assert_ticks_succeed(&rules).await;
 }
 
 /// `dbkill_rule_ticks_total` of an instance, read some time between `sent` and `answered`.
@@ -237,9 +236,9 @@ struct Scrape {
 }
 
 impl Scrape {
-    async fn ticks(app: &TestApp, ctx: &KillCtx) -> Scrape {
+    async fn ticks(rules: &Rules<'_>) -> Scrape {
         let sent = Instant::now();
-        let ticks = tick_counts(app, &ctx.instance).await.0;
+        let ticks = rules.tick_counts().await.0;
         Scrape {
             sent,
             answered: Instant::now(),
@@ -255,23 +254,26 @@ async fn a_tick_held_up_by_a_frozen_server_is_not_followed_by_a_burst_of_ticks()
     // Target timeouts far longer than the freeze: one tick waits out the whole freeze.
     let app = app(10_000).await;
     let ctx = killer_ctx(&app, &db, KILLER_GRANTS, &[]).await;
+    let rules = Rules::of(&app, &ctx);
     // A rule that matches nothing still makes the runner read the instance every tick.
-    add_rule(&app, &ctx, rule_for_user(&unique_name("nobody"))).await;
-    set_switch(&app, &ctx, true).await;
-    more_ticks(&app, &ctx, 3.0).await;
+    rules
+        .add(rule(json!({"user": unique_name("nobody")})))
+        .await;
+    rules.switch_on().await;
+    more_ticks(&rules, 3.0).await;
 
     let mut seen: Vec<Scrape> = Vec::new();
     let frozen = Frozen::new(&db);
     let thaw_at = Instant::now() + Duration::from_millis(FROZEN_INTERVALS * INTERVAL_MS);
     while Instant::now() < thaw_at {
-        seen.push(Scrape::ticks(&app, &ctx).await);
+        seen.push(Scrape::ticks(&rules).await);
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     drop(frozen);
     let thawed = Instant::now();
-    let ticks_at_thaw = tick_counts(&app, &ctx.instance).await.0;
+    let ticks_at_thaw = rules.tick_counts().await.0;
     while thawed.elapsed() < Duration::from_secs(2) {
-        seen.push(Scrape::ticks(&app, &ctx).await);
+        seen.push(Scrape::ticks(&rules).await);
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 

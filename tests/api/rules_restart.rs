@@ -7,16 +7,13 @@ use std::time::{Duration, Instant};
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::helpers::app::spawn_app_with;
-use crate::helpers::auto_flow::{
-    add_rule, gone_within, rule, rule_for_user, rule_kills, set_switch, switch_status,
-};
 use crate::helpers::fixtures::{idle, killer_ctx, new_victim, usable};
+use crate::helpers::rules::{Rules, rule, spawn_rules_app};
 use crate::helpers::serve::{ServeProcess, ServedKiller};
+use crate::helpers::sessions::gone_within;
 use crate::support::mariadb::shared;
 
 const KILLER_GRANTS: &str = "PROCESS, CONNECTION ADMIN";
-const INTERVAL_MS: u64 = 250;
 /// A victim of a `time = 1` rule dies within a second of connecting plus an interval; the rest
 /// is slack for a busy machine (the bound itself is another test's subject).
 const KILL_WITHIN: Duration = Duration::from_secs(5);
@@ -38,25 +35,24 @@ async fn eventually<T, F: std::future::Future<Output = Option<T>>>(
 
 #[tokio::test]
 async fn a_restart_keeps_the_rule_the_switch_and_the_counters_and_the_rule_kills_again() {
-    let app = spawn_app_with(|s| s.rule_interval_ms = INTERVAL_MS).await;
+    let app = spawn_rules_app().await;
     let db = shared();
     let ctx = killer_ctx(&app, db, KILLER_GRANTS, &[]).await;
+    let rules = Rules::of(&app, &ctx);
     let victim = new_victim(db, "restart");
-    let task = add_rule(
-        &app,
-        &ctx,
-        json!({"user": victim, "time": 1, "task_duration": 3600, "task_type": "auto",
-               "name": "survives restarts"}),
-    )
-    .await;
-    set_switch(&app, &ctx, true).await;
+    let task = rules
+        .add(rule(
+            json!({"user": victim, "task_duration": 3600, "name": "survives restarts"}),
+        ))
+        .await;
+    rules.switch_on().await;
     let (mut first, first_id) = idle(db, &victim, None).await;
     gone_within(db, first_id, KILL_WITHIN)
         .await
         .expect("the rule kills the first victim");
     assert!(!usable(&mut first).await);
     let before = eventually("the first kill is counted", || async {
-        let r = rule(&app, &ctx, task).await;
+        let r = rules.get(task).await;
         (r["killed_total"] == json!(1)).then_some(r)
     })
     .await;
@@ -65,8 +61,9 @@ async fn a_restart_keeps_the_rule_the_switch_and_the_counters_and_the_rule_kills
     assert_eq!(before["name"], json!("survives restarts"), "{before}");
 
     let app = app.restart().await;
-    assert_eq!(switch_status(&app, &ctx).await, "ON");
-    let after = rule(&app, &ctx, task).await;
+    let rules = Rules::of(&app, &ctx);
+    assert_eq!(rules.switch().await, "ON");
+    let after = rules.get(task).await;
     assert_eq!(
         after, before,
         "the rule as listed before and after the restart"
@@ -78,14 +75,15 @@ async fn a_restart_keeps_the_rule_the_switch_and_the_counters_and_the_rule_kills
         .expect("the rule kills a victim after the restart");
     assert!(!usable(&mut second).await);
     let counted = eventually("the second kill is counted", || async {
-        let r = rule(&app, &ctx, task).await;
+        let r = rules.get(task).await;
         (r["killed_total"] == json!(2)).then_some(r)
     })
     .await;
     assert_eq!(counted["matched_total"], json!(2), "{counted}");
     assert_eq!(counted["start_time"], before["start_time"]);
     assert_eq!(counted["end_time"], before["end_time"]);
-    let mut killed: Vec<u64> = rule_kills(&app, &ctx, task)
+    let mut killed: Vec<u64> = rules
+        .kills(task)
         .await
         .iter()
         .map(|row| {
@@ -141,7 +139,7 @@ async fn a_rule_of_a_sigkilled_dbkill_resumes_when_it_starts_again_on_the_same_d
             &target.token,
             Method::PUT,
             &flow(&target, "add-kill-process-task"),
-            Some(rule_for_user(&victim)),
+            Some(rule(json!({"user": victim}))),
             200,
         )
         .await;

@@ -6,8 +6,8 @@
 
 use std::time::Duration;
 
-use crate::helpers::app::spawn_app_with;
 use crate::helpers::fixtures::{create_victim_user, idle, killer_ctx, new_victim, usable};
+use crate::helpers::rules::spawn_rules_app;
 use crate::helpers::sdk::{admin_access_key, run_sdk_script};
 use crate::support::mariadb::{MariaDb, MariaDbOptions, unique_name};
 
@@ -27,7 +27,7 @@ async fn the_official_python_sdk_drives_the_seven_auto_flow_operations() {
         event_scheduler: false,
         ..MariaDbOptions::default()
     });
-    let app = spawn_app_with(|s| s.rule_interval_ms = 250).await;
+    let app = spawn_rules_app().await;
     let protected = unique_name("kept");
     create_victim_user(&db, &protected);
     let ctx = killer_ctx(&app, &db, KILLER_GRANTS, &[&protected]).await;

@@ -42,11 +42,13 @@ pub fn rule_matches(s: &Session, c: &RuleConditions) -> bool {
 /// What a rule kills now: its matches that no protection keeps alive, newest first (the order
 /// KILLs are cheapest in).
 pub fn rule_victims(sessions: &[Session], c: &RuleConditions, p: &Protections) -> Vec<Session> {
+    // The cheap checks first, on every session; the set that drops a repeated id only holds
+    // matches (a tick runs 20 rules over 10,000 sessions).
     let mut seen = HashSet::new();
     let mut out: Vec<Session> = sessions
         .iter()
-        .filter(|s| seen.insert(s.id))
         .filter(|s| rule_matches(s, c) && protection_of(s, p).is_none())
+        .filter(|s| seen.insert(s.id))
         .cloned()
         .collect();
     out.sort_by_key(|s| std::cmp::Reverse(s.id));

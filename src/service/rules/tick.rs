@@ -134,12 +134,13 @@ impl Services {
         rules: &[KillRuleRecord],
     ) -> Result<(), TickFailure> {
         let driver = driver_for(self, db_user)?;
-        let until = Instant::now() + self.engines.timeouts().statement;
+        // A listing is as old as its request: one held up on the way is no fresher for it.
+        let listed = Instant::now();
+        let until = listed + self.engines.timeouts().statement;
         let snap = driver
             .list(&KillFilter::default(), until)
             .await
             .map_err(DasError::from)?;
-        let listed = Instant::now();
         let mut sessions = snap.sessions;
         let conditions: Vec<_> = rules.iter().map(|r| r.conditions.clone()).collect();
         super::trx::add_trx_ages(driver.as_ref(), &mut sessions, &conditions).await?;

@@ -2,6 +2,7 @@
 //! killer account registered as a db user (`KillCtx`, with a fresh app: `KillSetup`), victim
 //! sessions of named users on named databases, and checks that a connection really died.
 
+use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use mysql_async::Conn;
@@ -104,6 +105,20 @@ impl KillCtx {
         app.expect(Method::GET, &path, None, 200).await
     }
 
+    /// The history (as [`KillCtx::history`]) once it holds `count` kills, or after 2 s: the
+    /// outcome of a kill nobody waits for (a rule's) is recorded a moment after the session
+    /// has left the server.
+    pub async fn history_of(&self, app: &TestApp, count: usize) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(2);
+        loop {
+            let h = self.history(app, "").await;
+            if h["total_count"] == json!(count) || Instant::now() > deadline {
+                return h;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     /// `kill_time` (Unix ms) of every session the history shows killed on this instance.
     pub async fn kill_times(&self, app: &TestApp) -> Vec<i64> {
         let history = self.history(app, "").await;
@@ -139,10 +154,6 @@ pub async fn killer_ctx_via(
     grants: &str,
     protected: &[&str],
 ) -> KillCtx {
-    let killer = unique_name("killer");
-    db.sql(&format!(
-        "CREATE USER '{killer}'@'%' IDENTIFIED BY 'killer-pw'; GRANT {grants} ON *.* TO '{killer}'@'%'"
-    ));
     let project = app.create_project(&unique_name("p")).await;
     let instance = app
         .create_instance(
@@ -151,6 +162,28 @@ pub async fn killer_ctx_via(
                    "port": port, "protected_users": protected}),
         )
         .await;
+    let (db_user_id, killer) = register_killer(app, db, &project, &instance, grants).await;
+    KillCtx {
+        project,
+        instance,
+        db_user_id,
+        killer,
+    }
+}
+
+/// Creates a fresh account with `grants` on `db` and registers it as a db user of `instance`;
+/// returns its db user id and account name.
+pub async fn register_killer(
+    app: &TestApp,
+    db: &MariaDb,
+    project: &str,
+    instance: &str,
+    grants: &str,
+) -> (String, String) {
+    let killer = unique_name("killer");
+    db.sql(&format!(
+        "CREATE USER '{killer}'@'%' IDENTIFIED BY 'killer-pw'; GRANT {grants} ON *.* TO '{killer}'@'%'"
+    ));
     let reg = app
         .expect(
             Method::POST,
@@ -159,11 +192,23 @@ pub async fn killer_ctx_via(
             200,
         )
         .await;
-    KillCtx {
-        project,
-        instance,
-        db_user_id: reg["db_user_id"].as_str().unwrap().to_owned(),
-        killer,
+    (reg["db_user_id"].as_str().unwrap().to_owned(), killer)
+}
+
+/// Waits up to 5 s until `user` has exactly one session on the server, its lifeline
+/// (registration opens it; the login check's own connection leaves), and returns its id.
+pub async fn wait_until_only_the_lifeline(db: &MariaDb, user: &str) -> u64 {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        if let [lifeline] = db.processlist_ids(user)[..] {
+            return lifeline;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{user} keeps sessions: {:?}",
+            db.processlist_ids(user)
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
 
@@ -264,6 +309,16 @@ pub async fn left_server(db: &MariaDb, id: u64) -> bool {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     true
+}
+
+/// The session ids of every row of a kill-history answer.
+pub fn history_ids(history: &Value) -> BTreeSet<u64> {
+    history["killed_sessions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["session_id"].as_u64().unwrap())
+        .collect()
 }
 
 /// Session ids as KillSession's `process_ids` takes them: decimal strings.
