@@ -10,9 +10,11 @@ use mysql_async::prelude::Queryable;
 use tokio::sync::Barrier;
 use tokio::task::JoinSet;
 
-use crate::victims::{self, Probe};
+use crate::victims::{self, Probe, USER};
 
 const SQL: &str = "SELECT SLEEP(600)";
+/// How long each sleeps: the most a leftover can outlive a run.
+const SLEEP: Duration = Duration::from_secs(600);
 /// Counts the sleepers that started, and the longest and shortest time since their start.
 const STARTED: &str = "SELECT COUNT(*), CAST(COALESCE(MIN(TIME_MS), 0) AS DOUBLE), \
     CAST(COALESCE(MAX(TIME_MS), 0) AS DOUBLE) FROM information_schema.PROCESSLIST \
@@ -70,8 +72,24 @@ impl Sleepers {
     }
 
     /// Waits for the statements to end (their victims were killed, or are killed here as root),
-    /// then for the server to list none.
+    /// then for the server to list none. Leftovers can take minutes to die (MariaDB's KILL of a
+    /// sleeper waits up to 2 s whenever it collides with another leaving), so this waits until
+    /// their `SLEEP(600)` would have ended by itself.
     pub async fn close(mut self, probe: &mut Probe) -> Result<()> {
+        if probe.victim_count().await? > 0 {
+            probe.exec(&format!("KILL USER {USER}")).await?;
+            let deadline = Instant::now() + SLEEP + Duration::from_secs(60);
+            loop {
+                let left = probe.victim_count().await?;
+                if left == 0 {
+                    break;
+                }
+                if Instant::now() > deadline {
+                    bail!("{left} sleepers still listed {SLEEP:?} after KILL USER");
+                }
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        }
         probe.settle_clean().await?;
         let ended = async { while self.tasks.join_next().await.is_some() {} };
         if tokio::time::timeout(Duration::from_secs(10), ended)
