@@ -204,10 +204,10 @@ pub async fn preview_rule(
     body: Body,
 ) -> DasResult<Json<PreviewOut>> {
     let access = path.access(&state, &caller, Role::Viewer).await?;
-    let (db_user, conditions) = body::conditions(&JsonObject::read(body).await?)?;
+    let rule = body::new_rule(&JsonObject::read(body).await?)?;
     let preview = state
         .services
-        .preview_rule(&access, db_user.as_ref(), &conditions)
+        .preview_rule(&access, rule.db_user_id.as_ref(), &rule.conditions)
         .await?;
     Ok(Json(PreviewOut {
         processes: preview
