@@ -1,5 +1,7 @@
 //! `dbkill serve` as a child process, and the API calls the benchmark makes to it (the curl
 //! walk-through of README.md: token, project, instance, db user, ListProcesses, KillSession).
+//! Shared with the rule benchmark (`examples/bench_rules.rs`), which makes its own calls through
+//! [`Dbkill::call`] and registers more instances with [`Dbkill::add_instance`].
 
 use std::io::Write;
 use std::net::TcpListener;
@@ -35,11 +37,13 @@ pub struct Dbkill {
     guardian_stdin: Option<ChildStdin>,
     dir: TempDir,
     pub pid: u32,
-    http: reqwest::Client,
-    base: String,
+    pub http: reqwest::Client,
+    /// `http://127.0.0.1:<port>`.
+    pub base: String,
     token: String,
-    project: String,
-    instance: String,
+    pub project: String,
+    /// The instance registered at start (the benchmark's mariadbd) and its db user.
+    pub instance: String,
     pub db_user: String,
 }
 
@@ -185,38 +189,63 @@ impl Dbkill {
             .post("/v3/projects", json!({"project": {"name": "bench"}}))
             .await?;
         self.project = string_at(&project, "/project/id")?;
-        let instance = self
-            .post(
-                &format!("/v3/{}/instances", self.project),
-                json!({"name": "bench-mariadb", "datastore_type": "mariadb", "host": "127.0.0.1",
-                       "port": mysql_port, "protected_users": ["root"]}),
-            )
+        (self.instance, self.db_user) = self
+            .add_instance("bench-mariadb", mysql_port, (user, password))
             .await?;
-        self.instance = string_at(&instance, "/instance_id")?;
-        let db_user = self
-            .post(
-                &format!("/v3/{}/instances/{}/db-users", self.project, self.instance),
-                json!({"db_username": user, "db_user_password": password, "datastore_type": "MySQL"}),
-            )
-            .await?;
-        self.db_user = string_at(&db_user, "/db_user_id")?;
         Ok(())
     }
 
-    async fn post(&self, path: &str, body: Value) -> Result<Value> {
-        let resp = self
-            .http
-            .post(format!("{}{path}", self.base))
-            .header("X-Auth-Token", &self.token)
-            .json(&body)
-            .send()
+    /// Registers the MariaDB server on 127.0.0.1:`mysql_port` as instance `name` (`root`
+    /// protected) with `user` as its db user; returns the instance id and db user id.
+    pub async fn add_instance(
+        &self,
+        name: &str,
+        mysql_port: u16,
+        (user, password): (&str, &str),
+    ) -> Result<(String, String)> {
+        let instance = self
+            .post(
+                &format!("/v3/{}/instances", self.project),
+                json!({"name": name, "datastore_type": "mariadb", "host": "127.0.0.1",
+                       "port": mysql_port, "protected_users": ["root"]}),
+            )
             .await?;
+        let instance = string_at(&instance, "/instance_id")?;
+        let db_user = self
+            .post(
+                &format!("/v3/{}/instances/{instance}/db-users", self.project),
+                json!({"db_username": user, "db_user_password": password, "datastore_type": "MySQL"}),
+            )
+            .await?;
+        Ok((instance, string_at(&db_user, "/db_user_id")?))
+    }
+
+    async fn post(&self, path: &str, body: Value) -> Result<Value> {
+        self.call(reqwest::Method::POST, path, Some(&body)).await
+    }
+
+    /// An authenticated API call (`path` from `/v3/…` on) with an optional JSON body; its JSON
+    /// answer, or an error naming the status unless it is a success.
+    pub async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<Value> {
+        let mut req = self
+            .http
+            .request(method.clone(), format!("{}{path}", self.base))
+            .header("X-Auth-Token", &self.token);
+        if let Some(body) = body {
+            req = req.json(body);
+        }
+        let resp = req.send().await?;
         let status = resp.status();
         let text = resp.text().await?;
         if !status.is_success() {
-            bail!("POST {path}: {status} {text}");
+            bail!("{method} {path}: {status} {text}");
         }
-        serde_json::from_str(&text).with_context(|| format!("POST {path}: not JSON: {text}"))
+        serde_json::from_str(&text).with_context(|| format!("{method} {path}: not JSON: {text}"))
     }
 
     /// KillSession (`DELETE …/process`) with a prepared JSON body, and our own `X-Request-Id`
