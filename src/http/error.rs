@@ -315,12 +315,7 @@ impl IntoResponse for DasError {
 /// Re-renders error responses in the request's language and logs internal errors.
 pub async fn localize_errors(req: Request, next: Next) -> Response {
     let lang = Lang::from_headers(req.headers());
-    let request_id = req
-        .headers()
-        .get("x-request-id")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("-")
-        .to_owned();
+    let request_id = super::extract::request_id(req.headers()).to_owned();
     let resp = next.run(req).await;
     let Some(RenderedError(err)) = resp.extensions().get::<RenderedError>().cloned() else {
         return resp;

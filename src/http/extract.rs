@@ -257,6 +257,23 @@ pub fn db_user_id(s: &str) -> DasResult<DbUserId> {
     DbUserId::parse(s).ok_or(DasError::BadDbUserId)
 }
 
+/// The request's `X-Request-Id` (the request-id layer sets one on every request), or `-` for a
+/// client's own id that is not visible ASCII.
+pub fn request_id(headers: &axum::http::HeaderMap) -> &str {
+    headers
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("-")
+}
+
+/// The request id a kill report carries: the request's, or a fresh one where it has none.
+pub fn report_request_id(headers: &axum::http::HeaderMap) -> String {
+    match request_id(headers) {
+        "-" => uuid::Uuid::new_v4().to_string(),
+        id => id.to_owned(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -117,7 +117,7 @@ pub struct UpdateInstanceIn {
     pub tls_ca: Change<String>,
     /// The db user kill rules and kill-all-session act as when they name none; `null` clears
     /// it (then the oldest db user registered on the instance).
-    #[schema(schema_with = shapes::db_user_id_change)]
+    #[schema(schema_with = shapes::db_user_id_change, required = false)]
     pub default_db_user_id: Change<DbUserId>,
 }
 

@@ -203,11 +203,7 @@ pub async fn kill_sessions_handler(
         .db_user_access(access, &KillSessionIn::db_user_id(&body)?)
         .await?;
     let input = KillSessionIn::parse(&body, access.db_user().id.clone())?;
-    let request_id = headers
-        .get("x-request-id")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned)
-        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    let request_id = super::extract::report_request_id(&headers);
     let req = KillRequest {
         history_id: uuid::Uuid::new_v4().to_string(),
         request_id,

@@ -57,11 +57,7 @@ fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> axum::response:
 /// The span every log line of a request shares, kills included: method, path (no query) and
 /// the request id the client sees in `X-Request-Id`.
 fn request_span(req: &axum::http::Request<axum::body::Body>) -> tracing::Span {
-    let request_id = req
-        .headers()
-        .get("x-request-id")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("-");
+    let request_id = extract::request_id(req.headers());
     tracing::info_span!(
         "request",
         method = %req.method(),

@@ -62,7 +62,8 @@ def keep_on_the_throwaway_server(body):
 # Refusals of schema-valid requests that no schema can foresee: whether ids exist, whether the
 # instance takes the db user's password, whether a db user name is taken, whether the datastore
 # fits the instance, whether a tls_ca parses as a CA certificate and fits the tls_mode, whether a
-# kill names any filter. Any other 400 for valid data means the document allows what the server
+# kill names any filter, whether the switch is on, a task id exists or the rule limit is
+# reached. Any other 400 for valid data means the document allows what the server
 # refuses: it fails the run.
 UNFORESEEABLE_CODES = {"DAS.200112", "DAS.200113", "DAS.200114", "DAS.210002", "DAS.200107"}
 UNFORESEEABLE_MESSAGES = (
@@ -73,6 +74,10 @@ UNFORESEEABLE_MESSAGES = (
     "tls_ca is invalid",
     "only tls_mode verify_ca and verify_identity use a CA",
     "postgresql instances support disabled and preferred only",
+    # Kill rules: the instance's switch, which rules exist, how many run.
+    "kill task switch is OFF",
+    "no kill task with this task_id",
+    "kill tasks running or paused",
 )
 
 

@@ -132,10 +132,28 @@ pub fn switch_status() -> Object {
     string("^([oO][nN]|[oO][fF][fF])$").build()
 }
 
+/// Seconds a rule runs: at least 1, or -1 until it is stopped.
+pub fn task_duration() -> Schema {
+    AnyOfBuilder::new()
+        .item(
+            ObjectBuilder::new()
+                .schema_type(Type::Integer)
+                .minimum(Some(1))
+                .maximum(Some(i32::MAX)),
+        )
+        .item(
+            ObjectBuilder::new()
+                .schema_type(Type::Integer)
+                .enum_values(Some([-1])),
+        )
+        .build()
+        .into()
+}
+
 /// A rule's id: a decimal string or an integer.
 pub fn task_id() -> Schema {
     AnyOfBuilder::new()
-        .item(string("^[0-9]{1,18}$"))
+        .item(string("^[1-9][0-9]{0,17}$"))
         .item(
             ObjectBuilder::new()
                 .schema_type(Type::Integer)

@@ -36,7 +36,7 @@ pub struct KillRuleIn {
     #[schema(minimum = 1, maximum = 2147483647)]
     time: i64,
     /// Seconds the rule runs, or -1 until stopped (not 0).
-    #[schema(minimum = -1, maximum = 2147483647)]
+    #[schema(schema_with = shapes::task_duration)]
     task_duration: i64,
     /// Stored and echoed (`auto` in DAS's examples).
     #[schema(schema_with = shapes::task_type)]
@@ -75,8 +75,8 @@ fn text(body: &JsonObject, key: &str) -> DasResult<Option<String>> {
     Ok(value)
 }
 
-/// An integer, or (as scripts send it) a string of decimal digits.
-pub fn int_or_digits(body: &JsonObject, key: &str, min: i64, max: i64) -> DasResult<Option<i64>> {
+/// An integer, or (as DAS's SDK sends a task id) a string of decimal digits.
+fn int_or_digits(body: &JsonObject, key: &str, min: i64, max: i64) -> DasResult<Option<i64>> {
     match body.0.get(key) {
         Some(Value::String(s)) if s.is_empty() => Ok(None),
         Some(Value::String(s)) => match s.parse::<i64>() {
@@ -88,8 +88,8 @@ pub fn int_or_digits(body: &JsonObject, key: &str, min: i64, max: i64) -> DasRes
     }
 }
 
-/// The conditions (and the db user) of a body; add and preview share them.
-pub fn conditions(body: &JsonObject) -> DasResult<(Option<DbUserId>, RuleConditions)> {
+/// The conditions (and the db user) of a body.
+fn conditions(body: &JsonObject) -> DasResult<(Option<DbUserId>, RuleConditions)> {
     let db_user = body
         .str_opt("db_user_id")?
         .map(|id| db_user_id(&id))
@@ -101,16 +101,19 @@ pub fn conditions(body: &JsonObject) -> DasResult<(Option<DbUserId>, RuleConditi
         command: text(body, "command")?,
         info: text(body, "info")?,
         state: text(body, "state")?,
-        time: int_or_digits(body, "time", 1, MAX_SECONDS)?
+        time: body
+            .int_opt("time", 1, MAX_SECONDS)?
             .ok_or_else(|| DasError::bad("time", Problem::Missing))?,
-        min_trx_time: int_or_digits(body, "min_trx_time", 0, MAX_SECONDS)?,
+        min_trx_time: body.int_opt("min_trx_time", 0, MAX_SECONDS)?,
     };
     Ok((db_user, conditions))
 }
 
+/// The whole body, checked the same way for add and preview (DAS's preview takes the add body).
 pub fn new_rule(body: &JsonObject) -> DasResult<NewRule> {
     let (db_user_id, conditions) = conditions(body)?;
-    let task_duration = int_or_digits(body, "task_duration", -1, MAX_SECONDS)?
+    let task_duration = body
+        .int_opt("task_duration", -1, MAX_SECONDS)?
         .ok_or_else(|| DasError::bad("task_duration", Problem::Missing))?;
     if task_duration == 0 {
         return Err(DasError::bad(

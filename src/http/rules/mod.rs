@@ -204,10 +204,10 @@ pub async fn preview_rule(
     body: Body,
 ) -> DasResult<Json<PreviewOut>> {
     let access = path.access(&state, &caller, Role::Viewer).await?;
-    let (db_user, conditions) = body::conditions(&JsonObject::read(body).await?)?;
+    let rule = body::new_rule(&JsonObject::read(body).await?)?;
     let preview = state
         .services
-        .preview_rule(&access, db_user.as_ref(), &conditions)
+        .preview_rule(&access, rule.db_user_id.as_ref(), &rule.conditions)
         .await?;
     Ok(Json(PreviewOut {
         processes: preview
@@ -263,11 +263,7 @@ pub async fn kill_all_sessions(
     headers: HeaderMap,
 ) -> DasResult<Json<SuccessOut>> {
     let access = path.access(&state, &caller, Role::Operator).await?;
-    let request_id = headers
-        .get("x-request-id")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned)
-        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    let request_id = super::extract::report_request_id(&headers);
     // Its own task: a client that hangs up must not stop a kill halfway.
     let services = state.services.clone();
     let source = caller.source();
