@@ -23,6 +23,8 @@ impl Services {
         let mut loops: JoinSet<InstanceId> = JoinSet::new();
         let mut running: HashMap<InstanceId, AbortHandle> = HashMap::new();
         let interval = self.rules.settings.interval;
+        // Logged when the store starts failing and when it answers again, not every interval.
+        let mut store_failing = false;
         loop {
             while let Some(done) = loops.try_join_next() {
                 if let Ok(instance) = done {
@@ -32,6 +34,10 @@ impl Services {
             running.retain(|_, h| !h.is_finished());
             match self.store.rule_instances().await {
                 Ok(instances) => {
+                    if store_failing {
+                        tracing::info!("kill rules: the store answers again");
+                        store_failing = false;
+                    }
                     for (project, instance) in instances {
                         if running.contains_key(&instance) {
                             continue;
@@ -45,7 +51,14 @@ impl Services {
                         running.insert(instance, handle);
                     }
                 }
-                Err(e) => tracing::warn!("kill rules: cannot read which instances run rules: {e}"),
+                Err(e) => {
+                    if !store_failing {
+                        tracing::warn!(
+                            "kill rules: cannot read which instances run rules: {e}; retrying every interval"
+                        );
+                    }
+                    store_failing = true;
+                }
             }
             // A rule added or a switch turned on starts its loop at once, not a tick later.
             tokio::select! {
