@@ -16,6 +16,6 @@ pub use ids::{DbUserId, InstanceId, ProjectId, SessionId, UserId};
 pub use kill::{KillFilter, KillType};
 pub use principal::Principal;
 pub use role::Role;
-pub use rule::{RuleConditions, RuleMode, RuleSwitch, TaskState};
+pub use rule::{RuleConditions, RuleMode, RuleSpec, RuleSwitch, TaskState};
 pub use session::Session;
 pub use tls::{TlsFailure, TlsMode};

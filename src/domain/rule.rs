@@ -1,6 +1,8 @@
 //! Kill rules (DAS "kill tasks"): the conditions a session must meet to be killed automatically,
 //! how a rule acts on a match, and the states a rule goes through.
 
+use super::{DbUserId, KillType};
+
 /// The ANDed conditions of a rule; `None` is an absent condition.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct RuleConditions {
@@ -20,6 +22,25 @@ pub struct RuleConditions {
     pub time: i64,
     /// Seconds of the open transaction, at least.
     pub min_trx_time: Option<i64>,
+}
+
+/// A rule as asked for: what it matches and how it acts (DAS's kill-task body and dbkill's
+/// extensions).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RuleSpec {
+    /// `None`: the instance's default db user at each tick.
+    pub db_user_id: Option<DbUserId>,
+    pub name: String,
+    pub task_type: String,
+    pub conditions: RuleConditions,
+    pub kill_type: KillType,
+    pub mode: RuleMode,
+    /// 0: no limit.
+    pub max_kills_per_minute: u32,
+    /// 0: never pauses.
+    pub pause_above: u32,
+    /// Seconds; -1 until stopped.
+    pub task_duration: i64,
 }
 
 /// What a rule does with its matches.

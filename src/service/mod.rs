@@ -28,4 +28,4 @@ pub use health::StoreHealth;
 pub use kill::KillRequest;
 use kill::{KillPart, KillTiming};
 pub use processes::ProcessPage;
-pub use rules::{NewRule, RulePreview};
+pub use rules::RulePreview;

@@ -1,8 +1,7 @@
 //! Plain rows the store reads and writes; no behaviour beyond shape.
 
 use crate::domain::{
-    DatastoreType, DbUserId, InstanceId, KillType, ProjectId, RuleConditions, RuleMode, Session,
-    TaskState, TlsMode, UserId,
+    DatastoreType, DbUserId, InstanceId, ProjectId, RuleSpec, Session, TaskState, TlsMode, UserId,
 };
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -330,19 +329,7 @@ pub struct KillRuleRecord {
     pub id: i64,
     pub project_id: ProjectId,
     pub instance_id: InstanceId,
-    /// `None`: the instance's default db user at each tick.
-    pub db_user_id: Option<DbUserId>,
-    pub name: String,
-    pub task_type: String,
-    pub conditions: RuleConditions,
-    pub kill_type: KillType,
-    pub mode: RuleMode,
-    /// 0: no limit.
-    pub max_kills_per_minute: u32,
-    /// 0: never pauses.
-    pub pause_above: u32,
-    /// Seconds; -1 until stopped.
-    pub task_duration: i64,
+    pub spec: RuleSpec,
     pub state: TaskState,
     /// Unix ms.
     pub start_time: i64,

@@ -5,11 +5,10 @@
 use serde_json::Value;
 use utoipa::ToSchema;
 
-use crate::domain::{DbUserId, KillType, RuleConditions, RuleMode, RuleSwitch};
+use crate::domain::{DbUserId, KillType, RuleConditions, RuleMode, RuleSpec, RuleSwitch};
 use crate::error::{DasError, DasResult, Problem};
 use crate::http::extract::{JsonObject, check_len, db_user_id};
 use crate::http::openapi::shapes;
-use crate::service::NewRule;
 
 const MAX_SECONDS: i64 = i32::MAX as i64;
 const MAX_COUNT: i64 = 1_000_000;
@@ -110,7 +109,7 @@ fn conditions(body: &JsonObject) -> DasResult<(Option<DbUserId>, RuleConditions)
 }
 
 /// The whole body, checked the same way for add and preview (DAS's preview takes the add body).
-pub fn new_rule(body: &JsonObject) -> DasResult<NewRule> {
+pub fn new_rule(body: &JsonObject) -> DasResult<RuleSpec> {
     let (db_user_id, conditions) = conditions(body)?;
     let task_duration = body
         .int_opt("task_duration", -1, MAX_SECONDS)?
@@ -137,7 +136,7 @@ pub fn new_rule(body: &JsonObject) -> DasResult<NewRule> {
     };
     let count =
         |key| -> DasResult<u32> { Ok(int_or_digits(body, key, 0, MAX_COUNT)?.unwrap_or(0) as u32) };
-    Ok(NewRule {
+    Ok(RuleSpec {
         db_user_id,
         name,
         task_type,

@@ -113,7 +113,8 @@ pub struct KillTaskOut {
 
 impl From<KillRuleRecord> for KillTaskOut {
     fn from(r: KillRuleRecord) -> Self {
-        let c = r.conditions;
+        let spec = r.spec;
+        let c = spec.conditions;
         Self {
             user: c.user.unwrap_or_default(),
             host: c.host.unwrap_or_default(),
@@ -122,19 +123,19 @@ impl From<KillRuleRecord> for KillTaskOut {
             command: c.command.unwrap_or_default(),
             time: c.time,
             task_id: r.id,
-            task_type: r.task_type,
-            task_duration: r.task_duration,
+            task_type: spec.task_type,
+            task_duration: spec.task_duration,
             task_state: r.state.code(),
             start_time: r.start_time,
             end_time: r.end_time,
-            name: r.name,
-            mode: r.mode.as_str(),
-            kill_type: r.kill_type.as_str(),
-            db_user_id: r.db_user_id.map(|id| id.to_string()),
+            name: spec.name,
+            mode: spec.mode.as_str(),
+            kill_type: spec.kill_type.as_str(),
+            db_user_id: spec.db_user_id.map(|id| id.to_string()),
             state: c.state.unwrap_or_default(),
             min_trx_time: c.min_trx_time,
-            max_kills_per_minute: r.max_kills_per_minute,
-            pause_above: r.pause_above,
+            max_kills_per_minute: spec.max_kills_per_minute,
+            pause_above: spec.pause_above,
             matched_total: r.matched_total,
             killed_total: r.killed_total,
             last_kill_time: r.last_kill_time,

@@ -12,7 +12,7 @@ fn event(instance: &InstanceRecord, rule: &KillRuleRecord, kind: RuleEventKind) 
         instance_id: instance.id.to_string(),
         instance_name: instance.name.clone(),
         task_id: rule.id,
-        rule_name: rule.name.clone(),
+        rule_name: rule.spec.name.clone(),
         killed: vec![],
         would_kill: 0,
         time_ms: crate::clock::now_ms(),
@@ -53,7 +53,7 @@ pub(super) fn paused(
 
 /// The rule's conditions as the history's `filter_json` of its kills.
 pub(super) fn conditions_json(rule: &KillRuleRecord) -> String {
-    let c = &rule.conditions;
+    let c = &rule.spec.conditions;
     serde_json::json!({
         "task_id": rule.id,
         "user": c.user,

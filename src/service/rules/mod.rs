@@ -16,7 +16,7 @@ use std::sync::Arc;
 
 use tokio::sync::Notify;
 
-pub use ops::{NewRule, RulePreview};
+pub use ops::RulePreview;
 
 use crate::config::RuleSettings;
 use crate::notify::Notifier;

@@ -6,7 +6,7 @@ use tokio::time::Instant;
 use super::super::target::driver_for;
 use super::super::{DbUserAccess, InstanceAccess, KillRequest, Services};
 use crate::domain::{
-    DbUserId, KillFilter, KillType, Role, RuleConditions, RuleMode, RuleSwitch, Session, TaskState,
+    DbUserId, KillFilter, KillType, Role, RuleConditions, RuleSpec, RuleSwitch, Session, TaskState,
 };
 use crate::error::{DasError, DasResult};
 use crate::planner::{Protections, rule_victims};
@@ -15,21 +15,6 @@ use crate::store::{DbUserFilter, KillRuleRecord, Page};
 
 /// At most this many rules are listed, newest first (DAS's page).
 const LISTED: i64 = 200;
-
-/// A rule as asked for.
-#[derive(Clone, Debug)]
-pub struct NewRule {
-    pub db_user_id: Option<DbUserId>,
-    pub name: String,
-    pub task_type: String,
-    pub conditions: RuleConditions,
-    pub kill_type: KillType,
-    pub mode: RuleMode,
-    pub max_kills_per_minute: u32,
-    pub pause_above: u32,
-    /// Seconds, or -1 until stopped.
-    pub task_duration: i64,
-}
 
 /// What a rule would kill now, and when the sessions were read.
 pub struct RulePreview {
@@ -91,7 +76,7 @@ impl Services {
     }
 
     /// AddKillProcessTask (operator): the new rule's task id.
-    pub async fn add_rule(&self, access: &InstanceAccess, new: NewRule) -> DasResult<i64> {
+    pub async fn add_rule(&self, access: &InstanceAccess, new: RuleSpec) -> DasResult<i64> {
         access.project().require(Role::Operator)?;
         // The db user must exist now (named, default or oldest).
         self.rule_db_user(access, new.db_user_id.as_ref()).await?;
@@ -105,15 +90,7 @@ impl Services {
             id: 0,
             project_id: access.project().project().id.clone(),
             instance_id: access.instance().id.clone(),
-            db_user_id: new.db_user_id,
-            name: new.name,
-            task_type: new.task_type,
-            conditions: new.conditions,
-            kill_type: new.kill_type,
-            mode: new.mode,
-            max_kills_per_minute: new.max_kills_per_minute,
-            pause_above: new.pause_above,
-            task_duration: new.task_duration,
+            spec: new,
             state: TaskState::Running,
             start_time: now,
             end_time,

@@ -114,7 +114,9 @@ impl Services {
         // Usually one group: every rule acts as the instance's default db user.
         let mut groups: BTreeMap<DbUserId, (DbUserAccess, Vec<KillRuleRecord>)> = BTreeMap::new();
         for rule in rules {
-            let db_user = self.rule_db_user(&access, rule.db_user_id.as_ref()).await?;
+            let db_user = self
+                .rule_db_user(&access, rule.spec.db_user_id.as_ref())
+                .await?;
             groups
                 .entry(db_user.db_user().id.clone())
                 .or_insert_with(|| (db_user, Vec::new()))
@@ -142,7 +144,7 @@ impl Services {
             .await
             .map_err(DasError::from)?;
         let mut sessions = snap.sessions;
-        let conditions: Vec<_> = rules.iter().map(|r| r.conditions.clone()).collect();
+        let conditions: Vec<_> = rules.iter().map(|r| r.spec.conditions.clone()).collect();
         super::trx::add_trx_ages(driver.as_ref(), &mut sessions, &conditions).await?;
         let protections = Protections {
             own_ids: snap.own_ids,
@@ -153,11 +155,14 @@ impl Services {
             .iter()
             .map(|r| TickRule {
                 task_id: r.id,
-                conditions: &r.conditions,
-                kill_type: r.kill_type,
-                observe: r.mode == RuleMode::Observe,
-                pause_above: r.pause_above as usize,
-                budget: self.rules.memories.budget(r.id, r.max_kills_per_minute),
+                conditions: &r.spec.conditions,
+                kill_type: r.spec.kill_type,
+                observe: r.spec.mode == RuleMode::Observe,
+                pause_above: r.spec.pause_above as usize,
+                budget: self
+                    .rules
+                    .memories
+                    .budget(r.id, r.spec.max_kills_per_minute),
             })
             .collect();
         let decisions = plan_tick(&sessions, &tick_rules, &protections);

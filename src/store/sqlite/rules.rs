@@ -6,7 +6,8 @@ use sqlx::sqlite::SqliteRow;
 
 use super::SqliteStore;
 use crate::domain::{
-    DbUserId, InstanceId, KillType, ProjectId, RuleConditions, RuleMode, RuleSwitch, TaskState,
+    DbUserId, InstanceId, KillType, ProjectId, RuleConditions, RuleMode, RuleSpec, RuleSwitch,
+    TaskState,
 };
 use crate::store::{KillRuleRecord, RuleCounts, RuleStore, StoreError, StoreResult};
 
@@ -28,26 +29,28 @@ fn rule_row(row: &SqliteRow) -> StoreResult<KillRuleRecord> {
         id: row.try_get("id")?,
         project_id: ProjectId::parse(&project).ok_or_else(|| corrupt("project"))?,
         instance_id: InstanceId::parse(&instance).ok_or_else(|| corrupt("instance"))?,
-        db_user_id: db_user
-            .map(|id| DbUserId::parse(&id).ok_or_else(|| corrupt("db user")))
-            .transpose()?,
-        name: row.try_get("name")?,
-        task_type: row.try_get("task_type")?,
-        conditions: RuleConditions {
-            user: row.try_get("cond_user")?,
-            host: row.try_get("cond_host")?,
-            db: row.try_get("cond_db")?,
-            command: row.try_get("cond_command")?,
-            info: row.try_get("cond_info")?,
-            state: row.try_get("cond_state")?,
-            time: row.try_get("cond_time")?,
-            min_trx_time: row.try_get("cond_min_trx_time")?,
+        spec: RuleSpec {
+            db_user_id: db_user
+                .map(|id| DbUserId::parse(&id).ok_or_else(|| corrupt("db user")))
+                .transpose()?,
+            name: row.try_get("name")?,
+            task_type: row.try_get("task_type")?,
+            conditions: RuleConditions {
+                user: row.try_get("cond_user")?,
+                host: row.try_get("cond_host")?,
+                db: row.try_get("cond_db")?,
+                command: row.try_get("cond_command")?,
+                info: row.try_get("cond_info")?,
+                state: row.try_get("cond_state")?,
+                time: row.try_get("cond_time")?,
+                min_trx_time: row.try_get("cond_min_trx_time")?,
+            },
+            kill_type: KillType::parse(&kill_type).ok_or_else(|| corrupt("kill_type"))?,
+            mode: RuleMode::parse(&mode).ok_or_else(|| corrupt("mode"))?,
+            max_kills_per_minute: count("max_kills_per_minute")?,
+            pause_above: count("pause_above")?,
+            task_duration: row.try_get("task_duration")?,
         },
-        kill_type: KillType::parse(&kill_type).ok_or_else(|| corrupt("kill_type"))?,
-        mode: RuleMode::parse(&mode).ok_or_else(|| corrupt("mode"))?,
-        max_kills_per_minute: count("max_kills_per_minute")?,
-        pause_above: count("pause_above")?,
-        task_duration: row.try_get("task_duration")?,
         state: TaskState::from_code(state).ok_or_else(|| corrupt("state"))?,
         start_time: row.try_get("start_time")?,
         end_time: row.try_get("end_time")?,
@@ -73,7 +76,7 @@ impl RuleStore for SqliteStore {
         if usize::try_from(active).unwrap_or(usize::MAX) >= limit {
             return Ok(None);
         }
-        let c = &r.conditions;
+        let (spec, c) = (&r.spec, &r.spec.conditions);
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO kill_rules (project_id, instance_id, db_user_id, name, task_type, \
              cond_user, cond_host, cond_db, cond_command, cond_info, cond_state, cond_time, \
@@ -83,9 +86,9 @@ impl RuleStore for SqliteStore {
         )
         .bind(r.project_id.as_str())
         .bind(r.instance_id.as_str())
-        .bind(r.db_user_id.as_ref().map(DbUserId::as_str))
-        .bind(&r.name)
-        .bind(&r.task_type)
+        .bind(spec.db_user_id.as_ref().map(DbUserId::as_str))
+        .bind(&spec.name)
+        .bind(&spec.task_type)
         .bind(&c.user)
         .bind(&c.host)
         .bind(&c.db)
@@ -94,11 +97,11 @@ impl RuleStore for SqliteStore {
         .bind(&c.state)
         .bind(c.time)
         .bind(c.min_trx_time)
-        .bind(r.kill_type.as_str())
-        .bind(r.mode.as_str())
-        .bind(i64::from(r.max_kills_per_minute))
-        .bind(i64::from(r.pause_above))
-        .bind(r.task_duration)
+        .bind(spec.kill_type.as_str())
+        .bind(spec.mode.as_str())
+        .bind(i64::from(spec.max_kills_per_minute))
+        .bind(i64::from(spec.pause_above))
+        .bind(spec.task_duration)
         .bind(r.state.code())
         .bind(r.start_time)
         .bind(r.end_time)
