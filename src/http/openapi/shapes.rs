@@ -157,7 +157,8 @@ pub fn task_id() -> Schema {
         .item(
             ObjectBuilder::new()
                 .schema_type(Type::Integer)
-                .minimum(Some(1)),
+                .minimum(Some(1))
+                .maximum(Some(i64::MAX)),
         )
         .build()
         .into()
