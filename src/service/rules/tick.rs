@@ -111,12 +111,20 @@ impl Services {
         if rules.is_empty() {
             return Ok(TickEnd::Idle);
         }
-        // Usually one group: every rule acts as the instance's default db user.
+        // Usually one group: every rule acts as the instance's default db user, resolved once
+        // per tick (the oldest db user is a store query), not once per rule.
+        let mut resolved: HashMap<Option<DbUserId>, DbUserAccess> = HashMap::new();
         let mut groups: BTreeMap<DbUserId, (DbUserAccess, Vec<KillRuleRecord>)> = BTreeMap::new();
         for rule in rules {
-            let db_user = self
-                .rule_db_user(&access, rule.spec.db_user_id.as_ref())
-                .await?;
+            let named = rule.spec.db_user_id.clone();
+            let db_user = match resolved.get(&named) {
+                Some(db_user) => db_user.clone(),
+                None => {
+                    let db_user = self.rule_db_user(&access, named.as_ref()).await?;
+                    resolved.insert(named, db_user.clone());
+                    db_user
+                }
+            };
             groups
                 .entry(db_user.db_user().id.clone())
                 .or_insert_with(|| (db_user, Vec::new()))
