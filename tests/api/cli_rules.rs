@@ -174,6 +174,11 @@ async fn rules_are_previewed_added_listed_and_stopped_from_the_cli() {
         left_server(db, victim_id).await,
         "the rule did not kill {victim_id}"
     );
+    // A tick records its counters after it has seen its victims leave: wait for them.
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while api.get(runaway).await["killed_total"] != 1 && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 
     // The HTTP API shows both rules as the CLI asked for them.
     let listed = api.list().await;
