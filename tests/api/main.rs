@@ -40,3 +40,4 @@ mod store_health;
 mod strict_transport;
 mod target_tls;
 mod throwaway_mariadb;
+mod throwaway_postgres;
