@@ -1,6 +1,6 @@
 //! The integration suite: the real service on port 0 (`spawn_app`) against a throwaway store,
-//! and a throwaway mariadbd for everything that touches a database. Shared helpers live in
-//! `helpers/`.
+//! and a throwaway mariadbd (or PostgreSQL cluster, `support/postgres.rs`) for everything that
+//! touches a database. Shared helpers live in `helpers/`.
 
 #[path = "../support/mod.rs"]
 mod support;
