@@ -68,6 +68,12 @@ fn two_clusters_run_at_once_on_free_ports_with_their_options() {
     }
     let err = a.try_sql("SELECT * FROM no_such_table").unwrap_err();
     assert!(err.contains("no_such_table"), "{err}");
+
+    // A reload keeps the harness's settings and finds nothing to complain about.
+    assert_eq!(a.sql("SELECT pg_reload_conf()"), "t");
+    wait_for("the reload", || a.log().contains("received SIGHUP"));
+    assert_eq!(a.sql("SHOW work_mem"), "7MB");
+    assert!(!a.log().contains("cannot be changed"), "{}", a.log());
 }
 
 #[tokio::test]

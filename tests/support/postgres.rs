@@ -241,7 +241,7 @@ impl Postgres {
     /// Runs `sql` as `postgres` over the unix socket with `psql -X -At` and
     /// returns stdout minus trailing newlines (rows separated by `\n`, columns
     /// by `|`; with several statements, the rows of each in turn). Panics with
-    /// psql's stderr on failure. Hangs while the cluster is paused.
+    /// psql's stderr on failure, also when the cluster is paused (after 10 s).
     pub fn sql(&self, sql: &str) -> String {
         self.try_sql(sql)
             .unwrap_or_else(|e| panic!("psql failed running {sql:?}:\n{e}"))
@@ -536,12 +536,20 @@ impl Postgres {
             .args(args)
             .env_remove("PGOPTIONS")
             .env_remove("PGSERVICE")
+            // Fail rather than hang forever when the cluster is paused.
+            .env("PGCONNECT_TIMEOUT", "10")
             .stdin(Stdio::null())
             .output()
             .expect("run psql")
     }
 
-    fn server_args(&self) -> Vec<String> {
+    /// Writes the harness's settings to `data/dbkill.conf`, which the
+    /// template's postgresql.conf includes last. A config file rather than
+    /// `-c` arguments: on every reload (`pg_reload_conf()`, or the HUP the
+    /// kernel sends an orphaned stopped postmaster) PostgreSQL would complain
+    /// that postgresql.conf's values of restart-only settings differ from the
+    /// command line's. `ALTER SYSTEM` still overrides these.
+    fn write_settings(&self) {
         let d = self.dir.path().display();
         let mut settings: Vec<(String, String)> = [
             ("listen_addresses", HOST.to_owned()),
@@ -572,12 +580,12 @@ impl Postgres {
         .map(|(k, v)| (k.to_owned(), v))
         .collect();
         settings.extend(self.opts.settings.iter().cloned());
-        let mut args = vec!["-D".to_owned(), format!("{d}/data")];
-        for (k, v) in settings {
-            args.push("-c".to_owned());
-            args.push(format!("{k}={v}"));
-        }
-        args
+        let conf: String = settings
+            .iter()
+            .map(|(k, v)| format!("{k} = {}\n", quote_literal(v)))
+            .collect();
+        fs::write(self.dir.path().join("data").join(SETTINGS_FILE), conf)
+            .expect("write dbkill.conf");
     }
 
     /// Spawns the wrapper and waits until the superuser can log in over TCP.
@@ -591,12 +599,16 @@ impl Postgres {
             .append(true)
             .open(&log_path)
             .expect("open server.log");
+        // Left over if a stop had to kill; its pids may be reused by now.
+        let _ = fs::remove_file(dir.join("paused"));
+        self.write_settings();
         let mut cmd = Command::new("sh");
         cmd.arg("-c").arg(WRAPPER).arg("sh");
         as_os_user(&mut cmd);
         let mut child = cmd
             .arg(&tools().postgres)
-            .args(self.server_args())
+            .arg("-D")
+            .arg(dir.join("data"))
             .env("DBKILL_POSTGRES_DIR", &dir)
             .current_dir(&dir)
             .stdin(Stdio::piped())
@@ -882,6 +894,10 @@ fn template_datadir() -> &'static Path {
     }
 }
 
+/// The settings of one cluster (port, socket dir, options), rewritten at
+/// every start; relative to the data dir.
+const SETTINGS_FILE: &str = "dbkill.conf";
+
 /// Lets local (unix socket) logins in without a password, including
 /// replication ones; TCP from 127.0.0.1 needs the role's password.
 const PG_HBA: &str = "\
@@ -933,6 +949,11 @@ fn initdb(dir: &Path) {
     let _ = fs::remove_file(&pwfile);
     // Truncating keeps the file's owner (postgres) and mode.
     fs::write(data.join("pg_hba.conf"), PG_HBA).expect("write pg_hba.conf");
+    let mut conf = fs::OpenOptions::new()
+        .append(true)
+        .open(data.join("postgresql.conf"))
+        .expect("open postgresql.conf");
+    writeln!(conf, "include '{SETTINGS_FILE}'").expect("append to postgresql.conf");
 }
 
 /// Pids of the processes whose parent is `parent` (from /proc).
