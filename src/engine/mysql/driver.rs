@@ -330,7 +330,13 @@ impl SessionDriver for MysqlDriver {
                 flavor
                     .decode_presence(&values)
                     .filter(|(id, _, _)| asked.contains(id))
-                    .map(|(id, command, sql)| Presence { id, command, sql })
+                    .map(|(id, command, sql)| Presence {
+                        id,
+                        started: None,
+                        running: command == "Query",
+                        command,
+                        sql,
+                    })
             })
             .collect())
     }
