@@ -22,7 +22,7 @@ use super::kill::kill_result;
 use super::kill::{is_plain_account_name, kill_user};
 use crate::domain::{KillFilter, KillType, SessionId};
 use crate::engine::driver::{KillOrder, KillResult, Presence, SessionDriver, Snapshot};
-use crate::engine::{EngineError, OwnConnections, Target, Timeouts};
+use crate::engine::{EngineError, KeptConnection, OwnConnections, Target, Timeouts};
 use crate::planner::{KillStrategy, MAX_BATCH};
 
 type OpFuture<'c, T> = Pin<Box<dyn Future<Output = Result<T, EngineError>> + Send + 'c>>;
@@ -202,6 +202,17 @@ async fn list_rows(
             .map(|rows| (flavor, rows))
         }
         (rows, _) => rows.map(|rows| (line.flavor, rows)),
+    }
+}
+
+#[async_trait]
+impl KeptConnection for MysqlDriver {
+    fn current(&self) -> Option<(String, SessionId)> {
+        MysqlDriver::current(self)
+    }
+
+    async fn keep_alive(&self) -> Result<(), EngineError> {
+        MysqlDriver::keep_alive(self).await
     }
 }
 

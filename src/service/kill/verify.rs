@@ -113,8 +113,6 @@ pub(crate) fn same_session(p: &Presence, before: Option<&Session>) -> bool {
 pub(crate) fn still_running(p: &Presence, before: Option<&Session>, kill_type: KillType) -> bool {
     match kill_type {
         KillType::Connection => true,
-        KillType::Query => {
-            p.running && before.is_some_and(|b| b.sql.is_some() && b.sql == p.sql)
-        }
+        KillType::Query => p.running && before.is_some_and(|b| b.sql.is_some() && b.sql == p.sql),
     }
 }
