@@ -1,4 +1,4 @@
-//! A session as an engine reports it, normalised across MySQL, MariaDB and (later) PostgreSQL.
+//! A session as an engine reports it, normalised across MySQL, MariaDB and PostgreSQL.
 
 use super::SessionId;
 
@@ -18,6 +18,11 @@ pub struct Session {
     pub sql: Option<String>,
     /// Age in seconds of the session's open transaction, 0 when none.
     pub trx_seconds: i64,
-    /// MySQL's `threads.TYPE`: `Some(false)` for BACKGROUND threads; `None` where unknown.
+    /// MySQL's `threads.TYPE` or PostgreSQL's `backend_type`: `Some(false)` for a server's own
+    /// threads and processes; `None` where unknown.
     pub foreground: Option<bool>,
+    /// When the session began (Unix µs), where the engine reuses ids (PostgreSQL's pids): an id
+    /// names the same session only while this is unchanged. `None` where ids are never reused
+    /// while the server runs (MySQL's connection ids), or the start is not visible.
+    pub started: Option<i64>,
 }

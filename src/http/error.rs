@@ -202,8 +202,8 @@ pub fn message(e: &DasError, lang: Lang) -> String {
             "实例拒绝了数据库用户的登录：请检查用户名和密码。",
         ),
         PrivilegeDenied => pick(
-            "The instance refused the statement: the db user lacks a privilege (PROCESS to list sessions, CONNECTION ADMIN or SUPER to kill them).",
-            "实例拒绝执行语句：数据库用户缺少权限（查看会话需要 PROCESS，终止会话需要 CONNECTION ADMIN 或 SUPER）。",
+            "The instance refused the statement: the db user lacks a privilege (MySQL: PROCESS to list sessions, CONNECTION ADMIN or SUPER to kill them; PostgreSQL: pg_read_all_stats to see them, pg_signal_backend or superuser to signal them).",
+            "实例拒绝执行语句：数据库用户缺少权限（MySQL：查看会话需要 PROCESS，终止会话需要 CONNECTION ADMIN 或 SUPER；PostgreSQL：查看会话需要 pg_read_all_stats，终止会话需要 pg_signal_backend 或超级用户）。",
         ),
         Unauthenticated(why) => {
             if zh {

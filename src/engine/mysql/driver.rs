@@ -22,7 +22,7 @@ use super::kill::kill_result;
 use super::kill::{is_plain_account_name, kill_user};
 use crate::domain::{KillFilter, KillType, SessionId};
 use crate::engine::driver::{KillOrder, KillResult, Presence, SessionDriver, Snapshot};
-use crate::engine::{EngineError, OwnConnections, Target, Timeouts};
+use crate::engine::{EngineError, KeptConnection, OwnConnections, Target, Timeouts};
 use crate::planner::{KillStrategy, MAX_BATCH};
 
 type OpFuture<'c, T> = Pin<Box<dyn Future<Output = Result<T, EngineError>> + Send + 'c>>;
@@ -206,6 +206,17 @@ async fn list_rows(
 }
 
 #[async_trait]
+impl KeptConnection for MysqlDriver {
+    fn current(&self) -> Option<(String, SessionId)> {
+        MysqlDriver::current(self)
+    }
+
+    async fn keep_alive(&self) -> Result<(), EngineError> {
+        MysqlDriver::keep_alive(self).await
+    }
+}
+
+#[async_trait]
 impl SessionDriver for MysqlDriver {
     async fn list(&self, filter: &KillFilter, until: Instant) -> Result<Snapshot, EngineError> {
         let pre = match &filter.process_ids {
@@ -330,7 +341,13 @@ impl SessionDriver for MysqlDriver {
                 flavor
                     .decode_presence(&values)
                     .filter(|(id, _, _)| asked.contains(id))
-                    .map(|(id, command, sql)| Presence { id, command, sql })
+                    .map(|(id, command, sql)| Presence {
+                        id,
+                        started: None,
+                        running: command == "Query",
+                        command,
+                        sql,
+                    })
             })
             .collect())
     }
