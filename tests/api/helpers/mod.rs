@@ -3,7 +3,7 @@
 //! (`serve`), requests signed as the SDKs sign them (`signed`) and the official SDK's scripts
 //! (`sdk`), kill rules through the auto-flow API as one typed value per instance (`rules`),
 //! victim sessions of every kind (`sessions`), a webhook receiver (`webhook`),
-//! `/metrics` samples (`metrics`), assertions on DAS error answers (`errors`), and the console's
+//! `/metrics` samples (`metrics`), PostgreSQL set-ups and victims (`pg`), assertions on DAS error answers (`errors`), and the console's
 //! browser scenarios (`browser`).
 
 pub mod app;
@@ -12,6 +12,7 @@ pub mod cli;
 pub mod errors;
 pub mod fixtures;
 pub mod metrics;
+pub mod pg;
 pub mod pki;
 pub mod raw_http;
 pub mod rules;
