@@ -92,4 +92,9 @@ pub trait SessionDriver: Send + Sync {
         ids: &[SessionId],
         until: Instant,
     ) -> Result<Vec<Presence>, EngineError>;
+    /// How many statements that end sessions, sent as this driver's db user (on a connection
+    /// dbkill gave up on, or by another dbkill), the server is still running: a server that
+    /// stopped answering runs them once it resumes, so until none runs, a session a kill was
+    /// sent to may yet die.
+    async fn kills_running(&self, until: Instant) -> Result<usize, EngineError>;
 }

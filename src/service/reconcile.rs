@@ -12,7 +12,7 @@ use std::time::Duration;
 use super::Services;
 use super::kill::{same_session, still_running};
 use super::target::driver_of;
-use crate::domain::{DbUserId, KillFilter, KillType, Session, SessionId};
+use crate::domain::{DbUserId, KillType, Session, SessionId};
 use crate::engine::{EngineError, Presence, SessionDriver};
 use crate::error::DasResult;
 use crate::store::{PlannedSession, SessionCheck, UnreconciledRequest, history_sql};
@@ -73,13 +73,13 @@ impl Services {
             );
             return Ok(Some(0));
         };
-        let Some((driver, killer)) = self.driver_of_request(request).await? else {
+        let Some(driver) = self.driver_of_request(request).await? else {
             return Ok(None);
         };
         let until = tokio::time::Instant::now() + self.engines.timeouts().statement;
         // A server that stopped answering mid-batch runs the rest of it once it resumes: until
         // no KILL of dbkill's account still runs, a listed session may yet die.
-        match kills_running(driver.as_ref(), &killer, until).await {
+        match driver.kills_running(until).await {
             Ok(0) => {}
             Ok(n) => {
                 tracing::debug!("{n} KILLs still run on the target; next round");
@@ -123,7 +123,7 @@ impl Services {
     async fn driver_of_request(
         &self,
         request: &UnreconciledRequest,
-    ) -> DasResult<Option<(Arc<dyn SessionDriver>, String)>> {
+    ) -> DasResult<Option<Arc<dyn SessionDriver>>> {
         let instance = self
             .store
             .get_instance(&request.project_id, &request.instance_id)
@@ -137,36 +137,13 @@ impl Services {
             return Ok(None);
         };
         match driver_of(self, &instance, &db_user) {
-            Ok(driver) => Ok(Some((driver, db_user.username))),
+            Ok(driver) => Ok(Some(driver)),
             Err(e) => {
                 tracing::debug!("kill request {}: no driver: {e}", request.history_id);
                 Ok(None)
             }
         }
     }
-}
-
-/// How many sessions of `killer` (dbkill's account on the target) are running a KILL.
-async fn kills_running(
-    driver: &dyn SessionDriver,
-    killer: &str,
-    until: tokio::time::Instant,
-) -> Result<usize, EngineError> {
-    let filter = KillFilter {
-        user: Some(killer.to_owned()),
-        ..KillFilter::default()
-    };
-    let snap = driver.list(&filter, until).await?;
-    Ok(snap
-        .sessions
-        .iter()
-        .filter(|s| s.user == killer)
-        .filter(|s| {
-            s.sql
-                .as_deref()
-                .is_some_and(|q| q.trim_start().to_ascii_uppercase().starts_with("KILL"))
-        })
-        .count())
 }
 
 /// Whether each session is still there, in presence queries of at most [`PRESENCE_CHUNK`] ids,

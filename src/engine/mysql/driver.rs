@@ -351,6 +351,26 @@ impl SessionDriver for MysqlDriver {
             })
             .collect())
     }
+
+    /// Sessions of the db user's account running `KILL …`.
+    async fn kills_running(&self, until: Instant) -> Result<usize, EngineError> {
+        let killer = &self.target.username;
+        let filter = KillFilter {
+            user: Some(killer.clone()),
+            ..KillFilter::default()
+        };
+        let snap = self.list(&filter, until).await?;
+        Ok(snap
+            .sessions
+            .iter()
+            .filter(|s| &s.user == killer)
+            .filter(|s| {
+                s.sql
+                    .as_deref()
+                    .is_some_and(|q| q.trim_start().to_ascii_uppercase().starts_with("KILL"))
+            })
+            .count())
+    }
 }
 
 #[cfg(test)]

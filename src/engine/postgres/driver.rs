@@ -322,4 +322,18 @@ impl SessionDriver for PgDriver {
             .await?;
         Ok(rows.into_iter().map(PresenceRow::into_presence).collect())
     }
+
+    async fn kills_running(&self, until: Instant) -> Result<usize, EngineError> {
+        self.with_lifeline(until, |conn, d| {
+            Box::pin(timed(d, async move {
+                let n: i64 = sqlx::query_scalar(sql::KILLS_RUNNING)
+                    .bind(sql::SIGNAL_TAG)
+                    .fetch_one(conn)
+                    .await
+                    .map_err(map_error)?;
+                Ok(usize::try_from(n).unwrap_or(0))
+            }))
+        })
+        .await
+    }
 }

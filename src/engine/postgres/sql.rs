@@ -49,6 +49,16 @@ pub const TRX_AGES: &str = "SELECT pid, \
 
 pub const CONNECTED: &str = "SELECT count(*) FROM pg_stat_activity";
 
+/// The first words of every signal statement, by which [`KILLS_RUNNING`] finds them.
+pub const SIGNAL_TAG: &str = "/* dbkill signal */";
+
+/// The db user's signal statements that other backends are running: ones sent on a lifeline
+/// dbkill gave up on (the server runs a statement it took before it stalled once it resumes;
+/// only `statement_timeout` ends it), or by another dbkill.
+pub const KILLS_RUNNING: &str = "SELECT count(*) FROM pg_stat_activity \
+     WHERE usename = current_user AND pid <> pg_backend_pid() AND state = 'active' \
+       AND left(query, length($1)) = $1";
+
 /// Signals each (pid $1[i], start $2[i]) that is still that session, in one statement: the row
 /// check and the signal happen together, so a pid reused since the listing is never signalled.
 /// A session the db user may not signal is answered `denied` without calling the function
@@ -57,7 +67,7 @@ pub const CONNECTED: &str = "SELECT count(*) FROM pg_stat_activity";
 /// found no such backend any more (it answered false with a warning).
 pub fn signal(kill_type: KillType) -> String {
     format!(
-        "WITH me AS (SELECT rolsuper FROM pg_roles WHERE rolname = current_user) \
+        "{SIGNAL_TAG} WITH me AS (SELECT rolsuper FROM pg_roles WHERE rolname = current_user) \
          SELECT a.pid, CASE \
            WHEN NOT me.rolsuper AND COALESCE(r.rolsuper, true) THEN 'denied_superuser' \
            WHEN NOT me.rolsuper AND NOT pg_has_role(a.usesysid, 'MEMBER') \
@@ -77,5 +87,17 @@ fn signal_function(kill_type: KillType) -> &'static str {
     match kill_type {
         KillType::Connection => "pg_terminate_backend",
         KillType::Query => "pg_cancel_backend",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_signal_statement_carries_the_tag_kills_running_looks_for() {
+        for kill_type in [KillType::Connection, KillType::Query] {
+            assert!(signal(kill_type).starts_with(SIGNAL_TAG));
+        }
     }
 }

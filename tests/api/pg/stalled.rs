@@ -1,11 +1,13 @@
 //! Kills on a PostgreSQL cluster that stops answering mid-kill. The signal statement is held
 //! on the server by a lock on `pg_db_role_setting`, which the listing does not read and the
 //! signal statement (through `pg_roles`) does; the test then stalls the whole cluster
-//! (`pause`). The kill answers within its deadline with the sessions `failed` "may still take
-//! effect"; once the server runs the statement, the history lists exactly the victims that
-//! died — settled by reconciliation.
+//! (`pause`), or only the backend running the statement (SIGSTOP). The kill answers within its
+//! deadline with the sessions `failed` "may still take effect"; once the server runs the
+//! statement, the history lists exactly the victims that died — settled by reconciliation,
+//! which waits while dbkill's signal statement still runs.
 
 use std::collections::BTreeSet;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
@@ -208,5 +210,91 @@ async fn a_cluster_paused_mid_kill_answers_in_time_and_reconciliation_settles_th
 
     // The statement the cluster took before it stalled runs once the lock is free.
     locker.execute("ROLLBACK").await.unwrap();
+    assert_reconciled(&mut s, &report).await;
+}
+
+/// (session id, outcome) of every session of the kill whose report had `request_id`, straight
+/// from the store.
+async fn outcomes(data_dir: &Path, request_id: &str) -> Vec<(i64, String)> {
+    use sqlx::ConnectOptions;
+    let mut conn = sqlx::sqlite::SqliteConnectOptions::new()
+        .filename(data_dir.join("dbkill.db"))
+        .connect()
+        .await
+        .unwrap();
+    sqlx::query_as(
+        "SELECT s.session_id, s.outcome FROM kill_sessions s \
+         JOIN kill_requests r ON r.id = s.request_id WHERE r.request_id = ?",
+    )
+    .bind(request_id)
+    .fetch_all(&mut conn)
+    .await
+    .unwrap()
+}
+
+fn signal(pid: i32, sig: &str) -> bool {
+    std::process::Command::new("kill")
+        .args([sig, &pid.to_string()])
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// A backend stopped (SIGSTOP) until this is dropped, also when an assertion fails: a stopped
+/// backend would keep its cluster from shutting down.
+struct Stopped(i32);
+
+impl Stopped {
+    fn new(pid: i32) -> Stopped {
+        assert!(signal(pid, "-STOP"), "kill -STOP {pid}");
+        Stopped(pid)
+    }
+}
+
+impl Drop for Stopped {
+    fn drop(&mut self) {
+        signal(self.0, "-CONT");
+    }
+}
+
+#[tokio::test]
+async fn a_signal_statement_still_held_on_the_server_holds_off_reconciliation() {
+    let mut s = scene().await;
+    let mut locker = lock_signals(&s.pg).await;
+
+    // The lifeline stops with the signal statement in hand; the rest of the cluster (logins,
+    // the listing a verification or a reconciliation makes) answers again.
+    let (monitor, lifeline) = (&mut s.monitor, s.lifeline);
+    let sent = Instant::now();
+    let stop = async {
+        until_waiting_on_lock(monitor, lifeline).await;
+        let stopped = Stopped::new(lifeline);
+        locker.execute("ROLLBACK").await.unwrap();
+        stopped
+    };
+    let (report, stopped) = tokio::join!(
+        s.ctx.kill(
+            &s.app,
+            json!({"user": s.victim, "deadline_ms": DEADLINE_MS})
+        ),
+        stop
+    );
+    let took = sent.elapsed();
+    let request_id = report["request_id"].as_str().unwrap().to_owned();
+    assert_unconfirmed(&s, &report, took).await;
+    // Several reconciliation rounds pass while the statement is held: none may settle the
+    // victims, which are still there, as not killed.
+    let until = Instant::now() + Duration::from_millis(RECONCILE_MS * 5);
+    while Instant::now() < until {
+        let now = outcomes(&s.app.data_path(), &request_id).await;
+        assert_eq!(now.len(), VICTIMS);
+        assert!(
+            now.iter().all(|(_, outcome)| outcome == "uncertain"),
+            "settled while dbkill's signal statement still runs: {now:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(alive(&mut s.monitor, &s.victim).await, s.pids);
+
+    drop(stopped);
     assert_reconciled(&mut s, &report).await;
 }
