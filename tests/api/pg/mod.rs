@@ -4,4 +4,5 @@
 //! their own (a walsender, parallel workers) start a private cluster; the others isolate
 //! themselves on the shared one with fresh roles and databases.
 
+mod privileges;
 mod protections;
