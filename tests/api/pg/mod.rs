@@ -6,3 +6,4 @@
 
 mod privileges;
 mod protections;
+mod rules;
