@@ -71,7 +71,9 @@ const CLIENT_COMMANDS: [&str; 22] = [
     "Bulk_execute",
 ];
 
-fn is_system_thread(s: &Session) -> bool {
+/// Not a client: a server, replication or background thread (also what a listing's `hide_sys`
+/// hides).
+pub fn is_system_thread(s: &Session) -> bool {
     SYSTEM_USERS.contains(&s.user.as_str())
         || s.foreground == Some(false)
         || !(CLIENT_COMMANDS.contains(&s.command.as_str()) || s.command == "Killed")
