@@ -28,6 +28,7 @@ fn session(
         sql: sql.map(Into::into),
         trx_seconds: 0,
         foreground: None,
+        started: None,
     }
 }
 
