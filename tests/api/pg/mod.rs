@@ -2,3 +2,4 @@
 //! (`support/postgres.rs`), one file per area; set-ups in `helpers/pg.rs`.
 
 mod cli;
+mod console;
