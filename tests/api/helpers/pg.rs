@@ -383,3 +383,46 @@ pub fn skipped(report: &Value) -> BTreeMap<u64, String> {
 pub fn all_skipped(pids: impl IntoIterator<Item = u64>, reason: &str) -> BTreeMap<u64, String> {
     pids.into_iter().map(|p| (p, reason.to_owned())).collect()
 }
+
+/// The role attributes of a db user that sees and may signal every non-superuser backend.
+pub const SEES_AND_SIGNALS: &str = "IN ROLE pg_read_all_stats, pg_signal_backend";
+
+/// A fresh login role without attributes, password [`ROLE_PASSWORD`].
+pub fn new_pg_victim(pg: &Postgres, prefix: &str) -> String {
+    new_role(pg, prefix, "")
+}
+
+/// An idle backend of `user` (password [`ROLE_PASSWORD`]) in `database`: its connection and pid.
+pub async fn pg_idle(pg: &Postgres, user: &str, database: &str) -> (PgConnection, i32) {
+    let mut conn = pg.connect(user, ROLE_PASSWORD, database).await;
+    let pid = pid_of(&mut conn).await;
+    (conn, pid)
+}
+
+/// The task of a victim running `SELECT pg_sleep(600)`: it ends with the statement's result.
+pub type PgSleeper = tokio::task::JoinHandle<(PgConnection, Result<(), sqlx::Error>)>;
+
+/// A backend of `user` in `database` running `SELECT pg_sleep(600)`, which the server shows
+/// `active` and waiting on `Timeout:PgSleep` once this returns.
+pub async fn pg_sleeping(pg: &Postgres, user: &str, database: &str) -> (PgSleeper, i32) {
+    let (mut conn, pid) = pg_idle(pg, user, database).await;
+    let task = tokio::spawn(async move {
+        let r = sqlx::query("SELECT pg_sleep(600)")
+            .execute(&mut conn)
+            .await
+            .map(drop);
+        (conn, r)
+    });
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let state = format!(
+        "SELECT state || ':' || coalesce(wait_event, '') FROM pg_stat_activity WHERE pid = {pid}"
+    );
+    while pg.sql(&state) != "active:PgSleep" {
+        assert!(
+            Instant::now() < deadline,
+            "backend {pid} did not start pg_sleep"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    (task, pid)
+}
