@@ -10,7 +10,6 @@ use serde_json::Value;
 
 use crate::helpers::app::spawn_app;
 use crate::helpers::cli::{Cli, Out, rows_of};
-use crate::helpers::fixtures::VICTIM_PASSWORD;
 use crate::helpers::pg::{
     ROLE_PASSWORD, SEES_AND_SIGNALS, left_server, new_database, new_pg_victim, pg_ctx, pg_idle,
     pg_sleeping, usable,
@@ -339,7 +338,7 @@ async fn a_superusers_backend_the_db_user_may_not_signal_gives_exit_code_3() {
     let ctx = pg_ctx(&app, pg, SEES_AND_SIGNALS, &[]).await;
     let cli = Cli::logged_in(&app, &ctx.project).await;
     let admin = unique_name("cli_pgsuper");
-    pg.create_role(&admin, VICTIM_PASSWORD, "SUPERUSER");
+    pg.create_role(&admin, ROLE_PASSWORD, "SUPERUSER");
     let (mut conn, pid) = pg_idle(pg, &admin, "postgres").await;
 
     let out = cli
