@@ -26,3 +26,50 @@ pub struct Session {
     /// while the server runs (MySQL's connection ids), or the start is not visible.
     pub started: Option<i64>,
 }
+
+impl Session {
+    /// Connected but doing nothing: MySQL's `Sleep`, PostgreSQL's `idle` (an idle session in a
+    /// transaction is not idle: it holds the transaction open). The one place that says so.
+    pub fn is_idle(&self) -> bool {
+        self.command == "Sleep" || self.command == "idle"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::SessionId;
+
+    fn doing(command: &str) -> Session {
+        Session {
+            id: SessionId(1),
+            user: "app".into(),
+            host: "h:1".into(),
+            database: None,
+            command: command.into(),
+            time: 0,
+            state: String::new(),
+            sql: None,
+            trx_seconds: 0,
+            foreground: None,
+            started: None,
+        }
+    }
+
+    #[test]
+    fn idle_is_sleep_or_idle_and_nothing_else() {
+        assert!(doing("Sleep").is_idle());
+        assert!(doing("idle").is_idle());
+        for busy in [
+            "Query",
+            "Daemon",
+            "Killed",
+            "active",
+            "idle in transaction",
+            "idle in transaction (aborted)",
+            "sleep",
+        ] {
+            assert!(!doing(busy).is_idle(), "{busy}");
+        }
+    }
+}

@@ -5,6 +5,7 @@
 //! Errors stay [`EngineError`]s: the service decides what each means to a caller.
 
 mod driver;
+mod lifeline;
 pub mod mysql;
 pub mod postgres;
 mod registry;

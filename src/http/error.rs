@@ -48,7 +48,10 @@ pub fn status(e: &DasError) -> StatusCode {
         | RuleSwitchOff
         | BadOffset
         | BadLimit
+        | BadCurPage
+        | BadPerPage
         | UnsupportedDatastore
+        | UnsupportedEngineType
         | BadDbUserId
         | BadProjectId
         | BadInstanceId
@@ -181,9 +184,21 @@ pub fn message(e: &DasError, lang: Lang) -> String {
             "The limit parameter is invalid: it is out of the allowed range.",
             "limit 参数无效：超出允许范围。",
         ),
+        BadCurPage => pick(
+            "The cur_page parameter is invalid: it must be an integer from 1 to 2147483647.",
+            "cur_page 参数无效：必须为 1 到 2147483647 的整数。",
+        ),
+        BadPerPage => pick(
+            "The per_page parameter is invalid: it must be an integer from 1 to 100.",
+            "per_page 参数无效：必须为 1 到 100 的整数。",
+        ),
         UnsupportedDatastore => pick(
             "The datastore_type is invalid: it is not supported or does not match the instance.",
             "datastore_type 无效：不支持该类型或与实例类型不符。",
+        ),
+        UnsupportedEngineType => pick(
+            "The engine_type is invalid: it is not supported or does not match the instance (mysql for MySQL and MariaDB instances, postgresql for PostgreSQL ones).",
+            "engine_type 无效：不支持该类型或与实例类型不符（MySQL 和 MariaDB 实例为 mysql，PostgreSQL 实例为 postgresql）。",
         ),
         BadDbUserId => pick(
             "The db_user_id value is invalid: it is missing, malformed, unknown, or registered on another instance.",
@@ -357,7 +372,10 @@ mod tests {
             RuleSwitchOff,
             BadOffset,
             BadLimit,
+            BadCurPage,
+            BadPerPage,
             UnsupportedDatastore,
+            UnsupportedEngineType,
             BadDbUserId,
             BadProjectId,
             BadInstanceId,

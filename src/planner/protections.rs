@@ -84,7 +84,9 @@ const CLIENT_STATES: [&str; 6] = [
     "disabled",
 ];
 
-fn is_system_thread(s: &Session) -> bool {
+/// Not a client: a server, replication or background thread (also what a listing's `hide_sys`
+/// hides).
+pub fn is_system_thread(s: &Session) -> bool {
     let command = s.command.as_str();
     SYSTEM_USERS.contains(&s.user.as_str())
         || s.foreground == Some(false)

@@ -28,6 +28,7 @@ mod kill_validation;
 mod master_key;
 mod openapi;
 mod pg;
+mod pg_ops;
 mod protections;
 mod rate_limits;
 mod replay;

@@ -4,8 +4,6 @@
 //! dropped, never reused (the server's `statement_timeout` ends what it was running).
 
 use std::collections::{HashMap, HashSet};
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Mutex as StdMutex;
 
 use async_trait::async_trait;
@@ -20,9 +18,8 @@ use super::signal::{CHUNK, signal_chunk};
 use super::sql;
 use crate::domain::{KillFilter, KillType, SessionId};
 use crate::engine::driver::{KillOrder, KillResult, Presence, SessionDriver, Snapshot};
+use crate::engine::lifeline::{HoldsLifeline, timed, with_lifeline};
 use crate::engine::{EngineError, KeptConnection, OwnConnections, Target, Timeouts};
-
-type OpFuture<'c, T> = Pin<Box<dyn Future<Output = Result<T, EngineError>> + Send + 'c>>;
 
 pub struct PgDriver {
     target: Target,
@@ -31,16 +28,6 @@ pub struct PgDriver {
     /// (server identity, pid) of the open lifeline, readable without the async lock.
     current: StdMutex<Option<(String, SessionId)>>,
     own: OwnConnections,
-}
-
-/// Runs `fut` until `deadline`; a call cut short is a statement timeout.
-async fn timed<T>(
-    deadline: Instant,
-    fut: impl Future<Output = Result<T, EngineError>>,
-) -> Result<T, EngineError> {
-    tokio::time::timeout_at(deadline, fut)
-        .await
-        .unwrap_or(Err(EngineError::StatementTimeout))
 }
 
 fn pids(ids: &[SessionId]) -> Vec<i32> {
@@ -90,36 +77,6 @@ impl PgDriver {
         .await?;
         self.set_current(Some((format!("postgres:{identity}"), session_id(pid))));
         Ok(conn)
-    }
-
-    /// Runs `op` on the lifeline, opening it first when needed; `op` gets its call's deadline.
-    /// A failure that may have broken the connection drops it; a lost connection is reopened
-    /// and `op` retried once.
-    async fn with_lifeline<T, F>(&self, until: Instant, op: F) -> Result<T, EngineError>
-    where
-        F: for<'c> Fn(&'c mut PgConnection, Instant) -> OpFuture<'c, T>,
-    {
-        let mut guard = tokio::time::timeout_at(until, self.lifeline.lock())
-            .await
-            .map_err(|_| EngineError::StatementTimeout)?;
-        let mut attempt = 0;
-        loop {
-            if guard.is_none() {
-                *guard = Some(self.open(until).await?);
-            }
-            let conn = guard.as_mut().expect("opened above");
-            match op(conn, self.call_deadline(until)).await {
-                Err(e @ (EngineError::Unreachable(_) | EngineError::StatementTimeout)) => {
-                    *guard = None;
-                    self.set_current(None);
-                    attempt += 1;
-                    if attempt == 2 || matches!(e, EngineError::StatementTimeout) {
-                        return Err(e);
-                    }
-                }
-                other => return other,
-            }
-        }
     }
 
     /// Signals the order's sessions chunk by chunk on the lifeline, each chunk in one
@@ -191,7 +148,7 @@ impl PgDriver {
     /// Pings the lifeline (reopening it when lost), so it exists before it is needed: when the
     /// server is at max_connections a new connection may not get in.
     pub async fn keep_alive(&self) -> Result<(), EngineError> {
-        self.with_lifeline(self.unhurried(), |conn, d| {
+        with_lifeline(self, self.unhurried(), |conn, d| {
             Box::pin(async move { timed(d, async { conn.ping().await.map_err(map_error) }).await })
         })
         .await
@@ -200,6 +157,27 @@ impl PgDriver {
     /// (server identity, pid) of this driver's open connection, if any.
     pub fn current(&self) -> Option<(String, SessionId)> {
         self.current.lock().expect("not poisoned").clone()
+    }
+}
+
+#[async_trait]
+impl HoldsLifeline for PgDriver {
+    type Conn = PgConnection;
+
+    fn slot(&self) -> &Mutex<Option<PgConnection>> {
+        &self.lifeline
+    }
+
+    async fn open(&self, until: Instant) -> Result<PgConnection, EngineError> {
+        PgDriver::open(self, until).await
+    }
+
+    fn forget(&self) {
+        self.set_current(None);
+    }
+
+    fn call_deadline(&self, until: Instant) -> Instant {
+        PgDriver::call_deadline(self, until)
     }
 }
 
@@ -221,20 +199,19 @@ impl SessionDriver for PgDriver {
             Some(ids) => (Some(pids(ids)), None, None),
             None => (None, filter.user.clone(), filter.database.clone()),
         };
-        let rows: Vec<ActivityRow> = self
-            .with_lifeline(until, |conn, d| {
-                let (ids, user, database) = (ids.clone(), user.clone(), database.clone());
-                Box::pin(timed(d, async move {
-                    sqlx::query_as(sql::LIST)
-                        .bind(ids)
-                        .bind(user)
-                        .bind(database)
-                        .fetch_all(conn)
-                        .await
-                        .map_err(map_error)
-                }))
-            })
-            .await?;
+        let rows: Vec<ActivityRow> = with_lifeline(self, until, |conn, d| {
+            let (ids, user, database) = (ids.clone(), user.clone(), database.clone());
+            Box::pin(timed(d, async move {
+                sqlx::query_as(sql::LIST)
+                    .bind(ids)
+                    .bind(user)
+                    .bind(database)
+                    .fetch_all(conn)
+                    .await
+                    .map_err(map_error)
+            }))
+        })
+        .await?;
         let mut own_ids: HashSet<SessionId> =
             self.own.ids_on(self.current().map(|c| c.0).as_deref());
         own_ids.extend(
@@ -253,18 +230,17 @@ impl SessionDriver for PgDriver {
             return Ok(HashMap::new());
         }
         let pids = pids(ids);
-        let rows: Vec<(i32, i64)> = self
-            .with_lifeline(self.unhurried(), |conn, d| {
-                let pids = pids.clone();
-                Box::pin(timed(d, async move {
-                    sqlx::query_as(sql::TRX_AGES)
-                        .bind(pids)
-                        .fetch_all(conn)
-                        .await
-                        .map_err(map_error)
-                }))
-            })
-            .await?;
+        let rows: Vec<(i32, i64)> = with_lifeline(self, self.unhurried(), |conn, d| {
+            let pids = pids.clone();
+            Box::pin(timed(d, async move {
+                sqlx::query_as(sql::TRX_AGES)
+                    .bind(pids)
+                    .fetch_all(conn)
+                    .await
+                    .map_err(map_error)
+            }))
+        })
+        .await?;
         Ok(rows
             .into_iter()
             .map(|(pid, age)| (session_id(pid), age))
@@ -287,7 +263,7 @@ impl SessionDriver for PgDriver {
     }
 
     async fn connected_count(&self, until: Instant) -> Result<u64, EngineError> {
-        self.with_lifeline(until, |conn, d| {
+        with_lifeline(self, until, |conn, d| {
             Box::pin(timed(d, async move {
                 let n: i64 = sqlx::query_scalar(sql::CONNECTED)
                     .fetch_one(conn)
@@ -308,23 +284,22 @@ impl SessionDriver for PgDriver {
             return Ok(vec![]);
         }
         let pids = pids(ids);
-        let rows: Vec<PresenceRow> = self
-            .with_lifeline(until, |conn, d| {
-                let pids = pids.clone();
-                Box::pin(timed(d, async move {
-                    sqlx::query_as(sql::PRESENCE)
-                        .bind(pids)
-                        .fetch_all(conn)
-                        .await
-                        .map_err(map_error)
-                }))
-            })
-            .await?;
+        let rows: Vec<PresenceRow> = with_lifeline(self, until, |conn, d| {
+            let pids = pids.clone();
+            Box::pin(timed(d, async move {
+                sqlx::query_as(sql::PRESENCE)
+                    .bind(pids)
+                    .fetch_all(conn)
+                    .await
+                    .map_err(map_error)
+            }))
+        })
+        .await?;
         Ok(rows.into_iter().map(PresenceRow::into_presence).collect())
     }
 
     async fn kills_running(&self, until: Instant) -> Result<usize, EngineError> {
-        self.with_lifeline(until, |conn, d| {
+        with_lifeline(self, until, |conn, d| {
             Box::pin(timed(d, async move {
                 let n: i64 = sqlx::query_scalar(sql::KILLS_RUNNING)
                     .bind(sql::SIGNAL_TAG)

@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use crate::helpers::app::{TestApp, spawn_app};
 use crate::helpers::fixtures::KillCtx;
 use crate::helpers::pg::{
-    Kind, PgVictim, SIGNAL_AND_READ, history_rows, new_database, new_role, pg_ctx, pid_list,
+    Backend, Kind, SEES_AND_SIGNALS, history_rows, new_database, new_role, pg_ctx, process_ids,
     sqlstate,
 };
 use crate::support::postgres::{Postgres, shared};
@@ -27,15 +27,15 @@ fn lock_key() -> i64 {
 
 /// Users aaa/bbb × databases example/other × idle / sleeping / in a transaction holding a lock /
 /// waiting on that lock: sixteen victims.
-async fn victims(pg: &Postgres, aaa: &str, bbb: &str, example: &str, other: &str) -> Vec<PgVictim> {
+async fn victims(pg: &Postgres, aaa: &str, bbb: &str, example: &str, other: &str) -> Vec<Backend> {
     let mut out = vec![];
     for user in [aaa, bbb] {
         for db in [example, other] {
             let key = lock_key();
-            out.push(PgVictim::in_transaction(pg, user, db, key).await);
-            out.push(PgVictim::waiting(pg, user, db, key).await);
-            out.push(PgVictim::idle(pg, user, db).await);
-            out.push(PgVictim::sleeping(pg, user, db).await);
+            out.push(Backend::in_transaction(pg, user, db, key).await);
+            out.push(Backend::waiting(pg, user, db, key).await);
+            out.push(Backend::idle(pg, user, db).await);
+            out.push(Backend::sleeping(pg, user, db).await);
         }
     }
     out
@@ -68,7 +68,7 @@ fn entry(report: &Value, pid: i32) -> &Value {
 }
 
 /// The killed entry and the history row of `v` describe it as the server listed it.
-fn assert_describes(v: &PgVictim, killed: &Value, row: &Value) {
+fn assert_describes(v: &Backend, killed: &Value, row: &Value) {
     assert_eq!(killed["user"], v.user.as_str(), "{killed}");
     assert_eq!(killed["database"], v.db.as_str(), "{killed}");
     assert_eq!(killed["command"], v.kind.command(), "{killed}");
@@ -102,18 +102,18 @@ fn assert_describes(v: &PgVictim, killed: &Value, row: &Value) {
 async fn setup() -> (TestApp, &'static Postgres, KillCtx) {
     let app = spawn_app().await;
     let pg = shared();
-    let ctx = pg_ctx(&app, pg, SIGNAL_AND_READ, &[]).await;
+    let ctx = pg_ctx(&app, pg, SEES_AND_SIGNALS, &[]).await;
     (app, pg, ctx)
 }
 
 #[tokio::test]
 async fn every_filter_combination_kills_exactly_its_backends() {
     let (app, pg, ctx) = setup().await;
-    let (aaa, bbb) = (new_role(pg, "aaa"), new_role(pg, "bbb"));
+    let (aaa, bbb) = (new_role(pg, "aaa", ""), new_role(pg, "bbb", ""));
     let (example, other) = (new_database(pg, "example"), new_database(pg, "other"));
 
     // (by user aaa, by database example, by the ids of the victims it picks).
-    type Pick = fn(&PgVictim, &str) -> bool;
+    type Pick = fn(&Backend, &str) -> bool;
     let cases: Vec<(bool, bool, Option<Pick>)> = vec![
         (true, false, None),
         (false, true, None),
@@ -147,7 +147,7 @@ async fn every_filter_combination_kills_exactly_its_backends() {
         let listed: Option<BTreeSet<i32>> =
             by_ids.map(|pick| vs.iter().filter(|v| pick(v, &aaa)).map(|v| v.pid).collect());
         if let Some(ids) = &listed {
-            let mut ids = pid_list(ids);
+            let mut ids = process_ids(&ids.iter().copied().collect::<Vec<_>>());
             ids.as_array_mut()
                 .unwrap()
                 .extend(UNKNOWN_PIDS.iter().map(|p| json!(p)));
@@ -232,7 +232,7 @@ async fn every_filter_combination_kills_exactly_its_backends() {
             .map(|v| v.pid)
             .collect();
         let cleanup = ctx
-            .kill(&app, json!({"process_ids": pid_list(&rest)}))
+            .kill(&app, json!({"process_ids": process_ids(&rest)}))
             .await;
         assert_eq!(ids_of(&cleanup["killed"]).len(), rest.len(), "{cleanup}");
     }
@@ -241,11 +241,11 @@ async fn every_filter_combination_kills_exactly_its_backends() {
 #[tokio::test]
 async fn a_query_kill_cancels_the_statement_and_the_connection_lives() {
     let (app, pg, ctx) = setup().await;
-    let user = new_role(pg, "cancel");
+    let user = new_role(pg, "cancel", "");
     let db = new_database(pg, "cancel");
-    let mut sleeper = PgVictim::sleeping(pg, &user, &db).await;
-    let mut idle = PgVictim::idle(pg, &user, &db).await;
-    let mut bystander = PgVictim::sleeping(pg, &new_role(pg, "by"), &db).await;
+    let mut sleeper = Backend::sleeping(pg, &user, &db).await;
+    let mut idle = Backend::idle(pg, &user, &db).await;
+    let mut bystander = Backend::sleeping(pg, &new_role(pg, "by", ""), &db).await;
 
     let report = ctx
         .kill(&app, json!({"user": user, "kill_type": "query"}))
@@ -288,23 +288,23 @@ async fn a_query_kill_cancels_the_statement_and_the_connection_lives() {
 #[tokio::test]
 async fn a_dry_run_touches_nothing_and_reports_what_would_be_killed() {
     let (app, pg, ctx) = setup().await;
-    let user = new_role(pg, "dry");
+    let user = new_role(pg, "dry", "");
     let db = new_database(pg, "dry");
     let key = lock_key();
     let mut vs = [
-        PgVictim::in_transaction(pg, &user, &db, key).await,
-        PgVictim::waiting(pg, &user, &db, key).await,
-        PgVictim::idle(pg, &user, &db).await,
-        PgVictim::sleeping(pg, &user, &db).await,
+        Backend::in_transaction(pg, &user, &db, key).await,
+        Backend::waiting(pg, &user, &db, key).await,
+        Backend::idle(pg, &user, &db).await,
+        Backend::sleeping(pg, &user, &db).await,
     ];
-    let mut bystander = PgVictim::idle(pg, &new_role(pg, "by"), &db).await;
+    let mut bystander = Backend::idle(pg, &new_role(pg, "by", ""), &db).await;
     let mut ids: Vec<i32> = vs.iter().map(|v| v.pid).collect();
     ids.push(bystander.pid);
 
     let report = ctx
         .kill(
             &app,
-            json!({"user": user, "process_ids": pid_list(&ids), "dry_run": true}),
+            json!({"user": user, "process_ids": process_ids(&ids), "dry_run": true}),
         )
         .await;
     assert_eq!(report["dry_run"], true);
@@ -330,7 +330,10 @@ async fn a_dry_run_touches_nothing_and_reports_what_would_be_killed() {
 
     // The same request for real kills exactly what the dry run named.
     let real = ctx
-        .kill(&app, json!({"user": user, "process_ids": pid_list(&ids)}))
+        .kill(
+            &app,
+            json!({"user": user, "process_ids": process_ids(&ids)}),
+        )
         .await;
     assert_eq!(ids_of(&real["killed"]), would, "{real}");
     for v in vs.iter_mut() {

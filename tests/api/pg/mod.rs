@@ -1,8 +1,18 @@
-//! The PostgreSQL engine on real throwaway clusters (`support/postgres.rs`); set-ups in
-//! `helpers/pg.rs`.
+//! The PostgreSQL engine (issue #14) against throwaway clusters (`support/postgres.rs`), one
+//! file per area, set-ups in `helpers/pg.rs`: kill semantics (filters, query kills, dry runs),
+//! reused pids, registration, a full cluster, a stalled one, what is never killed, what the db
+//! user's privileges allow, kill rules on an `in03` instance, the CLI and the console. Tests
+//! that kill by a user other tests share (`postgres`), fill or stall a cluster, or need server
+//! backends of their own (a walsender, parallel workers) start a private cluster; the others
+//! isolate themselves on the shared one with fresh roles and databases.
 
+mod cli;
+mod console;
 mod kill;
+mod privileges;
+mod protections;
 mod registration;
 mod reused_pids;
+mod rules;
 mod saturation;
 mod stalled;

@@ -11,8 +11,8 @@ use serde_json::{Value, json};
 use crate::helpers::app::{TestApp, spawn_app_with};
 use crate::helpers::errors::{assert_das_error, assert_within};
 use crate::helpers::pg::{
-    KILLER_PASSWORD, SIGNAL_AND_READ, VICTIM_PASSWORD, db_users_path, fill_every_slot, new_role,
-    pg_instance, register_pg_killer, wait_for_lifeline, wait_until,
+    ROLE_PASSWORD, SEES_AND_SIGNALS, db_users_path, fill_every_slot, lifeline_of, new_role,
+    pg_instance, register_pg_killer, wait_until,
 };
 use crate::support::postgres::{Postgres, PostgresOptions, shared, unique_name};
 
@@ -30,7 +30,7 @@ async fn refused_logins_are_400_and_store_nothing() {
     let pg = shared();
     let (project, instance) = pg_instance(&app, pg, pg.port(), &[]).await;
     let path = db_users_path(&project, &instance);
-    let (good_id, good) = register_pg_killer(&app, pg, &project, &instance, SIGNAL_AND_READ).await;
+    let (good_id, good) = register_pg_killer(&app, pg, &project, &instance, SEES_AND_SIGNALS).await;
     let before = db_users(&app, &path).await;
     assert_eq!(
         before,
@@ -97,13 +97,13 @@ async fn an_unreachable_instance_is_500_within_the_connect_timeout_and_stores_no
         .port();
     let (project, instance) = pg_instance(&app, pg, closed, &[]).await;
     let path = db_users_path(&project, &instance);
-    let killer = new_role(pg, "unreach");
+    let killer = new_role(pg, "unreach", "");
     let started = Instant::now();
     let r = app
         .admin_call(
             Method::POST,
             &path,
-            Some(registration(&killer, VICTIM_PASSWORD)),
+            Some(registration(&killer, ROLE_PASSWORD)),
         )
         .await;
     assert_das_error(&r, 500, "DAS.210001");
@@ -119,7 +119,7 @@ async fn an_unreachable_instance_is_500_within_the_connect_timeout_and_stores_no
         .admin_call(
             Method::POST,
             &path,
-            Some(registration(&killer, VICTIM_PASSWORD)),
+            Some(registration(&killer, ROLE_PASSWORD)),
         )
         .await;
     assert_das_error(&r, 500, "DAS.210001");
@@ -137,17 +137,17 @@ async fn a_cluster_at_max_connections_is_500_at_registration_and_stores_nothing(
     let app = spawn_app_with(|s| s.connect_timeout_ms = 2_000).await;
     let (project, instance) = pg_instance(&app, &pg, pg.port(), &[]).await;
     let path = db_users_path(&project, &instance);
-    let victim = new_role(&pg, "full");
+    let victim = new_role(&pg, "full", "");
     let killer = unique_name("late");
-    pg.create_role(&killer, KILLER_PASSWORD, SIGNAL_AND_READ);
-    let victims = fill_every_slot(&pg, &victim, VICTIM_PASSWORD).await;
+    pg.create_role(&killer, ROLE_PASSWORD, SEES_AND_SIGNALS);
+    let victims = fill_every_slot(&pg, &victim, ROLE_PASSWORD).await;
     assert_eq!(victims.len(), 7, "10 slots less 3 reserved");
 
     let r = app
         .admin_call(
             Method::POST,
             &path,
-            Some(registration(&killer, KILLER_PASSWORD)),
+            Some(registration(&killer, ROLE_PASSWORD)),
         )
         .await;
     assert_das_error(&r, 500, "DAS.210001");
@@ -160,9 +160,9 @@ async fn a_cluster_at_max_connections_is_500_at_registration_and_stores_nothing(
     app.expect(
         Method::POST,
         &path,
-        Some(registration(&killer, KILLER_PASSWORD)),
+        Some(registration(&killer, ROLE_PASSWORD)),
         200,
     )
     .await;
-    wait_for_lifeline(&pg, &killer).await;
+    lifeline_of(&pg, &killer).await;
 }

@@ -19,35 +19,37 @@ use tokio::time::Instant;
 
 use crate::helpers::app::spawn_app;
 use crate::helpers::pg::{
-    KILLER_PASSWORD, PgVictim, SIGNAL_AND_READ, history_rows, new_database, new_role, pg_ctx,
-    pid_list, wait_until,
+    Backend, ROLE_PASSWORD, SEES_AND_SIGNALS, history_rows, new_database, new_role, pg_ctx,
+    pg_idle, process_ids, wait_until,
 };
 use crate::support::postgres::{Postgres, shared, unique_name};
 
 /// The kernel's next pid is one above this (root only).
 const NS_LAST_PID: &str = "/proc/sys/kernel/ns_last_pid";
-/// Tries at giving a new backend a chosen pid: other processes on the machine fork too.
-const REUSE_ATTEMPTS: usize = 100;
+/// Tries at giving a new backend a chosen pid (other processes on the machine fork too), and
+/// fresh pids to try them on (another process may keep the one chosen).
+const REUSE_ATTEMPTS: usize = 20;
+const REUSE_ROUNDS: usize = 20;
 
 #[tokio::test]
 async fn a_pid_that_ended_after_its_listing_is_not_found_and_the_new_session_lives() {
     let app = spawn_app().await;
     let pg = shared();
-    let ctx = pg_ctx(&app, pg, SIGNAL_AND_READ, &[]).await;
-    let user = new_role(pg, "ended");
+    let ctx = pg_ctx(&app, pg, SEES_AND_SIGNALS, &[]).await;
+    let user = new_role(pg, "ended", "");
     let db = new_database(pg, "ended");
-    let old = PgVictim::idle(pg, &user, &db).await;
+    let old = Backend::idle(pg, &user, &db).await;
     let listed = ctx.list(&app, &format!("user={user}")).await;
     assert_eq!(listed["count"], 1, "{listed}");
     assert_eq!(listed["processes"][0]["id"], old.pid.to_string());
     let old_pid = old.pid;
     old.close(pg).await;
-    let mut new = PgVictim::sleeping(pg, &user, &db).await;
+    let mut new = Backend::sleeping(pg, &user, &db).await;
     assert_ne!(new.pid, old_pid, "pids are handed out in turn");
 
     for body in [
-        json!({"process_ids": pid_list(&[old_pid])}),
-        json!({"process_ids": pid_list(&[old_pid]), "user": user, "database": db}),
+        json!({"process_ids": process_ids(&[old_pid])}),
+        json!({"process_ids": process_ids(&[old_pid]), "user": user, "database": db}),
     ] {
         let report = ctx.kill(&app, body.clone()).await;
         assert_eq!(
@@ -70,7 +72,7 @@ fn driver(pg: &Postgres, user: &str) -> PgDriver {
         host: pg.host().into(),
         port: pg.port(),
         username: user.into(),
-        password: SecretString::from(KILLER_PASSWORD.to_owned()),
+        password: SecretString::from(ROLE_PASSWORD.to_owned()),
         tls: TargetTls::default(),
     };
     let timeouts = Timeouts {
@@ -121,17 +123,17 @@ async fn starts(d: &PgDriver, user: &str) -> HashMap<i32, i64> {
 
 fn killer(pg: &Postgres) -> String {
     let name = unique_name("pgdrv");
-    pg.create_role(&name, KILLER_PASSWORD, SIGNAL_AND_READ);
+    pg.create_role(&name, ROLE_PASSWORD, SEES_AND_SIGNALS);
     name
 }
 
 #[tokio::test]
 async fn a_signal_goes_only_to_the_session_with_the_listed_start() {
     let pg = shared();
-    let user = new_role(pg, "start");
+    let user = new_role(pg, "start", "");
     let db = new_database(pg, "start");
     let d = driver(pg, &killer(pg));
-    let mut victim = PgVictim::sleeping(pg, &user, &db).await;
+    let mut victim = Backend::sleeping(pg, &user, &db).await;
     let listed = starts(&d, &user).await;
     let start = listed[&victim.pid];
 
@@ -153,39 +155,56 @@ async fn a_signal_goes_only_to_the_session_with_the_listed_start() {
     assert!(matches!(r, KillResult::NotFound), "{r:?}");
 }
 
-/// A new idle session of `user` whose backend has `pid`: the kernel's last pid is set just
-/// below it before each connect (the postmaster forks the backend at once). `None` when the
-/// kernel does not let this process set it.
-async fn session_with_pid(pg: &Postgres, user: &str, db: &str, pid: i32) -> Option<PgVictim> {
-    // The old backend's process must be reaped before its pid is free.
-    wait_until(&format!("process {pid} to be reaped"), || {
-        !std::path::Path::new(&format!("/proc/{pid}")).exists()
-    })
-    .await;
-    for _ in 0..REUSE_ATTEMPTS {
-        if std::fs::write(NS_LAST_PID, (pid - 1).to_string()).is_err() {
-            return None;
+/// Whether some process has `pid` now.
+fn taken(pid: i32) -> bool {
+    std::path::Path::new(&format!("/proc/{pid}")).exists()
+}
+
+/// A session of `user` that ended, and a newer idle one whose backend got its pid: the kernel's
+/// last pid is set just below the old pid before each connect, so the postmaster's next fork
+/// takes it. Another process on the machine may fork first, and keep the pid: then this starts
+/// over with a new old session. Returns (pid, the old session's start as the driver listed
+/// it, the newer session); `None` when the kernel does not let this process set its last pid.
+async fn reused_pid(
+    pg: &Postgres,
+    d: &PgDriver,
+    user: &str,
+    db: &str,
+) -> Option<(i32, i64, Backend)> {
+    for _ in 0..REUSE_ROUNDS {
+        let old = Backend::idle(pg, user, db).await;
+        let (pid, old_start) = (old.pid, starts(d, user).await[&old.pid]);
+        old.close(pg).await;
+        // The old backend's process must be reaped before its pid is free.
+        wait_until(&format!("process {pid} to be reaped"), || !taken(pid)).await;
+        for _ in 0..REUSE_ATTEMPTS {
+            if taken(pid) {
+                break;
+            }
+            if std::fs::write(NS_LAST_PID, (pid - 1).to_string()).is_err() {
+                return None;
+            }
+            let (conn, got) = pg_idle(pg, user, db).await;
+            if got == pid {
+                return Some((
+                    pid,
+                    old_start,
+                    Backend::idle_on(pg, conn, pid, user, db).await,
+                ));
+            }
+            drop(conn);
         }
-        let v = PgVictim::idle(pg, user, db).await;
-        if v.pid == pid {
-            return Some(v);
-        }
-        v.close(pg).await;
     }
-    panic!("no new backend got pid {pid} in {REUSE_ATTEMPTS} attempts");
+    panic!("no new backend got its predecessor's pid in {REUSE_ROUNDS} rounds");
 }
 
 #[tokio::test]
 async fn a_reused_pid_is_not_found_and_its_new_session_lives() {
     let pg = shared();
-    let user = new_role(pg, "reuse");
+    let user = new_role(pg, "reuse", "");
     let db = new_database(pg, "reuse");
     let d = driver(pg, &killer(pg));
-    let old = PgVictim::idle(pg, &user, &db).await;
-    let (pid, old_start) = (old.pid, starts(&d, &user).await[&old.pid]);
-    old.close(pg).await;
-
-    let Some(mut new) = session_with_pid(pg, &user, &db, pid).await else {
+    let Some((pid, old_start, mut new)) = reused_pid(pg, &d, &user, &db).await else {
         eprintln!("{NS_LAST_PID} is not writable here: the reused pid is not forced");
         return;
     };

@@ -9,8 +9,8 @@ use sqlx::{Executor, PgConnection};
 
 use crate::helpers::app::spawn_app;
 use crate::helpers::pg::{
-    KILLER_PASSWORD, SIGNAL_AND_READ, VICTIM_PASSWORD, fill_every_slot, history_rows, new_role,
-    pg_ctx, sqlstate, usable, wait_for_lifeline,
+    ROLE_PASSWORD, SEES_AND_SIGNALS, fill_every_slot, history_rows, lifeline_of, new_role, pg_ctx,
+    sqlstate, usable,
 };
 use crate::support::postgres::{Postgres, PostgresOptions};
 
@@ -40,12 +40,12 @@ async fn a_kill_by_user_ends_every_victim_of_a_full_cluster_through_the_lifeline
         ..PostgresOptions::default()
     });
     let app = spawn_app().await;
-    let ctx = pg_ctx(&app, &pg, SIGNAL_AND_READ, &[]).await;
-    let lifeline = wait_for_lifeline(&pg, &ctx.killer).await;
-    let victim = new_role(&pg, "storm");
+    let ctx = pg_ctx(&app, &pg, SEES_AND_SIGNALS, &[]).await;
+    let lifeline = lifeline_of(&pg, &ctx.killer).await;
+    let victim = new_role(&pg, "storm", "");
 
     // Every slot but the superusers' reserved ones and the lifeline's.
-    let mut conns = fill_every_slot(&pg, &victim, VICTIM_PASSWORD).await;
+    let mut conns = fill_every_slot(&pg, &victim, ROLE_PASSWORD).await;
     assert_eq!(conns.len(), (MAX_CONNECTIONS - RESERVED - 1) as usize);
     let mut pids = BTreeSet::new();
     for c in conns.iter_mut() {
@@ -66,7 +66,7 @@ async fn a_kill_by_user_ends_every_victim_of_a_full_cluster_through_the_lifeline
     .await;
     // The db user itself cannot get in any more.
     let refused = pg
-        .try_connect(&ctx.killer, KILLER_PASSWORD, "postgres")
+        .try_connect(&ctx.killer, ROLE_PASSWORD, "postgres")
         .await
         .unwrap_err();
     assert_eq!(sqlstate(&refused).as_deref(), Some("53300"), "{refused}");

@@ -16,7 +16,7 @@ use sqlx::{Executor, PgConnection};
 use crate::helpers::app::{TestApp, spawn_app_with};
 use crate::helpers::fixtures::KillCtx;
 use crate::helpers::pg::{
-    SIGNAL_AND_READ, VICTIM_PASSWORD, history_rows, new_role, pg_ctx, wait_for_lifeline,
+    ROLE_PASSWORD, SEES_AND_SIGNALS, history_rows, lifeline_of, new_role, pg_ctx,
 };
 use crate::support::postgres::{Postgres, PostgresOptions, SUPERUSER, SUPERUSER_PASSWORD};
 
@@ -44,19 +44,19 @@ async fn scene() -> Scene {
         s.statement_timeout_ms = 30_000;
     })
     .await;
-    let ctx = pg_ctx(&app, &pg, SIGNAL_AND_READ, &[]).await;
-    let lifeline = wait_for_lifeline(&pg, &ctx.killer).await;
+    let ctx = pg_ctx(&app, &pg, SEES_AND_SIGNALS, &[]).await;
+    let lifeline = lifeline_of(&pg, &ctx.killer).await;
     // One kill first: the lifeline has prepared its signal statement, so the kill under test
     // sends it in one round trip, and the server runs it whenever it takes it up.
-    let warm_up = new_role(&pg, "warmup");
-    let first = pg.open_idle(&warm_up, VICTIM_PASSWORD, "postgres", 1).await;
+    let warm_up = new_role(&pg, "warmup", "");
+    let first = pg.open_idle(&warm_up, ROLE_PASSWORD, "postgres", 1).await;
     let report = ctx.kill(&app, json!({"user": warm_up})).await;
     assert_eq!(report["killed"].as_array().unwrap().len(), 1, "{report}");
     drop(first);
     assert_eq!(pg.pids(&ctx.killer), vec![lifeline], "the same lifeline");
-    let victim = new_role(&pg, "stalled");
+    let victim = new_role(&pg, "stalled", "");
     let victims = pg
-        .open_idle(&victim, VICTIM_PASSWORD, "postgres", VICTIMS)
+        .open_idle(&victim, ROLE_PASSWORD, "postgres", VICTIMS)
         .await;
     let pids: BTreeSet<i32> = pg.pids(&victim).into_iter().collect();
     assert_eq!(pids.len(), VICTIMS);
