@@ -3,7 +3,9 @@
 //! from what their target shows now: a session still there was not killed, one that is gone
 //! was (`interrupted`). Runs at start and then periodically. A request whose target cannot be
 //! read (unreachable, timed out, its instance or db user deleted) waits for the next round; it
-//! is never dropped. Kills this process is still executing are left alone.
+//! is never dropped. Kills this process is still executing are left alone. While a KILL of
+//! dbkill's account still runs on the target, and for one round after, the target's requests
+//! wait: a session it signalled may still be leaving.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -20,6 +22,13 @@ use crate::store::{PlannedSession, SessionCheck, UnreconciledRequest, history_sq
 /// Most ids one presence query names.
 const PRESENCE_CHUNK: usize = 1000;
 
+/// What reconciliation remembers from one round to the next.
+#[derive(Debug, Default)]
+pub struct Rounds {
+    /// Db users whose KILLs were still running on their target at their last check.
+    kills_seen: HashSet<DbUserId>,
+}
+
 impl Services {
     /// Reconciles at once, then every `every`, until the task is aborted.
     pub fn spawn_reconciler(&self, every: Duration) -> tokio::task::JoinHandle<()> {
@@ -27,18 +36,20 @@ impl Services {
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(every);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            let mut rounds = Rounds::default();
             loop {
                 tick.tick().await;
-                if let Err(e) = services.reconcile_once().await {
+                if let Err(e) = services.reconcile_once(&mut rounds).await {
                     tracing::warn!("reconciliation failed, next try in {every:?}: {e}");
                 }
             }
         })
     }
 
-    /// One round over every unreconciled request; returns how many sessions it settled.
+    /// One round over every unreconciled request, after the rounds `rounds` remembers;
+    /// returns how many sessions it settled.
     #[tracing::instrument(skip_all)]
-    pub async fn reconcile_once(&self) -> DasResult<usize> {
+    pub async fn reconcile_once(&self, rounds: &mut Rounds) -> DasResult<usize> {
         let requests = self.store.unreconciled(&self.in_flight.ids()).await?;
         // A db user whose target did not answer this round is not asked again in it.
         let mut silent: HashSet<DbUserId> = HashSet::new();
@@ -48,7 +59,7 @@ impl Services {
             {
                 continue;
             }
-            match self.reconcile(request).await {
+            match self.reconcile(request, rounds).await {
                 Ok(Some(n)) => settled += n,
                 Ok(None) => {
                     silent.insert(request.db_user_id.clone());
@@ -65,7 +76,11 @@ impl Services {
 
     /// Checks one request on its target and records what it saw: the sessions settled, or
     /// `None` when the target could not be read this time.
-    async fn reconcile(&self, request: &UnreconciledRequest) -> DasResult<Option<usize>> {
+    async fn reconcile(
+        &self,
+        request: &UnreconciledRequest,
+        rounds: &mut Rounds,
+    ) -> DasResult<Option<usize>> {
         let Some(kill_type) = KillType::parse(&request.kill_type) else {
             tracing::warn!(
                 "kill request {} has an unknown kill type; left unreconciled",
@@ -79,10 +94,17 @@ impl Services {
         let until = tokio::time::Instant::now() + self.engines.timeouts().statement;
         // A server that stopped answering mid-batch runs the rest of it once it resumes: until
         // no KILL of dbkill's account still runs, a listed session may yet die.
+        // And a KILL that just ended may have left its sessions leaving (PostgreSQL's
+        // pg_terminate_backend returns before the backend exits): one more round for them.
         match driver.kills_running(until).await {
+            Ok(0) if rounds.kills_seen.remove(&request.db_user_id) => {
+                tracing::debug!("KILLs ended on the target since the last round; next round");
+                return Ok(None);
+            }
             Ok(0) => {}
             Ok(n) => {
                 tracing::debug!("{n} KILLs still run on the target; next round");
+                rounds.kills_seen.insert(request.db_user_id.clone());
                 return Ok(None);
             }
             Err(e) => {
