@@ -27,6 +27,7 @@ mod kill_semantics;
 mod kill_validation;
 mod master_key;
 mod openapi;
+mod pg;
 mod pg_ops;
 mod protections;
 mod rate_limits;

@@ -52,16 +52,19 @@ pub const CONNECTED: &str = "SELECT count(*) FROM pg_stat_activity";
 /// Signals each (pid $1[i], start $2[i]) that is still that session, in one statement: the row
 /// check and the signal happen together, so a pid reused since the listing is never signalled.
 /// A session the db user may not signal is answered `denied` without calling the function
-/// (whose 42501 would abort the whole statement): superuser and role-less backends need a
-/// superuser; others membership in their role or in pg_signal_backend. `gone`: the function
+/// (whose 42501 would abort the whole statement, after the rows before it were signalled):
+/// superuser and role-less backends need a superuser; others the privileges of their role or
+/// of pg_signal_backend (`USAGE`: PostgreSQL 14+'s `has_privs_of_role`; on older servers, where
+/// mere membership sufficed, a member that does not inherit is refused here, never wrongly
+/// reported). `gone`: the function
 /// found no such backend any more (it answered false with a warning).
 pub fn signal(kill_type: KillType) -> String {
     format!(
         "WITH me AS (SELECT rolsuper FROM pg_roles WHERE rolname = current_user) \
          SELECT a.pid, CASE \
            WHEN NOT me.rolsuper AND COALESCE(r.rolsuper, true) THEN 'denied_superuser' \
-           WHEN NOT me.rolsuper AND NOT pg_has_role(a.usesysid, 'MEMBER') \
-                AND NOT pg_has_role('pg_signal_backend', 'MEMBER') THEN 'denied' \
+           WHEN NOT me.rolsuper AND NOT pg_has_role(a.usesysid, 'USAGE') \
+                AND NOT pg_has_role('pg_signal_backend', 'USAGE') THEN 'denied' \
            WHEN {function}(a.pid) THEN 'signalled' \
            ELSE 'gone' END AS outcome \
          FROM unnest($1::int4[], $2::int8[]) AS t(pid, started) \
