@@ -10,13 +10,11 @@ use serde_json::json;
 use crate::helpers::app::spawn_app;
 use crate::helpers::errors::assert_das_error_says;
 use crate::helpers::fixtures::history_ids;
-use crate::helpers::pg_ops::{PgOps, kill_body};
-use crate::support::postgres::{SUPERUSER, shared};
-
-use super::pg_setup::{
-    Backend, SEES_AND_SIGNALS, Via, end_all, idle, in_transaction, new_database, new_role,
-    pg_instance, sleeping,
+use crate::helpers::pg::{
+    PgVictim, SEES_AND_SIGNALS, Via, end_all, new_database, new_role, pg_default_ctx,
 };
+use crate::helpers::pg_ops::{PgOps, kill_body};
+use crate::support::postgres::shared;
 
 /// An id no backend has (beyond any pid).
 const NO_SUCH_ID: u64 = 4_000_000_000;
@@ -27,17 +25,18 @@ async fn kill_process_ends_exactly_the_matching_backends_of_a_postgresql_instanc
     let pg = shared();
     let app = spawn_app().await;
     let kept = new_role(pg, "kept", "");
-    let ctx = pg_instance(&app, pg, SEES_AND_SIGNALS, &[&kept]).await;
+    let ctx = pg_default_ctx(&app, pg, SEES_AND_SIGNALS, &[&kept]).await;
     let ops = PgOps::new(&app, &ctx.project, &ctx.instance);
     let (ua, ub) = (new_role(pg, "ka", ""), new_role(pg, "kb", ""));
+    let admin = new_role(pg, "kadmin", "SUPERUSER");
     let db = new_database(pg, "kdb");
-    let mut x1 = idle(pg, &ua, &db, Via::Tcp, "x1").await;
-    let mut x2 = sleeping(pg, &ua, &db, Via::Tcp, "x2").await;
-    let mut x3 = in_transaction(pg, &ua, &db, Via::Socket, "x3").await;
-    let mut y1 = idle(pg, &ub, &db, Via::Tcp, "y1").await;
-    let mut y2 = idle(pg, &ub, &db, Via::Socket, "y2").await;
-    let mut p1 = idle(pg, &kept, &db, Via::Tcp, "p1").await;
-    let mut s1 = idle(pg, SUPERUSER, &db, Via::Tcp, "s1").await;
+    let mut x1 = PgVictim::idle(pg, &ua, &db, Via::Tcp, "x1").await;
+    let mut x2 = PgVictim::sleeping(pg, &ua, &db, Via::Tcp, "x2").await;
+    let mut x3 = PgVictim::in_transaction(pg, &ua, &db, "x3").await;
+    let mut y1 = PgVictim::idle(pg, &ub, &db, Via::Tcp, "y1").await;
+    let mut y2 = PgVictim::idle(pg, &ub, &db, Via::Socket, "y2").await;
+    let mut p1 = PgVictim::idle(pg, &kept, &db, Via::Tcp, "p1").await;
+    let mut s1 = PgVictim::idle(pg, &admin, &db, Via::Tcp, "s1").await;
     let pairs = [
         (x1.id(), ua.as_str()),
         (x2.id(), &ua),
@@ -45,7 +44,7 @@ async fn kill_process_ends_exactly_the_matching_backends_of_a_postgresql_instanc
         (y1.id(), &ua),
         (y2.id(), &ub),
         (p1.id(), &kept),
-        (s1.id(), SUPERUSER),
+        (s1.id(), &admin),
         (NO_SUCH_ID, &ua),
         (x1.id(), &ua),
     ];
@@ -119,6 +118,6 @@ async fn kill_process_ends_exactly_the_matching_backends_of_a_postgresql_instanc
     assert_eq!(ctx.history(&app, "").await["total_count"], 5);
     assert!(p1.still_works(pg).await && s1.still_works(pg).await);
 
-    let all: [&Backend; 7] = [&x1, &x2, &x3, &y1, &y2, &p1, &s1];
+    let all: [&PgVictim; 7] = [&x1, &x2, &x3, &y1, &y2, &p1, &s1];
     end_all(pg, all);
 }

@@ -12,13 +12,12 @@ use serde_json::{Value, json};
 
 use crate::helpers::app::spawn_app;
 use crate::helpers::errors::assert_das_error;
+use crate::helpers::pg::{
+    PgVictim, Via, backend_type, background_pids, end_all, new_database, new_role, pg_default_ctx,
+    sleep_sql,
+};
 use crate::helpers::pg_ops::{PgOps, row, row_ids};
 use crate::support::postgres::{Postgres, PostgresOptions, SUPERUSER, SUPERUSER_PASSWORD};
-
-use super::pg_setup::{
-    Via, backend_type, background_pids, end_all, idle, in_aborted_transaction, in_transaction,
-    new_database, new_role, pg_instance, sleep_sql, sleeping,
-};
 
 /// The bucket of `session_exec_time` a backend `seconds` in its state falls in.
 fn bucket(seconds: u64) -> &'static str {
@@ -36,6 +35,13 @@ fn time_of(row: &Value) -> u64 {
 
 fn trx_of(row: &Value) -> u64 {
     row["trx_duration"].as_str().unwrap().parse().unwrap()
+}
+
+/// `pg_stat_activity.query` of `pid`: the statement running, or the last one.
+fn query_of(pg: &Postgres, pid: i32) -> String {
+    pg.sql(&format!(
+        "SELECT query FROM pg_stat_activity WHERE pid = {pid}"
+    ))
 }
 
 fn client_port(pg: &Postgres, pid: i32) -> String {
@@ -63,16 +69,16 @@ fn as_ids(pids: &[i32]) -> BTreeSet<u64> {
 async fn the_list_of_a_postgresql_instance_shows_its_client_backends_by_state_and_counts_them() {
     let pg = Postgres::start(PostgresOptions::default());
     let app = spawn_app().await;
-    let ctx = pg_instance(&app, &pg, "SUPERUSER", &[]).await;
+    let ctx = pg_default_ctx(&app, &pg, "SUPERUSER", &[]).await;
     let ops = PgOps::new(&app, &ctx.project, &ctx.instance);
     let (ua, ub) = (new_role(&pg, "pa", ""), new_role(&pg, "pb", ""));
     let (d1, d2) = (new_database(&pg, "d1"), new_database(&pg, "d2"));
-    let a1 = idle(&pg, &ua, &d1, Via::Tcp, "a1").await;
-    let mut a2 = in_transaction(&pg, &ua, &d2, Via::Tcp, "a2").await;
-    let a3 = sleeping(&pg, &ua, &d1, Via::Tcp, "marka3").await;
-    let b1 = idle(&pg, &ub, &d1, Via::Socket, "b1").await;
-    let b2 = sleeping(&pg, &ub, &d1, Via::Tcp, "markb2").await;
-    let b3 = in_aborted_transaction(&pg, &ub, &d2, Via::Socket, "b3").await;
+    let a1 = PgVictim::idle(&pg, &ua, &d1, Via::Tcp, "a1").await;
+    let mut a2 = PgVictim::in_transaction(&pg, &ua, &d2, "a2").await;
+    let a3 = PgVictim::sleeping(&pg, &ua, &d1, Via::Tcp, "marka3").await;
+    let b1 = PgVictim::idle(&pg, &ub, &d1, Via::Socket, "b1").await;
+    let b2 = PgVictim::sleeping(&pg, &ub, &d1, Via::Tcp, "markb2").await;
+    let b3 = PgVictim::in_aborted_transaction(&pg, &ub, &d2, Via::Socket, "b3").await;
     let ids = |l: &Value| row_ids(l);
     let host = |pid| format!("127.0.0.1:{}", client_port(&pg, pid));
 
@@ -95,7 +101,7 @@ async fn the_list_of_a_postgresql_instance_shows_its_client_backends_by_state_an
         r2,
         &json!({"id": a2.id().to_string(), "user": ua, "host": host(a2.pid), "db": d2,
                 "command": "idle in transaction", "time": t2.to_string(),
-                "state": "Client:ClientRead", "info": "SELECT 'a2'",
+                "state": "Client:ClientRead", "info": query_of(&pg, a2.pid),
                 "trx_duration": r2["trx_duration"]})
     );
     for r in [r2, r3] {
@@ -238,7 +244,7 @@ async fn the_list_of_a_postgresql_instance_shows_its_client_backends_by_state_an
         assert!(Instant::now() < deadline, "a1 or a2 never waited 2 s: {l}");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    let fresh = idle(&pg, &ua, &d1, Via::Tcp, "fresh").await;
+    let fresh = PgVictim::idle(&pg, &ua, &d1, Via::Tcp, "fresh").await;
     let slow = id_set(&ops.list(&format!("user={ua}&show_all=true&time=2")).await);
     assert!(
         slow.contains(&a1.id()) && !slow.contains(&fresh.id()),

@@ -7,13 +7,15 @@
 
 use crate::helpers::app::{TestApp, spawn_app};
 use crate::helpers::fixtures::{killer_ctx, new_victim};
+use crate::helpers::pg::{
+    self, PgVictim, SEES_AND_SIGNALS, new_database, new_role, pg_default_ctx,
+};
 use crate::helpers::sdk::{admin_access_key, run_sdk_script};
 use crate::helpers::sessions::{Via, Victim, end_all, idle_victim, sleeping_victim};
 use crate::support::mariadb::{shared, unique_name};
 use crate::support::postgres;
 
 use super::KILLER_GRANTS;
-use super::pg_setup::{self, Backend, SEES_AND_SIGNALS, new_database, new_role, pg_instance};
 
 /// An instance with a default db user, and the sessions the script lists and kills.
 pub struct SdkTarget {
@@ -127,23 +129,20 @@ async fn the_official_python_sdk_lists_and_kills_on_a_postgresql_instance() {
     // The script names only the test's own roles: the shared cluster is safe.
     let pg = postgres::shared();
     let app = spawn_app().await;
-    let ctx = pg_instance(&app, pg, SEES_AND_SIGNALS, &[]).await;
+    let ctx = pg_default_ctx(&app, pg, SEES_AND_SIGNALS, &[]).await;
     let victim = new_role(pg, "sdkv", "");
     let other_user = new_role(pg, "sdko", "");
     let db = new_database(pg, "sdkdb");
     let keyword = unique_name("pgopsmark");
     let mut idle = vec![];
     let mut running = vec![];
-    for (i, via) in [pg_setup::Via::Tcp, pg_setup::Via::Socket]
-        .into_iter()
-        .enumerate()
-    {
-        idle.push(pg_setup::idle(pg, &victim, &db, via, &format!("idle{i}")).await);
+    for (i, via) in [pg::Via::Tcp, pg::Via::Socket].into_iter().enumerate() {
+        idle.push(PgVictim::idle(pg, &victim, &db, via, &format!("idle{i}")).await);
         let label = format!("{keyword}_{i}");
-        running.push(pg_setup::sleeping(pg, &victim, &db, via, &label).await);
+        running.push(PgVictim::sleeping(pg, &victim, &db, via, &label).await);
     }
-    let mut other = pg_setup::idle(pg, &other_user, &db, pg_setup::Via::Tcp, "other").await;
-    let ids = |b: &[Backend]| b.iter().map(Backend::id).collect::<Vec<_>>();
+    let mut other = PgVictim::idle(pg, &other_user, &db, pg::Via::Tcp, "other").await;
+    let ids = |b: &[PgVictim]| b.iter().map(PgVictim::id).collect::<Vec<_>>();
     let target = SdkTarget {
         project: ctx.project.clone(),
         instance: ctx.instance.clone(),
@@ -182,5 +181,5 @@ async fn the_official_python_sdk_lists_and_kills_on_a_postgresql_instance() {
     );
     let h = ctx.history(&app, "").await;
     assert_eq!(h["total_count"], 2, "{h}");
-    pg_setup::end_all(pg, idle.iter().chain(&running).chain([&other]));
+    pg::end_all(pg, idle.iter().chain(&running).chain([&other]));
 }
