@@ -62,7 +62,13 @@ pub enum DasError {
     RuleSwitchOff,
     BadOffset,
     BadLimit,
+    /// DAS.200103: a `cur_page` that is not an integer from 1 to 2^31-1.
+    BadCurPage,
+    /// DAS.200104: a `per_page` that is not an integer from 1 to 100.
+    BadPerPage,
     UnsupportedDatastore,
+    /// DAS.200107: an `engine_type` that is unknown or does not fit the instance.
+    UnsupportedEngineType,
     BadDbUserId,
     BadProjectId,
     BadInstanceId,
@@ -127,9 +133,9 @@ impl DasError {
             | RuleLimit(_)
             | UnknownTask
             | RuleSwitchOff => "DAS.200100",
-            BadOffset => "DAS.200103",
-            BadLimit => "DAS.200104",
-            UnsupportedDatastore => "DAS.200107",
+            BadOffset | BadCurPage => "DAS.200103",
+            BadLimit | BadPerPage => "DAS.200104",
+            UnsupportedDatastore | UnsupportedEngineType => "DAS.200107",
             BadDbUserId => "DAS.200112",
             BadProjectId => "DAS.200113",
             BadInstanceId => "DAS.200114",

@@ -19,8 +19,9 @@
 //! - [`engine`]: target drivers (one per engine, chosen in one place); [`store`]: persistence;
 //!   [`secrets`]: keys, sealing, tokens, passwords; [`signing`]: AK/SK signatures;
 //!   [`notify`]: webhook events of kill rules, delivered in the background.
-//! - Pure: [`domain`] types, [`planner`], [`report`], [`error`] (the API's error vocabulary),
-//!   [`wire`] (session shapes the server writes and the CLI reads), [`clock`].
+//! - Pure: [`domain`] types, [`planner`], [`process_list`] (DAS's session list with its
+//!   statistics), [`report`], [`error`] (the API's error vocabulary), [`wire`] (session shapes
+//!   the server writes and the CLI reads), [`clock`].
 #![forbid(unsafe_code)]
 
 pub mod cli;
@@ -34,6 +35,7 @@ pub mod http;
 pub mod keyring;
 pub mod notify;
 pub mod planner;
+pub mod process_list;
 pub mod report;
 pub mod secrets;
 pub mod service;

@@ -83,6 +83,7 @@ mod tests {
             sql: Some("SELECT SLEEP(9)".into()),
             trx_seconds: 2,
             foreground: None,
+            started: None,
         };
         let listed = serde_json::to_value(ProcessOut::from(&s)).unwrap();
         assert_eq!(

@@ -4,7 +4,7 @@
 export const I18N = {
   en: {
     pageTitle: 'dbkill console',
-    tagline: 'Session killer for MySQL and MariaDB',
+    tagline: 'Session killer for MySQL, MariaDB and PostgreSQL',
     loginTitle: 'Sign in',
     userName: 'User name',
     password: 'Password',
@@ -51,7 +51,7 @@ export const I18N = {
     any: 'Any',
     hostPlaceholder: 'contains…',
     minTime: 'Min. time (s)',
-    hideSleeping: 'Hide sleeping',
+    hideSleeping: 'Hide idle',
     clearFilters: 'Clear filters',
     autoRefresh: 'Auto refresh',
     refresh: 'Refresh',
@@ -205,7 +205,7 @@ export const I18N = {
   },
   zh: {
     pageTitle: 'dbkill 控制台',
-    tagline: 'MySQL / MariaDB 会话终止服务',
+    tagline: 'MySQL / MariaDB / PostgreSQL 会话终止服务',
     loginTitle: '登录',
     userName: '用户名',
     password: '密码',

@@ -168,6 +168,14 @@ function fillList(id, values) {
   $(id).replaceChildren(...all.map((v) => el('option', { value: v })));
 }
 
+/** Commands a rule usually names on this instance's engine: PostgreSQL's are backend states. */
+function usualCommands() {
+  const inst = state.instances.find((i) => i.instance_id === state.instance);
+  return inst && inst.datastore_type === 'postgresql'
+    ? ['active', 'idle', 'idle in transaction']
+    : ['Query', 'Sleep'];
+}
+
 /** The db user the rule kills as: the instance's default, or one registered on it. */
 function fillDbUsers() {
   const select = $('rule-db-user');
@@ -192,7 +200,9 @@ export function openRuleForm() {
     // Suggestions from the sessions the Sessions tab has loaded, if any.
     fillList('rule-users', state.sessions.map((p) => p.user));
     fillList('rule-dbs', state.sessions.map((p) => p.database));
-    fillList('rule-commands', state.sessions.map((p) => p.command));
+    const usual = usualCommands();
+    fillList('rule-commands', [...usual, ...state.sessions.map((p) => p.command)]);
+    $('rule-command').placeholder = usual.slice(0, 2).join(', ') + '…';
     syncDuration();
     edited();
   }

@@ -62,13 +62,20 @@ export async function refreshSessions() {
   }
 }
 
+/** A session between statements: MySQL's `Sleep`, PostgreSQL's `idle`. A PostgreSQL backend
+ * `idle in transaction` holds its transaction open, so it is not hidden with them (DAS's own
+ * PostgreSQL session list hides only `idle` ones). */
+function isIdle(p) {
+  return p.command === 'Sleep' || p.command === 'idle';
+}
+
 function matches(p, f, minTime) {
   if (f.user && p.user !== f.user) return false;
   if (f.database && p.database !== f.database) return false;
   if (f.command && p.command !== f.command) return false;
   if (f.host && !p.host.toLowerCase().includes(f.host.toLowerCase())) return false;
   if (minTime > 0 && Number(p.time) < minTime) return false;
-  if (f.hideSleep && p.command === 'Sleep') return false;
+  if (f.hideSleep && isIdle(p)) return false;
   return true;
 }
 
@@ -139,7 +146,7 @@ function drawCounts(rows) {
 }
 
 function timeClass(p) {
-  if (p.command === 'Sleep') return '';
+  if (isIdle(p)) return '';
   const s = Number(p.time);
   return s >= 600 ? ' hot' : s >= 60 ? ' warm' : '';
 }
@@ -148,7 +155,7 @@ function sessionRow(p) {
   const selected = state.selected.has(p.id);
   const sql = p.sql || '';
   return el('tr', {
-    class: (selected ? 'selected' : '') + (p.command === 'Sleep' ? ' sleeping' : ''),
+    class: (selected ? 'selected' : '') + (isIdle(p) ? ' sleeping' : ''),
     dataset: { id: p.id },
   },
   el('td', { class: 'col-check' }, el('input', {

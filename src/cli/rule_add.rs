@@ -34,7 +34,8 @@ pub struct ConditionArgs {
     /// Only sessions in this database.
     #[arg(long)]
     pub db: Option<String>,
-    /// Only sessions whose command is this (e.g. Sleep, Query), case-insensitive.
+    /// Only sessions whose command is this (e.g. Sleep, Query; on PostgreSQL the backend state:
+    /// active, idle, "idle in transaction"), case-insensitive.
     #[arg(long)]
     pub command: Option<String>,
     /// Only sessions whose SQL contains this text, case-insensitive.

@@ -34,13 +34,14 @@ pub struct ListArgs {
     /// Only sessions in this database.
     #[arg(long)]
     pub database: Option<String>,
-    /// Only sessions whose command is this (e.g. Sleep, Query), case-insensitive.
+    /// Only sessions whose command is this (e.g. Sleep, Query; on PostgreSQL the backend state:
+    /// idle, active, "idle in transaction"), case-insensitive.
     #[arg(long)]
     pub command: Option<String>,
     /// Only sessions in their current state for at least this many seconds.
     #[arg(long, value_name = "SECONDS")]
     pub min_time: Option<u64>,
-    /// Only sessions doing something (command not Sleep).
+    /// Only sessions doing something (command not Sleep; on PostgreSQL not idle).
     #[arg(long)]
     pub active: bool,
     /// Print the rows as a JSON array instead of a table.
@@ -82,6 +83,13 @@ fn numeric(s: &str) -> u64 {
     s.parse().unwrap_or(0)
 }
 
+/// A session between statements: MySQL's `Sleep`, PostgreSQL's `idle`. A PostgreSQL session
+/// `idle in transaction` holds its transaction open and counts as doing something, as DAS's
+/// PostgreSQL session list (which hides only `idle` ones) has it.
+fn is_idle(command: &str) -> bool {
+    command.eq_ignore_ascii_case("Sleep") || command == "idle"
+}
+
 impl ListArgs {
     /// The filters the server does not apply.
     fn keeps(&self, p: &Process) -> bool {
@@ -90,7 +98,7 @@ impl ListArgs {
             .as_deref()
             .is_none_or(|c| s.command.eq_ignore_ascii_case(c))
             && self.min_time.is_none_or(|m| numeric(&s.time) >= m)
-            && (!self.active || !s.command.eq_ignore_ascii_case("Sleep"))
+            && (!self.active || !is_idle(&s.command))
     }
 }
 
@@ -225,5 +233,21 @@ mod tests {
         assert!(!keeps(&["--active"], &row("Sleep", "9")));
         assert!(keeps(&["--active"], &row("Query", "0")));
         assert!(!keeps(&["--active", "--min-time", "3"], &row("Query", "2")));
+    }
+
+    #[test]
+    fn postgresql_states_are_commands() {
+        assert!(keeps(&["--command", "IDLE"], &row("idle", "1")));
+        assert!(keeps(
+            &["--command", "idle in transaction"],
+            &row("idle in transaction", "1")
+        ));
+        assert!(!keeps(
+            &["--command", "idle"],
+            &row("idle in transaction", "1")
+        ));
+        assert!(!keeps(&["--active"], &row("idle", "9")));
+        assert!(keeps(&["--active"], &row("active", "0")));
+        assert!(keeps(&["--active"], &row("idle in transaction", "0")));
     }
 }

@@ -38,6 +38,9 @@ pub enum KillResult {
 pub struct KillOrder<'a> {
     /// Newest first.
     pub ids: &'a [SessionId],
+    /// When each session began, as listed ([`Session::started`]): where ids are reused, a KILL
+    /// goes only to the session that still has this start, never to a newer one with its id.
+    pub started: &'a HashMap<SessionId, i64>,
     pub kill_type: KillType,
     pub strategy: KillStrategy,
     /// No KILL is sent from here on.
@@ -50,7 +53,11 @@ pub struct KillOrder<'a> {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Presence {
     pub id: SessionId,
+    /// As [`Session::started`]: a different value means the id now names another session.
+    pub started: Option<i64>,
     pub command: String,
+    /// A statement is running (MySQL's `Query`, PostgreSQL's `active`).
+    pub running: bool,
     pub sql: Option<String>,
 }
 

@@ -5,6 +5,7 @@
 //! Errors stay [`EngineError`]s: the service decides what each means to a caller.
 
 mod driver;
+mod lifeline;
 pub mod mysql;
 pub mod postgres;
 mod registry;
@@ -17,7 +18,7 @@ use secrecy::SecretString;
 use crate::domain::{DatastoreType, TlsFailure};
 
 pub use driver::{KillOrder, KillResult, Presence, SessionDriver, Snapshot};
-pub use registry::{Engines, OwnConnections};
+pub use registry::{EngineDriver, Engines, KeptConnection, OwnConnections};
 pub use tls::TargetTls;
 
 /// Where and as whom to connect.
@@ -70,8 +71,6 @@ pub enum EngineError {
     Interrupted,
     #[error("the instance answered an error: {0}")]
     Server(String),
-    #[error("dbkill has no session driver for {} instances", .0.as_str())]
-    NoDriver(DatastoreType),
 }
 
 /// Logs in once and disconnects: proves the registered credentials work.

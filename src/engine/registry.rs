@@ -6,18 +6,34 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
+use async_trait::async_trait;
 use sha2::{Digest, Sha256};
 
 use super::mysql::MysqlDriver;
+use super::postgres::PgDriver;
 use super::{EngineError, SessionDriver, Target, Timeouts};
 use crate::domain::{DatastoreType, DbUserId, SessionId};
 
-/// Every MySQL-family driver of this process, to find dbkill's own connection ids on a server.
+/// A driver's lifeline: the connection it keeps open, and how to keep it so.
+#[async_trait]
+pub trait KeptConnection: Send + Sync {
+    /// (server identity, session id) of the open connection, if any.
+    fn current(&self) -> Option<(String, SessionId)>;
+    /// Pings the connection, reopening it when lost.
+    async fn keep_alive(&self) -> Result<(), EngineError>;
+}
+
+/// A driver that keeps a lifeline: what the registry holds, for every engine.
+pub trait EngineDriver: SessionDriver + KeptConnection {}
+
+impl<T: SessionDriver + KeptConnection> EngineDriver for T {}
+
+/// Every driver of this process, to find dbkill's own connection ids on a server.
 #[derive(Clone, Default)]
-pub struct OwnConnections(Arc<Mutex<Vec<Weak<MysqlDriver>>>>);
+pub struct OwnConnections(Arc<Mutex<Vec<Weak<dyn EngineDriver>>>>);
 
 impl OwnConnections {
-    fn register(&self, driver: &Arc<MysqlDriver>) {
+    fn register(&self, driver: &Arc<dyn EngineDriver>) {
         let mut all = self.0.lock().expect("not poisoned");
         all.retain(|w| w.strong_count() > 0);
         all.push(Arc::downgrade(driver));
@@ -46,7 +62,7 @@ const KEEPALIVE: Duration = Duration::from_secs(30);
 
 /// Opens the lifeline now, while the server is presumably healthy, then keeps it alive until the
 /// driver is dropped (evicted, or its credentials changed).
-fn spawn_keepalive(driver: Weak<MysqlDriver>) {
+fn spawn_keepalive(driver: Weak<dyn EngineDriver>) {
     tokio::spawn(async move {
         loop {
             let Some(d) = driver.upgrade() else { return };
@@ -69,7 +85,7 @@ struct DriverKey {
 pub struct Engines {
     timeouts: Timeouts,
     own: OwnConnections,
-    drivers: Mutex<HashMap<DriverKey, Arc<MysqlDriver>>>,
+    drivers: Mutex<HashMap<DriverKey, Arc<dyn EngineDriver>>>,
 }
 
 impl Engines {
@@ -95,21 +111,32 @@ impl Engines {
         target: Target,
         kill_port: u16,
     ) -> Result<Arc<dyn SessionDriver>, EngineError> {
+        let driver = self.kept_driver(db_user, sealed_password, target, kill_port);
+        Ok(driver)
+    }
+
+    /// The engine's driver for `target`, made on first use and kept.
+    fn make(&self, target: Target, kill_port: u16) -> Arc<dyn EngineDriver> {
         match target.datastore {
-            DatastoreType::Mysql | DatastoreType::Mariadb => {
-                Ok(self.mysql_driver(db_user, sealed_password, target, kill_port))
+            DatastoreType::Mysql | DatastoreType::Mariadb => Arc::new(MysqlDriver::new(
+                target,
+                kill_port,
+                self.timeouts,
+                self.own.clone(),
+            )),
+            DatastoreType::Postgresql => {
+                Arc::new(PgDriver::new(target, self.timeouts, self.own.clone()))
             }
-            other => Err(EngineError::NoDriver(other)),
         }
     }
 
-    fn mysql_driver(
+    fn kept_driver(
         &self,
         db_user: &DbUserId,
         sealed_password: &str,
         target: Target,
         kill_port: u16,
-    ) -> Arc<MysqlDriver> {
+    ) -> Arc<dyn EngineDriver> {
         let key = DriverKey {
             db_user: db_user.clone(),
             fingerprint: format!(
@@ -127,12 +154,7 @@ impl Engines {
         }
         // Credentials changed: the old driver (and its connection) goes.
         drivers.retain(|k, _| &k.db_user != db_user);
-        let driver = Arc::new(MysqlDriver::new(
-            target,
-            kill_port,
-            self.timeouts,
-            self.own.clone(),
-        ));
+        let driver = self.make(target, kill_port);
         self.own.register(&driver);
         drivers.insert(key, driver.clone());
         spawn_keepalive(Arc::downgrade(&driver));

@@ -48,7 +48,10 @@ pub fn status(e: &DasError) -> StatusCode {
         | RuleSwitchOff
         | BadOffset
         | BadLimit
+        | BadCurPage
+        | BadPerPage
         | UnsupportedDatastore
+        | UnsupportedEngineType
         | BadDbUserId
         | BadProjectId
         | BadInstanceId
@@ -181,9 +184,21 @@ pub fn message(e: &DasError, lang: Lang) -> String {
             "The limit parameter is invalid: it is out of the allowed range.",
             "limit 参数无效：超出允许范围。",
         ),
+        BadCurPage => pick(
+            "The cur_page parameter is invalid: it must be an integer from 1 to 2147483647.",
+            "cur_page 参数无效：必须为 1 到 2147483647 的整数。",
+        ),
+        BadPerPage => pick(
+            "The per_page parameter is invalid: it must be an integer from 1 to 100.",
+            "per_page 参数无效：必须为 1 到 100 的整数。",
+        ),
         UnsupportedDatastore => pick(
             "The datastore_type is invalid: it is not supported or does not match the instance.",
             "datastore_type 无效：不支持该类型或与实例类型不符。",
+        ),
+        UnsupportedEngineType => pick(
+            "The engine_type is invalid: it is not supported or does not match the instance (mysql for MySQL and MariaDB instances, postgresql for PostgreSQL ones).",
+            "engine_type 无效：不支持该类型或与实例类型不符（MySQL 和 MariaDB 实例为 mysql，PostgreSQL 实例为 postgresql）。",
         ),
         BadDbUserId => pick(
             "The db_user_id value is invalid: it is missing, malformed, unknown, or registered on another instance.",
@@ -202,8 +217,8 @@ pub fn message(e: &DasError, lang: Lang) -> String {
             "实例拒绝了数据库用户的登录：请检查用户名和密码。",
         ),
         PrivilegeDenied => pick(
-            "The instance refused the statement: the db user lacks a privilege (PROCESS to list sessions, CONNECTION ADMIN or SUPER to kill them).",
-            "实例拒绝执行语句：数据库用户缺少权限（查看会话需要 PROCESS，终止会话需要 CONNECTION ADMIN 或 SUPER）。",
+            "The instance refused the statement: the db user lacks a privilege (MySQL: PROCESS to list sessions, CONNECTION ADMIN or SUPER to kill them; PostgreSQL: pg_read_all_stats to see them, pg_signal_backend or superuser to signal them).",
+            "实例拒绝执行语句：数据库用户缺少权限（MySQL：查看会话需要 PROCESS，终止会话需要 CONNECTION ADMIN 或 SUPER；PostgreSQL：查看会话需要 pg_read_all_stats，终止会话需要 pg_signal_backend 或超级用户）。",
         ),
         Unauthenticated(why) => {
             if zh {
@@ -357,7 +372,10 @@ mod tests {
             RuleSwitchOff,
             BadOffset,
             BadLimit,
+            BadCurPage,
+            BadPerPage,
             UnsupportedDatastore,
+            UnsupportedEngineType,
             BadDbUserId,
             BadProjectId,
             BadInstanceId,

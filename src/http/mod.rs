@@ -16,11 +16,13 @@ mod failure_sketch;
 mod history;
 mod instances;
 mod kill;
+mod kill_process;
 mod limiter;
 mod login_throttle;
 mod metrics;
 mod openapi;
 mod ops;
+mod pg_processes;
 mod processes;
 mod projects;
 mod rate_limit;
@@ -97,6 +99,8 @@ fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(processes::list_processes_handler))
         .routes(routes!(kill::kill_sessions_handler))
         .routes(routes!(history::kill_history))
+        .routes(routes!(pg_processes::list_pg_processes))
+        .routes(routes!(kill_process::kill_process))
         .routes(routes!(rules::get_rule_switch))
         .routes(routes!(rules::set_rule_switch))
         .routes(routes!(rules::add_rule))

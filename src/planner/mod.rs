@@ -9,7 +9,7 @@ use std::collections::{BTreeSet, HashSet};
 
 use crate::domain::{KillFilter, Session, SessionId};
 
-pub use protections::{Protections, SkipReason, protection_of};
+pub use protections::{Protections, SkipReason, is_system_thread, protection_of};
 pub use rules::{
     RuleDecision, TickRule, client_address, like_matches, plan_tick, rule_matches, rule_victims,
 };

@@ -1,6 +1,8 @@
 //! Named, ordered protections. A session is a candidate only if it has a real account and a client
-//! command (an allow-list), is not one of dbkill's own connections, not a protected user, and not
-//! already being killed. The first protection that applies names the skip reason.
+//! command (an allow-list: MySQL's client commands, PostgreSQL's client backend states; any
+//! other thread or backend type is a system thread), is not one of dbkill's own connections,
+//! not a protected user, and not already being killed. The first protection that applies names
+//! the skip reason.
 
 use std::collections::HashSet;
 
@@ -71,10 +73,26 @@ const CLIENT_COMMANDS: [&str; 22] = [
     "Bulk_execute",
 ];
 
-fn is_system_thread(s: &Session) -> bool {
+/// PostgreSQL: the `state` of a client backend (its `command` here). A row whose state the db
+/// user may not see has none, and is not known to be a client.
+const CLIENT_STATES: [&str; 6] = [
+    "active",
+    "idle",
+    "idle in transaction",
+    "idle in transaction (aborted)",
+    "fastpath function call",
+    "disabled",
+];
+
+/// Not a client: a server, replication or background thread (also what a listing's `hide_sys`
+/// hides).
+pub fn is_system_thread(s: &Session) -> bool {
+    let command = s.command.as_str();
     SYSTEM_USERS.contains(&s.user.as_str())
         || s.foreground == Some(false)
-        || !(CLIENT_COMMANDS.contains(&s.command.as_str()) || s.command == "Killed")
+        || !(CLIENT_COMMANDS.contains(&command)
+            || CLIENT_STATES.contains(&command)
+            || command == "Killed")
 }
 
 /// The protection that keeps `s` alive, if any, checked in a fixed order.

@@ -123,6 +123,7 @@ mod tests {
             sql: None,
             trx_seconds: 0,
             foreground: None,
+            started: None,
         }
     }
 

@@ -18,6 +18,7 @@ fn session(id: u64, user: &str, db: Option<&str>, command: &str) -> Session {
         sql: None,
         trx_seconds: 0,
         foreground: None,
+        started: None,
     }
 }
 

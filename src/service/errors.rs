@@ -13,7 +13,6 @@ impl From<EngineError> for DasError {
             EngineError::Denied(_) => DasError::PrivilegeDenied,
             EngineError::Server(detail) => DasError::Internal(detail),
             EngineError::NoSuchSession => DasError::Internal("no such session".into()),
-            EngineError::NoDriver(_) => DasError::UnsupportedDatastore,
         }
     }
 }

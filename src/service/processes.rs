@@ -65,7 +65,10 @@ fn page_of(mut sessions: Vec<Session>, page: Page) -> Vec<Session> {
 
 /// Transaction ages only for the page: INNODB_TRX is read once, for these ids. Without PROCESS
 /// the db user may not read it; the ages then stay 0.
-async fn add_trx_ages(driver: Arc<dyn SessionDriver>, sessions: &mut [Session]) -> DasResult<()> {
+pub(super) async fn add_trx_ages(
+    driver: Arc<dyn SessionDriver>,
+    sessions: &mut [Session],
+) -> DasResult<()> {
     let ids: Vec<_> = sessions.iter().map(|s| s.id).collect();
     match driver.trx_ages(&ids).await {
         Ok(ages) => {

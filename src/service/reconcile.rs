@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::Services;
-use super::kill::still_running;
+use super::kill::{same_session, still_running};
 use super::target::driver_of;
 use crate::domain::{DbUserId, KillFilter, KillType, Session, SessionId};
 use crate::engine::{EngineError, Presence, SessionDriver};
@@ -204,7 +204,9 @@ async fn check(
 fn alive(present: &Presence, planned: &PlannedSession, kill_type: KillType) -> bool {
     let now = Presence {
         id: present.id,
+        started: present.started,
         command: present.command.clone(),
+        running: present.running,
         sql: present.sql.as_deref().map(|s| history_sql(s).to_owned()),
     };
     let before = Session {
@@ -218,8 +220,9 @@ fn alive(present: &Presence, planned: &PlannedSession, kill_type: KillType) -> b
         sql: Some(planned.info.clone()).filter(|s| !s.is_empty()),
         trx_seconds: 0,
         foreground: None,
+        started: planned.started,
     };
-    still_running(&now, Some(&before), kill_type)
+    same_session(&now, Some(&before)) && still_running(&now, Some(&before), kill_type)
 }
 
 #[cfg(test)]
@@ -237,12 +240,15 @@ mod tests {
             state: String::new(),
             info: info.into(),
             kill_time: None,
+            started: None,
         }
     }
 
     fn presence(command: &str, sql: Option<String>) -> Presence {
         Presence {
             id: SessionId(7),
+            started: None,
+            running: command == "Query",
             command: command.into(),
             sql,
         }

@@ -135,6 +135,9 @@ pub struct SessionSnapshot<'a> {
     pub time: i64,
     pub state: &'a str,
     pub info: &'a str,
+    /// [`Session::started`]: reconciliation checks the id still names this session.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub started: Option<i64>,
 }
 
 /// History keeps this much of a statement; enough to recognise it.
@@ -159,6 +162,7 @@ impl<'a> SessionSnapshot<'a> {
             time: s.time,
             state: &s.state,
             info,
+            started: s.started,
         }
     }
 }
@@ -232,6 +236,9 @@ pub struct PlannedSession {
     /// For an uncertain session: when its KILL was sent. `None` in a plan.
     #[serde(default)]
     pub kill_time: Option<i64>,
+    /// [`Session::started`] as planned; `None` where the engine does not reuse ids.
+    #[serde(default)]
+    pub started: Option<i64>,
 }
 
 /// What a reconciliation saw of one session on its target.
@@ -304,6 +311,7 @@ mod tests {
             sql,
             trx_seconds: 0,
             foreground: None,
+            started: None,
         }
     }
 

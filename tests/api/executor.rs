@@ -60,8 +60,10 @@ async fn kill_by(
     ids: &[SessionId],
     strategy: KillStrategy,
 ) -> Vec<(SessionId, KillResult)> {
+    let no_starts = std::collections::HashMap::new();
     let order = KillOrder {
         ids,
+        started: &no_starts,
         kill_type: KillType::Connection,
         strategy,
         stop_sending: later(),
@@ -392,8 +394,10 @@ async fn a_batch_unanswered_when_sending_stops_is_stopped_given_up_and_left_to_v
     proxy.hold_answers();
     let start = Instant::now();
     // Batches of 8: the first is in flight when sending stops, the others are never sent.
+    let no_starts = std::collections::HashMap::new();
     let order = KillOrder {
         ids: &ids,
+        started: &no_starts,
         kill_type: KillType::Connection,
         strategy: KillStrategy::Sequential { batch: 8 },
         stop_sending: start + Duration::from_millis(200),

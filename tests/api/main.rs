@@ -1,6 +1,6 @@
 //! The integration suite: the real service on port 0 (`spawn_app`) against a throwaway store,
-//! and a throwaway mariadbd for everything that touches a database. Shared helpers live in
-//! `helpers/`.
+//! and a throwaway mariadbd (or PostgreSQL cluster, `support/postgres.rs`) for everything that
+//! touches a database. Shared helpers live in `helpers/`.
 
 #[path = "../support/mod.rs"]
 mod support;
@@ -27,6 +27,8 @@ mod kill_semantics;
 mod kill_validation;
 mod master_key;
 mod openapi;
+mod pg;
+mod pg_ops;
 mod protections;
 mod rate_limits;
 mod replay;
@@ -40,3 +42,4 @@ mod store_health;
 mod strict_transport;
 mod target_tls;
 mod throwaway_mariadb;
+mod throwaway_postgres;

@@ -394,8 +394,10 @@ async fn kill_batches_spread_over_several_connections_go_over_tls() {
     };
     let driver = MysqlDriver::new(target, db.port(), timeouts, OwnConnections::default());
     let later = Instant::now() + Duration::from_secs(60);
+    let no_starts = std::collections::HashMap::new();
     let order = KillOrder {
         ids: &ids,
+        started: &no_starts,
         kill_type: KillType::Connection,
         // The lifeline and two helper connections, two KILLs each.
         strategy: KillStrategy::Parallel {

@@ -1,4 +1,5 @@
 //! Shared helpers for integration tests; include with `mod support;`.
 
 pub mod mariadb;
+pub mod postgres;
 pub mod proxy;

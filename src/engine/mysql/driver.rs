@@ -4,8 +4,6 @@
 //! never reused (mysql_async connections are not cancel-safe).
 
 use std::collections::{HashMap, HashSet};
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Mutex as StdMutex;
 
 use async_trait::async_trait;
@@ -22,12 +20,11 @@ use super::kill::kill_result;
 use super::kill::{is_plain_account_name, kill_user};
 use crate::domain::{KillFilter, KillType, SessionId};
 use crate::engine::driver::{KillOrder, KillResult, Presence, SessionDriver, Snapshot};
-use crate::engine::{EngineError, OwnConnections, Target, Timeouts};
+use crate::engine::lifeline::{HoldsLifeline, timed, with_lifeline};
+use crate::engine::{EngineError, KeptConnection, OwnConnections, Target, Timeouts};
 use crate::planner::{KillStrategy, MAX_BATCH};
 
-type OpFuture<'c, T> = Pin<Box<dyn Future<Output = Result<T, EngineError>> + Send + 'c>>;
-
-pub(super) struct Lifeline {
+pub(crate) struct Lifeline {
     pub(super) conn: Conn,
     flavor: Flavor,
 }
@@ -41,17 +38,6 @@ pub struct MysqlDriver {
     /// (server identity, connection id) of the open lifeline, readable without the async lock.
     current: StdMutex<Option<(String, SessionId)>>,
     own: OwnConnections,
-}
-
-/// Runs `fut` until `deadline`; a call cut short is a statement timeout (and its connection is
-/// then dropped by the caller: mysql_async connections are not cancel-safe).
-async fn timed<T>(
-    deadline: Instant,
-    fut: impl Future<Output = Result<T, EngineError>>,
-) -> Result<T, EngineError> {
-    tokio::time::timeout_at(deadline, fut)
-        .await
-        .unwrap_or(Err(EngineError::StatementTimeout))
 }
 
 impl MysqlDriver {
@@ -121,43 +107,11 @@ impl MysqlDriver {
         })
     }
 
-    /// Runs `op` on the lifeline, opening it first when needed; `op` gets the deadline of its
-    /// call (the statement timeout, or `until` if sooner). A failure that may have broken the
-    /// connection drops it; a lost connection is reopened and `op` retried once.
-    async fn with_lifeline<T, F>(&self, until: Instant, op: F) -> Result<T, EngineError>
-    where
-        F: for<'c> Fn(&'c mut Lifeline, Instant) -> OpFuture<'c, T>,
-    {
-        // Another call may hold the lifeline (a keepalive ping, a reconciliation) on a server
-        // that stopped answering: waiting for it counts against this call's time too.
-        let mut guard = tokio::time::timeout_at(until, self.lifeline.lock())
-            .await
-            .map_err(|_| EngineError::StatementTimeout)?;
-        let mut attempt = 0;
-        loop {
-            if guard.is_none() {
-                *guard = Some(self.open(until).await?);
-            }
-            let line = guard.as_mut().expect("opened above");
-            match op(line, self.call_deadline(until)).await {
-                Err(e @ (EngineError::Unreachable(_) | EngineError::StatementTimeout)) => {
-                    *guard = None;
-                    self.set_current(None);
-                    attempt += 1;
-                    if attempt == 2 || matches!(e, EngineError::StatementTimeout) {
-                        return Err(e);
-                    }
-                }
-                other => return other,
-            }
-        }
-    }
-
     /// Keeps the lifeline open (reopening it when lost), so it exists before it is needed:
     /// when the server is at max_connections a new connection may not get in.
     pub async fn keep_alive(&self) -> Result<(), EngineError> {
         let until = self.unhurried();
-        self.with_lifeline(until, |line, d| {
+        with_lifeline(self, until, |line, d| {
             Box::pin(
                 async move { timed(d, async { line.conn.ping().await.map_err(map_error) }).await },
             )
@@ -206,6 +160,38 @@ async fn list_rows(
 }
 
 #[async_trait]
+impl HoldsLifeline for MysqlDriver {
+    type Conn = Lifeline;
+
+    fn slot(&self) -> &Mutex<Option<Lifeline>> {
+        &self.lifeline
+    }
+
+    async fn open(&self, until: Instant) -> Result<Lifeline, EngineError> {
+        MysqlDriver::open(self, until).await
+    }
+
+    fn forget(&self) {
+        self.set_current(None);
+    }
+
+    fn call_deadline(&self, until: Instant) -> Instant {
+        MysqlDriver::call_deadline(self, until)
+    }
+}
+
+#[async_trait]
+impl KeptConnection for MysqlDriver {
+    fn current(&self) -> Option<(String, SessionId)> {
+        MysqlDriver::current(self)
+    }
+
+    async fn keep_alive(&self) -> Result<(), EngineError> {
+        MysqlDriver::keep_alive(self).await
+    }
+}
+
+#[async_trait]
 impl SessionDriver for MysqlDriver {
     async fn list(&self, filter: &KillFilter, until: Instant) -> Result<Snapshot, EngineError> {
         let pre = match &filter.process_ids {
@@ -219,13 +205,12 @@ impl SessionDriver for MysqlDriver {
                 database: filter.database.as_deref(),
             },
         };
-        let (flavor, rows) = self
-            .with_lifeline(until, |line, d| {
-                let primary = line.flavor.list_sql(&pre);
-                let fallback = line.flavor.fallback().map(|f| (f, f.list_sql(&pre)));
-                Box::pin(list_rows(line, d, primary, fallback))
-            })
-            .await?;
+        let (flavor, rows) = with_lifeline(self, until, |line, d| {
+            let primary = line.flavor.list_sql(&pre);
+            let fallback = line.flavor.fallback().map(|f| (f, f.list_sql(&pre)));
+            Box::pin(list_rows(line, d, primary, fallback))
+        })
+        .await?;
         let sessions = rows
             .into_iter()
             .filter_map(|r| flavor.decode(&r.unwrap()))
@@ -241,14 +226,13 @@ impl SessionDriver for MysqlDriver {
             return Ok(HashMap::new());
         }
         let until = self.unhurried();
-        let rows: Vec<Row> = self
-            .with_lifeline(until, |line, d| {
-                let sql = Flavor::trx_sql(ids);
-                Box::pin(timed(d, async move {
-                    line.conn.query::<Row, _>(sql).await.map_err(map_error)
-                }))
-            })
-            .await?;
+        let rows: Vec<Row> = with_lifeline(self, until, |line, d| {
+            let sql = Flavor::trx_sql(ids);
+            Box::pin(timed(d, async move {
+                line.conn.query::<Row, _>(sql).await.map_err(map_error)
+            }))
+        })
+        .await?;
         Ok(rows
             .into_iter()
             .filter_map(|r| decode_trx(&r.unwrap()))
@@ -277,7 +261,7 @@ impl SessionDriver for MysqlDriver {
         if !is_plain_account_name(user) {
             return Ok(None);
         }
-        self.with_lifeline(until, |line, d| {
+        with_lifeline(self, until, |line, d| {
             let user = user.to_owned();
             Box::pin(async move {
                 if line.flavor != Flavor::MariaDb {
@@ -292,7 +276,7 @@ impl SessionDriver for MysqlDriver {
     }
 
     async fn connected_count(&self, until: Instant) -> Result<u64, EngineError> {
-        self.with_lifeline(until, |line, d| {
+        with_lifeline(self, until, |line, d| {
             Box::pin(timed(d, async move {
                 let row: Option<(String, u64)> = line
                     .conn
@@ -313,15 +297,14 @@ impl SessionDriver for MysqlDriver {
         if ids.is_empty() {
             return Ok(vec![]);
         }
-        let (flavor, rows) = self
-            .with_lifeline(until, |line, d| {
-                let (flavor, sql) = (line.flavor, line.flavor.presence_sql(ids));
-                Box::pin(timed(d, async move {
-                    let rows = line.conn.query::<Row, _>(sql).await.map_err(map_error)?;
-                    Ok((flavor, rows))
-                }))
-            })
-            .await?;
+        let (flavor, rows) = with_lifeline(self, until, |line, d| {
+            let (flavor, sql) = (line.flavor, line.flavor.presence_sql(ids));
+            Box::pin(timed(d, async move {
+                let rows = line.conn.query::<Row, _>(sql).await.map_err(map_error)?;
+                Ok((flavor, rows))
+            }))
+        })
+        .await?;
         let asked: HashSet<SessionId> = ids.iter().copied().collect();
         Ok(rows
             .into_iter()
@@ -330,7 +313,13 @@ impl SessionDriver for MysqlDriver {
                 flavor
                     .decode_presence(&values)
                     .filter(|(id, _, _)| asked.contains(id))
-                    .map(|(id, command, sql)| Presence { id, command, sql })
+                    .map(|(id, command, sql)| Presence {
+                        id,
+                        started: None,
+                        running: command == "Query",
+                        command,
+                        sql,
+                    })
             })
             .collect())
     }

@@ -78,6 +78,7 @@ impl Flavor {
             // The ninth column is MariaDB's progress, not a thread type.
             Flavor::MariaDb => Session {
                 foreground: None,
+                started: None,
                 ..session
             },
             _ => session,
@@ -209,6 +210,7 @@ pub fn decode_session(row: &[Value]) -> Option<Session> {
         state: text(&row[6]).unwrap_or_default(),
         sql: text(&row[7]),
         foreground: int(&row[8]).map(|f| f != 0),
+        started: None,
         trx_seconds: 0,
     })
 }

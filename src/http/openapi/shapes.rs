@@ -193,6 +193,15 @@ pub fn db_user_datastore_type() -> Object {
         .build()
 }
 
+/// CancelInstanceProcess's `engine_type`, case-insensitive; `mysql` fits MySQL and MariaDB
+/// instances.
+pub fn engine_type() -> Object {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .enum_values(Some(["mysql", "mariadb", "postgresql"]))
+        .build()
+}
+
 pub fn protected_users() -> utoipa::openapi::Array {
     ArrayBuilder::new()
         .schema_type(SchemaType::from_iter([Type::Array, Type::Null]))

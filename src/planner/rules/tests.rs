@@ -19,6 +19,7 @@ fn session(id: u64, user: &str, host: &str, db: Option<&str>, command: &str, tim
         sql: None,
         trx_seconds: 0,
         foreground: None,
+        started: None,
     }
 }
 

@@ -1,6 +1,8 @@
 //! Phase 4: the KILLs, by the strategy the chooser picks from what the plan shows (one
 //! `KILL USER`, batches on one connection, or batches on several), within the request's time.
 
+use std::collections::HashMap;
+
 use super::timing::KillTiming;
 use crate::domain::{KillFilter, KillType, SessionId};
 use crate::engine::{EngineError, KillOrder, KillResult, SessionDriver};
@@ -44,8 +46,14 @@ pub(super) async fn execute(
             _ => {}
         }
     }
+    let started: HashMap<SessionId, i64> = planned
+        .kill
+        .iter()
+        .filter_map(|s| s.started.map(|t| (s.id, t)))
+        .collect();
     let order = KillOrder {
         ids: &ids,
+        started: &started,
         kill_type,
         strategy,
         stop_sending: timing.stop_sending,

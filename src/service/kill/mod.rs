@@ -19,7 +19,7 @@ use tokio::time::Instant;
 
 pub(super) use batch::KillPart;
 pub(super) use timing::KillTiming;
-pub(super) use verify::still_running;
+pub(super) use verify::{same_session, still_running};
 
 use super::target::driver_for;
 use super::{DbUserAccess, Services};

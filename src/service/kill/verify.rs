@@ -64,6 +64,7 @@ pub(super) async fn verify(
             .collect();
         let still: HashSet<SessionId> = present
             .iter()
+            .filter(|p| same_session(p, pending.get(&p.id).copied()))
             .filter(|p| still_running(p, pending.get(&p.id).copied(), kill_type))
             .map(|p| p.id)
             .collect();
@@ -103,12 +104,15 @@ async fn wait_while_leaving(
     last_count
 }
 
+/// Whether a listed id is still the session that was killed, not a newer one given its id.
+pub(crate) fn same_session(p: &Presence, before: Option<&Session>) -> bool {
+    before.is_none_or(|b| b.started.is_none() || b.started == p.started)
+}
+
 /// Whether a listed session still runs what its KILL was meant to end.
 pub(crate) fn still_running(p: &Presence, before: Option<&Session>, kill_type: KillType) -> bool {
     match kill_type {
         KillType::Connection => true,
-        KillType::Query => {
-            p.command == "Query" && before.is_some_and(|b| b.sql.is_some() && b.sql == p.sql)
-        }
+        KillType::Query => p.running && before.is_some_and(|b| b.sql.is_some() && b.sql == p.sql),
     }
 }

@@ -24,8 +24,9 @@ pub struct RulePreview {
 }
 
 impl Services {
-    /// The db user a rule (or kill-all-session) acts as: the one named, else the instance's
-    /// default, else the oldest registered on it; none → DAS.200112.
+    /// The db user a rule (or kill-all-session, or DAS's PostgreSQL operations) acts as: the
+    /// one named, else the instance's default, else the oldest registered on it; none →
+    /// DAS.200112.
     pub async fn rule_db_user(
         &self,
         access: &InstanceAccess,

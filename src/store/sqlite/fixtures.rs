@@ -35,6 +35,7 @@ pub fn snapshot(id: u64, info: &'static str) -> SessionSnapshot<'static> {
         time: 3,
         state: "",
         info,
+        started: None,
     }
 }
 

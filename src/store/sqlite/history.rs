@@ -14,7 +14,7 @@ use crate::store::{
     SessionSnapshot, StoreResult, UnreconciledRequest,
 };
 
-/// Rows per multi-row statement: 13 parameters each stays far below SQLite's limit.
+/// Rows per multi-row statement: 14 parameters each stays far below SQLite's limit.
 pub(super) const ROWS_PER_INSERT: usize = 500;
 
 #[async_trait]
@@ -54,10 +54,10 @@ impl HistoryStore for SqliteStore {
             outcomes.iter().map(|o| (o.session_id, o)).collect();
         let mut tx = self.pool.begin().await?;
         for chunk in sessions.chunks(ROWS_PER_INSERT) {
-            let values = vec!["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"; chunk.len()].join(", ");
+            let values = vec!["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"; chunk.len()].join(", ");
             let sql = format!(
                 "INSERT INTO kill_sessions (request_id, session_id, user, host, db, command, time, \
-                 state, info, outcome, error_code, kill_time) VALUES {values}"
+                 state, info, outcome, error_code, kill_time, started) VALUES {values}"
             );
             let mut insert = sqlx::query(sqlx::AssertSqlSafe(sql));
             for s in chunk {
@@ -74,7 +74,8 @@ impl HistoryStore for SqliteStore {
                     .bind(s.info)
                     .bind(o.map_or("planned", |o| o.outcome.as_str()))
                     .bind(o.and_then(|o| o.error_code.as_deref()))
-                    .bind(o.and_then(|o| o.kill_time));
+                    .bind(o.and_then(|o| o.kill_time))
+                    .bind(s.started);
             }
             insert.execute(&mut *tx).await?;
         }

@@ -56,7 +56,7 @@ async fn crashed(pool: &SqlitePool, busy: &[String]) -> StoreResult<Vec<Unreconc
 async fn uncertain(pool: &SqlitePool, busy: &[String]) -> StoreResult<Vec<UnreconciledRequest>> {
     let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
         "SELECT {REQUEST_COLUMNS}, s.session_id, s.user, s.host, s.db, s.command, s.time, \
-         s.state, s.info, s.kill_time \
+         s.state, s.info, s.kill_time, s.started \
          FROM kill_sessions s JOIN kill_requests r ON r.id = s.request_id \
          WHERE s.outcome = 'uncertain' AND r.finished_at IS NOT NULL \
          ORDER BY s.request_id, s.session_id"
@@ -79,6 +79,7 @@ async fn uncertain(pool: &SqlitePool, busy: &[String]) -> StoreResult<Vec<Unreco
             state: row.try_get("state")?,
             info: row.try_get("info")?,
             kill_time: row.try_get("kill_time")?,
+            started: row.try_get("started")?,
         };
         if !by_id.contains_key(&id) {
             by_id.insert(id.clone(), request_of(row, false, vec![])?);
@@ -155,10 +156,10 @@ async fn insert_planned(
 ) -> StoreResult<usize> {
     let alive: HashMap<u64, bool> = checks.iter().map(|c| (c.session_id, c.alive)).collect();
     for chunk in plan.chunks(ROWS_PER_INSERT) {
-        let values = vec!["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"; chunk.len()].join(", ");
+        let values = vec!["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"; chunk.len()].join(", ");
         let sql = format!(
             "INSERT OR IGNORE INTO kill_sessions (request_id, session_id, user, host, db, \
-             command, time, state, info, outcome, error_code, kill_time, interrupted) \
+             command, time, state, info, outcome, error_code, kill_time, interrupted, started) \
              VALUES {values}"
         );
         let mut insert = sqlx::query(sqlx::AssertSqlSafe(sql));
@@ -181,7 +182,8 @@ async fn insert_planned(
                 .bind(outcome)
                 .bind(None::<String>)
                 .bind(kill_time)
-                .bind(alive.contains_key(&s.session_id));
+                .bind(alive.contains_key(&s.session_id))
+                .bind(s.started);
         }
         insert.execute(&mut **tx).await?;
     }
