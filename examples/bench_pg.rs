@@ -1,7 +1,8 @@
 //! The PostgreSQL benchmark of issue #14: dbkill killing every session of one user on a
 //! PostgreSQL instance against the floor (one `pg_terminate_backend` statement over
-//! `pg_stat_activity` in an open psql session) and a psql loop (one statement per pid), plus
-//! ListProcesses against the raw `pg_stat_activity` query and dbkill's memory during the kill.
+//! `pg_stat_activity` in an open psql session), the psql loop (the shell loop starting one psql
+//! per pid) and a psql script (one statement per pid piped into one psql), plus ListProcesses
+//! against the driver's own listing statement sent raw, and dbkill's memory during the kill.
 //!
 //! Run it through `scripts/bench --pg` (installs PostgreSQL when `initdb` is missing, raises the
 //! descriptor limit, builds `target/release/dbkill`), e.g. `scripts/bench --pg --sizes 1000
@@ -28,6 +29,13 @@ mod machine;
 #[allow(dead_code)]
 #[path = "bench/service.rs"]
 mod service;
+
+// The driver's own statements, so the raw listing sends exactly what dbkill sends.
+#[allow(dead_code)]
+#[path = "../src/engine/postgres/sql.rs"]
+mod pg_sql;
+/// What `pg_sql` refers to as `crate::domain`.
+use dbkill::domain;
 
 #[path = "bench_pg/args.rs"]
 mod args;
@@ -62,7 +70,7 @@ use summary::Results;
 use victims::Monitor;
 
 /// dbkill's db user, and the role psql logs in as: a superuser, so it may signal any backend.
-const KILLER: (&str, &str) = ("killer", "killerpw");
+pub const KILLER: (&str, &str) = ("killer", "killerpw");
 /// Connections beyond the victims: dbkill's lifeline and pool, psql, the monitor, the raw query.
 const HEADROOM: usize = 100;
 
@@ -71,8 +79,10 @@ pub struct Bench {
     pub port: u16,
     pub clock_ticks: f64,
     pub monitor: Monitor,
-    /// `killer`'s open psql session (floor and psql loop).
+    /// `killer`'s open psql session (floor and psql script).
     pub psql: Psql,
+    /// The directory of the cluster's `psql`, put first on the psql loop's `PATH`.
+    pub psql_bin: std::path::PathBuf,
     /// `killer` over TCP, for the raw listing query.
     pub killer: PgConnection,
     pub dbkill: Option<Dbkill>,
@@ -164,6 +174,11 @@ async fn bench(args: &Args, cluster: &Cluster, command: String) -> Result<Result
         clock_ticks: machine::clock_ticks(),
         monitor,
         psql: Psql::open(&cluster.psql(), port, KILLER).await?,
+        psql_bin: cluster
+            .psql()
+            .parent()
+            .context("psql's directory")?
+            .to_owned(),
         killer: PgConnection::connect_with(&victims::tcp_options(
             port, KILLER.0, KILLER.1, "postgres",
         ))
@@ -189,6 +204,9 @@ async fn measure(args: &Args, bench: &mut Bench, results: &mut Results) -> Resul
     for &n in &args.sizes {
         for rep in 0..args.reps {
             let mut order = args.methods.clone();
+            if rep >= args.loop_reps {
+                order.retain(|m| *m != kill::Method::PsqlLoop);
+            }
             let first = rep % order.len();
             order.rotate_left(first);
             for method in order {

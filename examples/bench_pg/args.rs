@@ -7,13 +7,15 @@ use anyhow::{Context, Result, bail};
 use crate::kill::Method;
 
 const USAGE: &str = "usage: bench_pg [--sizes 1000,2000] [--reps 3] \
-[--methods floor,psql-loop,dbkill] [--list-calls 20] [--poll-ms 1] [--dbkill target/release/dbkill]
---list-calls 0 skips ListProcesses; with that and without dbkill in --methods, dbkill is not started
+[--methods floor,psql-loop,psql-script,dbkill] [--loop-reps R] [--list-calls 20] [--poll-ms 1] [--dbkill target/release/dbkill]
+--loop-reps caps the psql loop's reps (default: --reps); --list-calls 0 skips ListProcesses; with that and without dbkill in --methods, dbkill is not started
 (through scripts/bench: scripts/bench --pg [options])";
 
 pub struct Args {
     pub sizes: Vec<usize>,
     pub reps: usize,
+    /// Reps of the psql loop (≤ `reps`): one psql per pid is slow at thousands.
+    pub loop_reps: usize,
     pub methods: Vec<Method>,
     /// Timed calls of each listing at each size.
     pub list_calls: usize,
@@ -33,6 +35,7 @@ impl Args {
         let mut a = Args {
             sizes: vec![1000, 2000],
             reps: 3,
+            loop_reps: usize::MAX,
             methods: Method::ALL.to_vec(),
             list_calls: 20,
             poll_ms: 1,
@@ -55,6 +58,7 @@ impl Args {
             match flag.as_str() {
                 "--sizes" => a.sizes = value.split(',').map(num).collect::<Result<_>>()?,
                 "--reps" => a.reps = num(&value)?,
+                "--loop-reps" => a.loop_reps = num(&value)?,
                 "--methods" => {
                     a.methods = value
                         .split(',')
@@ -73,6 +77,7 @@ impl Args {
         if a.sizes.is_empty() || a.sizes.contains(&0) || a.reps == 0 || a.methods.is_empty() {
             bail!("sizes, reps and methods must be non-empty and positive\n{USAGE}");
         }
+        a.loop_reps = a.loop_reps.min(a.reps);
         if a.poll_ms == 0 {
             bail!("--poll-ms must be at least 1\n{USAGE}");
         }

@@ -4,8 +4,14 @@
 //! - `floor`: `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = 'victim';`
 //!   written to the open psql session (t0 when the line is written): one statement, the least a
 //!   client can do.
-//! - `psql-loop`: the victims' pids listed beforehand (not timed), then one line
-//!   `SELECT pg_terminate_backend(<pid>);` per pid written to the same open psql session, all at
+//! - `psql-loop` (the goal's peer): the shell loop typed in an incident, run as
+//!   `sh -c '`[`SHELL_LOOP`]`'` (t0 when sh is spawned, so listing the pids is timed too): one
+//!   psql lists the victims' pids, then one new psql per pid (a process, a login, one
+//!   `pg_terminate_backend`). Connection settings come from `PGHOST`, `PGPORT`, `PGUSER`,
+//!   `PGPASSWORD`, `PGDATABASE` in sh's environment; `psql` is the cluster's own binary (first
+//!   on `PATH`, not Debian's Perl wrapper, which would only make the loop slower).
+//! - `psql-script` (reported, no goal): the victims' pids listed beforehand (not timed), then one
+//!   line `SELECT pg_terminate_backend(<pid>);` per pid written to the open psql session, all at
 //!   once, as `… | psql` does with a generated script (t0 when the first line is written): psql
 //!   runs them one after the other, one round trip each.
 //! - `dbkill`: `DELETE …/process {"db_user_id":…,"user":"victim"}` (t0 when the request is
@@ -13,6 +19,7 @@
 
 use std::cell::Cell;
 use std::collections::HashSet;
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
@@ -26,16 +33,27 @@ use crate::victims::{self, USER};
 pub enum Method {
     Floor,
     PsqlLoop,
+    PsqlScript,
     Dbkill,
 }
 
+/// The loop a person types to kill one user's sessions with psql, one psql per pid.
+pub const SHELL_LOOP: &str = "for pid in $(psql -Atc \"SELECT pid FROM pg_stat_activity WHERE \
+usename='victim'\"); do psql -c \"SELECT pg_terminate_backend($pid)\"; done";
+
 impl Method {
-    pub const ALL: [Method; 3] = [Method::Floor, Method::PsqlLoop, Method::Dbkill];
+    pub const ALL: [Method; 4] = [
+        Method::Floor,
+        Method::PsqlLoop,
+        Method::PsqlScript,
+        Method::Dbkill,
+    ];
 
     pub fn key(self) -> &'static str {
         match self {
             Method::Floor => "floor",
             Method::PsqlLoop => "psql-loop",
+            Method::PsqlScript => "psql-script",
             Method::Dbkill => "dbkill",
         }
     }
@@ -93,7 +111,8 @@ impl Bench {
                 );
                 self.psql_run(sql, &mut run).await
             }
-            Method::PsqlLoop => {
+            Method::PsqlLoop => self.shell_loop_run(&mut run).await,
+            Method::PsqlScript => {
                 let sql: String = pids
                     .iter()
                     .map(|p| format!("SELECT pg_terminate_backend({p});\n"))
@@ -138,6 +157,54 @@ impl Bench {
                 m.other,
                 run.n,
                 self.psql.errors()
+            ));
+        }
+        Ok(())
+    }
+
+    /// Runs [`SHELL_LOOP`] through `sh -c`; each psql prints one `t` row when its backend was
+    /// signalled.
+    async fn shell_loop_run(&mut self, run: &mut Run) -> Result<()> {
+        let (user, password) = crate::KILLER;
+        let path = format!(
+            "{}:{}",
+            self.psql_bin.display(),
+            std::env::var("PATH").unwrap_or_default()
+        );
+        let mut cmd = tokio::process::Command::new("sh");
+        cmd.args(["-c", SHELL_LOOP])
+            .env("PATH", path)
+            .env("PGHOST", "127.0.0.1")
+            .env("PGPORT", self.port.to_string())
+            .env("PGUSER", user)
+            .env("PGPASSWORD", password)
+            .env("PGDATABASE", "postgres")
+            .env("PGSSLMODE", "disable")
+            .stdin(Stdio::null())
+            .kill_on_drop(true);
+        let answered: Cell<Option<(Instant, bool)>> = Cell::new(None);
+        let t0 = Instant::now();
+        let child = async {
+            let out = cmd.output().await;
+            let failed = !out.as_ref().is_ok_and(|o| o.status.success());
+            answered.set(Some((Instant::now(), failed)));
+            out
+        };
+        let poll = self.monitor.time_to_zero(t0, || answered.get());
+        let (out, zero) = tokio::join!(child, poll);
+        let zero = zero?;
+        (run.zero, run.polls) = (zero.zero, zero.polls);
+        let out = out.context("run sh -c <the psql loop>")?;
+        run.returned = answered.get().map(|(at, _)| at - t0);
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let t = stdout.lines().filter(|l| l.trim() == "t").count();
+        if !out.status.success() || t != run.n {
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            run.problem = Some(format!(
+                "the psql loop exited {}, {t} backends signalled, expected {}: {}",
+                out.status,
+                run.n,
+                stderr.lines().take(5).collect::<Vec<_>>().join(" | ")
             ));
         }
         Ok(())

@@ -1,13 +1,17 @@
 //! ListProcesses with N victims listed, against the raw `pg_stat_activity` query it stands for:
 //! one request with the default page (first 20 rows and the count: what DAS answers, and what
 //! the goal compares), one walk of every page at the largest page dbkill allows, and the raw
-//! query from the benchmark over TCP as dbkill's db user, all rows fetched.
+//! query from the benchmark over TCP as dbkill's db user, all rows fetched: the driver's own
+//! `LIST` statement (src/engine/postgres/sql.rs), bound as dbkill binds it for
+//! `user=victim` (pids and database NULL, user 'victim': the goal's peer) and with every
+//! parameter NULL (every backend; reported).
 
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail, ensure};
 use serde_json::Value;
+use sqlx::postgres::PgConnection;
 
 use crate::Bench;
 use crate::service::Dbkill;
@@ -17,11 +21,8 @@ use crate::victims::{self, USER};
 pub const DEFAULT_PAGE: usize = 20;
 pub const MAX_PAGE: usize = 1000;
 
-/// Every column of `pg_stat_activity` dbkill reads (spec "PostgreSQL instances"), for the
-/// victims only, all rows received.
-const RAW_SQL: &str = "SELECT pid, usename, client_addr, client_port, datname, state, query, \
-     backend_type, backend_start, xact_start, query_start, state_change, wait_event_type, \
-     wait_event, application_name, now() FROM pg_stat_activity WHERE usename = $1";
+/// The statement dbkill's PostgreSQL driver lists with.
+const RAW_SQL: &str = crate::pg_sql::LIST;
 
 pub struct ListBench {
     pub n: usize,
@@ -30,8 +31,11 @@ pub struct ListBench {
     /// Every page of `limit` [`MAX_PAGE`], one after the other: first request sent → last body.
     pub all_pages: Vec<Duration>,
     pub pages: usize,
-    /// [`RAW_SQL`] on an open connection: sent → all rows received.
+    /// [`RAW_SQL`] bound as dbkill binds it (NULL, 'victim', NULL) on an open connection:
+    /// sent → all rows received.
     pub raw: Vec<Duration>,
+    /// [`RAW_SQL`] with every parameter NULL: every backend.
+    pub raw_all: Vec<Duration>,
     pub problem: Option<String>,
 }
 
@@ -47,6 +51,7 @@ impl Bench {
             all_pages: Vec::new(),
             pages: n.div_ceil(MAX_PAGE),
             raw: Vec::new(),
+            raw_all: Vec::new(),
             problem: None,
         };
         // Without dbkill, or once it has failed, only the raw query is timed.
@@ -74,24 +79,36 @@ impl Bench {
                     }
                 }
             }
-            let t = Instant::now();
-            let rows = sqlx::query(RAW_SQL)
-                .bind(USER)
-                .fetch_all(&mut self.killer)
-                .await
-                .context("raw pg_stat_activity query")?;
-            let raw = t.elapsed();
-            if rows.len() != n {
-                bail!("raw query returned {} rows, expected {n}", rows.len());
+            let (raw, rows) = raw_list(&mut self.killer, Some(USER)).await?;
+            if rows != n {
+                bail!("raw query returned {rows} rows, expected {n}");
+            }
+            let (raw_all, rows) = raw_list(&mut self.killer, None).await?;
+            if rows < n {
+                bail!("raw query (all NULL) returned {rows} rows, expected at least {n}");
             }
             if i > 0 {
                 result.raw.push(raw);
+                result.raw_all.push(raw_all);
             }
         }
         self.monitor.clear().await?;
         drop(conns);
         Ok(result)
     }
+}
+
+/// [`RAW_SQL`] narrowed to `user` (or not at all) on `conn`: its time and rows.
+async fn raw_list(conn: &mut PgConnection, user: Option<&str>) -> Result<(Duration, usize)> {
+    let t = Instant::now();
+    let rows = sqlx::query(RAW_SQL)
+        .bind(None::<Vec<i32>>)
+        .bind(user)
+        .bind(None::<String>)
+        .fetch_all(conn)
+        .await
+        .context("raw pg_stat_activity query")?;
+    Ok((t.elapsed(), rows.len()))
 }
 
 /// A default-page answer must count all `n` victims and carry one full page.

@@ -223,8 +223,12 @@ impl Results {
                     &l.all_pages,
                 ),
                 (
-                    "raw `SELECT … FROM pg_stat_activity` (sqlx, all rows)".to_owned(),
+                    "raw: the driver's `LIST` bound as dbkill binds it (NULL, 'victim', NULL; sqlx, all rows)".to_owned(),
                     &l.raw,
+                ),
+                (
+                    "raw: the driver's `LIST`, every parameter NULL (every backend)".to_owned(),
+                    &l.raw_all,
                 ),
             ];
             for (name, v) in rows {
@@ -288,6 +292,16 @@ impl Results {
                     held(r, &|r| r >= LOOP_SPEEDUP),
                 );
             }
+            if let (Some(_), Some(l)) = (dbkill, self.zero(n, Method::PsqlScript)) {
+                let r = div(Some(l), dbkill);
+                row(
+                    "kill by user: vs the psql script (no goal)",
+                    format!("psql-script {}", ms(Some(l))),
+                    r,
+                    "– (script ÷ dbkill)",
+                    None,
+                );
+            }
             let runs = self.of(n, Method::Dbkill);
             if !runs.is_empty() {
                 let exact = runs.iter().filter(|r| r.exact == Some(true)).count();
@@ -324,6 +338,16 @@ impl Results {
                 ] {
                     let m = med(v);
                     let r = div(m, raw);
+                    if !limit {
+                        let all = med(&l.raw_all);
+                        let _ = writeln!(
+                            out,
+                            "| {n} | ListProcesses, default page, vs `LIST` with every parameter NULL (no goal) | {} | raw {} | {} | – | info |",
+                            ms(med(&l.default_page)),
+                            ms(all),
+                            ratio(div(med(&l.default_page), all))
+                        );
+                    }
                     let _ = writeln!(
                         out,
                         "| {n} | {goal} | {} | raw {} | {} | {} | {} |",
