@@ -48,6 +48,8 @@ mod report;
 mod run;
 #[path = "bench/scenes.rs"]
 mod scenes;
+// Shared with the PostgreSQL benchmark, which starts dbkill with a PostgreSQL instance.
+#[allow(dead_code)]
 #[path = "bench/service.rs"]
 mod service;
 #[path = "bench/stall.rs"]

@@ -1,7 +1,9 @@
 //! `dbkill serve` as a child process, and the API calls the benchmark makes to it (the curl
 //! walk-through of README.md: token, project, instance, db user, ListProcesses, KillSession).
 //! Shared with the rule benchmark (`examples/bench_rules.rs`), which makes its own calls through
-//! [`Dbkill::call`] and registers more instances with [`Dbkill::add_instance`].
+//! [`Dbkill::call`] and registers more instances with [`Dbkill::add_instance`], and with the
+//! PostgreSQL benchmark (`examples/bench_pg.rs`), which registers a PostgreSQL instance instead
+//! ([`Dbkill::start_pg`]).
 
 use std::io::Write;
 use std::net::TcpListener;
@@ -61,6 +63,30 @@ impl Dbkill {
     /// measured) as `serve` on a free port with a fresh data directory, waits for `/healthz`,
     /// then registers the instance on `mysql_port` with `killer` as its db user.
     pub async fn start(bin: &Path, mysql_port: u16, killer: (&str, &str)) -> Result<Dbkill> {
+        let mut dbkill = Dbkill::launch(bin).await?;
+        (dbkill.instance, dbkill.db_user) = dbkill
+            .add_instance("bench-mariadb", mysql_port, killer)
+            .await?;
+        Ok(dbkill)
+    }
+
+    /// As [`Dbkill::start`], with the PostgreSQL server on 127.0.0.1:`pg_port` as the instance
+    /// (`postgres` protected) and `login` as its db user.
+    pub async fn start_pg(bin: &Path, pg_port: u16, login: (&str, &str)) -> Result<Dbkill> {
+        let mut dbkill = Dbkill::launch(bin).await?;
+        (dbkill.instance, dbkill.db_user) = dbkill
+            .register_instance(
+                "bench-postgresql",
+                ("postgresql", "postgresql", "postgres"),
+                pg_port,
+                login,
+            )
+            .await?;
+        Ok(dbkill)
+    }
+
+    /// Starts the private copy, waits for `/healthz`, logs in and creates the project.
+    async fn launch(bin: &Path) -> Result<Dbkill> {
         if !bin.is_file() {
             bail!(
                 "{} not found; run `cargo build --release` first (scripts/bench does)",
@@ -136,7 +162,7 @@ impl Dbkill {
             db_user: String::new(),
         };
         dbkill.wait_ready().await?;
-        dbkill.register(mysql_port, killer).await?;
+        dbkill.login().await?;
         Ok(dbkill)
     }
 
@@ -163,7 +189,7 @@ impl Dbkill {
         }
     }
 
-    async fn register(&mut self, mysql_port: u16, (user, password): (&str, &str)) -> Result<()> {
+    async fn login(&mut self) -> Result<()> {
         let login = json!({"auth": {"identity": {"methods": ["password"],
             "password": {"user": {"name": "admin", "password": ADMIN_PASSWORD}}}}});
         let resp = self
@@ -189,9 +215,6 @@ impl Dbkill {
             .post("/v3/projects", json!({"project": {"name": "bench"}}))
             .await?;
         self.project = string_at(&project, "/project/id")?;
-        (self.instance, self.db_user) = self
-            .add_instance("bench-mariadb", mysql_port, (user, password))
-            .await?;
         Ok(())
     }
 
@@ -201,20 +224,34 @@ impl Dbkill {
         &self,
         name: &str,
         mysql_port: u16,
+        login: (&str, &str),
+    ) -> Result<(String, String)> {
+        self.register_instance(name, ("mariadb", "MySQL", "root"), mysql_port, login)
+            .await
+    }
+
+    /// Registers 127.0.0.1:`port` as instance `name` of `(datastore type, db user datastore
+    /// type, protected user)` with `user` as its db user; returns the instance id and db user id.
+    async fn register_instance(
+        &self,
+        name: &str,
+        (kind, db_user_kind, protected): (&str, &str, &str),
+        port: u16,
         (user, password): (&str, &str),
     ) -> Result<(String, String)> {
         let instance = self
             .post(
                 &format!("/v3/{}/instances", self.project),
-                json!({"name": name, "datastore_type": "mariadb", "host": "127.0.0.1",
-                       "port": mysql_port, "protected_users": ["root"]}),
+                json!({"name": name, "datastore_type": kind, "host": "127.0.0.1",
+                       "port": port, "protected_users": [protected]}),
             )
             .await?;
         let instance = string_at(&instance, "/instance_id")?;
         let db_user = self
             .post(
                 &format!("/v3/{}/instances/{instance}/db-users", self.project),
-                json!({"db_username": user, "db_user_password": password, "datastore_type": "MySQL"}),
+                json!({"db_username": user, "db_user_password": password,
+                       "datastore_type": db_user_kind}),
             )
             .await?;
         Ok((instance, string_at(&db_user, "/db_user_id")?))
@@ -291,10 +328,19 @@ impl Dbkill {
 
     /// ListProcesses (`GET …/processes`) of one user: the count and the first page of `limit`.
     pub async fn list(&self, user: &str, limit: u32) -> Result<Answer> {
-        let url = format!(
-            "{}/v3/{}/instances/{}/processes?db_user_id={}&user={user}&limit={limit}",
+        self.list_page(user, Some((0, limit))).await
+    }
+
+    /// ListProcesses of one user: the count and the page at `(offset, limit)`, or without
+    /// either parameter (dbkill's default page) when `None`.
+    pub async fn list_page(&self, user: &str, page: Option<(usize, u32)>) -> Result<Answer> {
+        let mut url = format!(
+            "{}/v3/{}/instances/{}/processes?db_user_id={}&user={user}",
             self.base, self.project, self.instance, self.db_user
         );
+        if let Some((offset, limit)) = page {
+            url += &format!("&offset={offset}&limit={limit}");
+        }
         let resp = self
             .http
             .get(url)

@@ -343,49 +343,126 @@ fn exec_time_buckets_have_whole_second_bounds() {
     );
 }
 
+/// A backend of a PostgreSQL listing: `client` is whether its `backend_type` is `client
+/// backend` (`None`: the db user may not see it).
+#[allow(clippy::too_many_arguments)]
+fn backend(
+    pid: u64,
+    user: &str,
+    host: &str,
+    state: &str,
+    time: i64,
+    wait: &str,
+    sql: Option<&str>,
+    client: Option<bool>,
+) -> Session {
+    Session {
+        foreground: client,
+        started: Some(1_700_000_000_000_000 + pid as i64),
+        ..session(pid, user, host, Some("shop"), state, time, wait, sql)
+    }
+}
+
 #[test]
-fn postgresql_states_are_commands_too() {
+fn postgresql_states_are_commands_and_other_backends_system_threads() {
     let pg = vec![
-        session(
+        backend(
             100,
             "app",
             "10.0.0.5:5000",
-            Some("shop"),
             "idle",
             9,
             "Client:ClientRead",
             None,
+            Some(true),
         ),
-        session(
+        backend(
             101,
             "app",
             "10.0.0.5:5001",
-            Some("shop"),
             "active",
             4,
             "Timeout:PgSleep",
             Some("select pg_sleep(60)"),
+            Some(true),
         ),
-        session(
+        backend(
             102,
             "app",
             "local",
-            Some("shop"),
             "idle in transaction",
             2,
             "Client:ClientRead",
             Some("update t set a = 1"),
+            Some(true),
         ),
+        backend(
+            103,
+            "bi",
+            "local",
+            "idle in transaction (aborted)",
+            1,
+            "Client:ClientRead",
+            Some("select 1/0"),
+            Some(true),
+        ),
+        // The autovacuum launcher: no role, no state.
+        backend(
+            104,
+            "",
+            "",
+            "",
+            0,
+            "Activity:AutoVacuumMain",
+            None,
+            Some(false),
+        ),
+        // A walsender is `active` like a busy client, but it is none.
+        backend(
+            105,
+            "postgres",
+            "10.0.0.9:6000",
+            "active",
+            30,
+            "",
+            None,
+            Some(false),
+        ),
+        // Another role's backend the db user may not see in full.
+        backend(106, "ops", "", "", 0, "", None, None),
     ];
-    // Which backends are clients is the planner's call (`is_system_thread`), not this module's.
+    // DAS's defaults: only the idle client is left out of the rows.
+    let l = process_list(pg.clone(), &ListQuery::default());
+    assert_eq!(ids(&l), [101, 102, 103], "idle in transaction is shown");
+    assert_eq!((l.stats.idle, l.stats.active), (1, 3));
+    assert_eq!(l.stats.users, ["app", "bi"]);
+    assert_eq!(l.stats.hosts, ["10.0.0.5", "local"]);
+    assert_eq!(
+        l.stats.commands,
+        [
+            "active",
+            "idle",
+            "idle in transaction",
+            "idle in transaction (aborted)"
+        ]
+    );
+    assert_eq!(l.stats.states, ["Client:ClientRead", "Timeout:PgSleep"]);
+    let q = ListQuery {
+        command: Some("IDLE IN TRANSACTION".into()),
+        show_all: true,
+        ..ListQuery::default()
+    };
+    assert_eq!(ids(&process_list(pg.clone(), &q)), [102], "the whole state");
+    // hide_sys=false: every backend; the walsender counts as active.
     let q = ListQuery {
         hide_sys: false,
+        show_all: true,
         ..ListQuery::default()
     };
     let l = process_list(pg, &q);
-    assert_eq!(ids(&l), [101, 102], "idle in transaction is shown");
-    assert_eq!((l.stats.idle, l.stats.active), (1, 2));
-    assert_eq!(l.stats.hosts, ["10.0.0.5", "local"]);
+    assert_eq!(ids(&l), [100, 101, 102, 103, 104, 105, 106]);
+    assert_eq!((l.stats.idle, l.stats.active), (1, 6));
+    assert_eq!(l.stats.users, ["app", "bi", "ops", "postgres"]);
 }
 
 #[test]
@@ -406,11 +483,21 @@ fn arb_session() -> impl Strategy<Value = Session> {
         prop::sample::select(vec!["app", "bi", "event_scheduler"]),
         prop::sample::select(vec!["10.0.0.5:1", "10.0.0.6:2", "localhost"]),
         prop::option::of(prop::sample::select(vec!["shop", "crm"])),
-        prop::sample::select(vec!["Sleep", "Query", "Daemon", "idle", "active"]),
+        prop::sample::select(vec![
+            "Sleep",
+            "Query",
+            "Daemon",
+            "idle",
+            "active",
+            "idle in transaction",
+            "",
+        ]),
         0i64..20,
+        prop::option::of(any::<bool>()),
     )
-        .prop_map(|(id, user, host, db, command, time)| {
-            session(id, user, host, db, command, time, "", None)
+        .prop_map(|(id, user, host, db, command, time, foreground)| Session {
+            foreground,
+            ..session(id, user, host, db, command, time, "", None)
         })
 }
 

@@ -26,7 +26,7 @@ pub const ROLE_PASSWORD: &str = "role-pw";
 /// `pg` whose `protected_users` are `protected`.
 pub async fn pg_ctx(app: &TestApp, pg: &Postgres, attributes: &str, protected: &[&str]) -> KillCtx {
     let (project, instance) = pg_instance(app, pg, pg.port(), protected).await;
-    let (db_user_id, killer) = register_pg_killer(app, pg, &project, &instance, attributes).await;
+    let (db_user_id, killer) = register_pg_role(app, pg, &project, &instance, attributes).await;
     KillCtx {
         project,
         instance,
@@ -58,30 +58,6 @@ pub async fn pg_instance(
 /// `/v3/{project}/instances/{instance}/db-users`.
 pub fn db_users_path(project: &str, instance: &str) -> String {
     format!("/v3/{project}/instances/{instance}/db-users")
-}
-
-/// Creates a fresh killer role with `attributes` and registers it as a db user of `instance`;
-/// returns its db user id and role name.
-pub async fn register_pg_killer(
-    app: &TestApp,
-    pg: &Postgres,
-    project: &str,
-    instance: &str,
-    attributes: &str,
-) -> (String, String) {
-    let killer = new_role(pg, "killer", attributes);
-    let reg = app
-        .expect(
-            Method::POST,
-            &db_users_path(project, instance),
-            Some(
-                json!({"db_username": killer, "db_user_password": ROLE_PASSWORD,
-                        "datastore_type": "postgresql"}),
-            ),
-            200,
-        )
-        .await;
-    (reg["db_user_id"].as_str().unwrap().to_owned(), killer)
 }
 
 /// A fresh login role named after `prefix`, with password [`ROLE_PASSWORD`].
@@ -460,6 +436,115 @@ pub async fn pg_sleeping(pg: &Postgres, user: &str, database: &str) -> (PgSleepe
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     (task, pid)
+}
+
+/// Registers a fresh role with `attributes` as a db user of `instance`: its db user id and name.
+pub async fn register_pg_role(
+    app: &TestApp,
+    pg: &Postgres,
+    project: &str,
+    instance: &str,
+    attributes: &str,
+) -> (String, String) {
+    let role = new_role(pg, "dbuser", attributes);
+    let reg = app
+        .expect(
+            Method::POST,
+            &db_users_path(project, instance),
+            Some(
+                json!({"db_username": role, "db_user_password": ROLE_PASSWORD,
+                        "datastore_type": "PostgreSQL"}),
+            ),
+            200,
+        )
+        .await;
+    (reg["db_user_id"].as_str().unwrap().to_owned(), role)
+}
+
+/// For what acts as an instance's default db user (DAS's PostgreSQL operations, kill rules):
+/// [`pg_ctx`] with a role without attributes (the oldest db user, so the default until one is
+/// named), then a role with `attributes` registered and named the instance's
+/// `default_db_user_id`. An operation that ignored the default would act as the powerless one,
+/// which sees no other role's backend state and may signal none. The context's db user and
+/// killer are the second.
+pub async fn pg_default_ctx(
+    app: &TestApp,
+    pg: &Postgres,
+    attributes: &str,
+    protected: &[&str],
+) -> KillCtx {
+    let mut ctx = pg_ctx(app, pg, "", protected).await;
+    let (db_user_id, killer) =
+        register_pg_role(app, pg, &ctx.project, &ctx.instance, attributes).await;
+    let instance_path = format!("/v3/{}/instances/{}", ctx.project, ctx.instance);
+    let body = json!({"default_db_user_id": db_user_id});
+    app.expect(Method::PUT, &instance_path, Some(body), 200)
+        .await;
+    let shown = app.expect(Method::GET, &instance_path, None, 200).await;
+    assert_eq!(
+        shown["instance"]["default_db_user_id"],
+        db_user_id.as_str(),
+        "{shown}"
+    );
+    ctx.db_user_id = db_user_id;
+    ctx.killer = killer;
+    ctx
+}
+
+impl PgVictim {
+    /// The pid as dbkill's session id.
+    pub fn id(&self) -> u64 {
+        u64::try_from(self.pid).unwrap()
+    }
+
+    /// A backend of `user` in `database` idle in a transaction that a failed statement
+    /// (`SELECT 1 / 0, '<label>'`) aborted. Its connection answers nothing but ROLLBACK, so
+    /// [`PgVictim::alive`] tells whether it lives, not [`PgVictim::still_works`].
+    pub async fn in_aborted_transaction(
+        pg: &Postgres,
+        user: &str,
+        database: &str,
+        via: Via,
+        label: &str,
+    ) -> Self {
+        let mut conn = connect_as(pg, user, database, via, "victim").await;
+        let pid = pid_of(&mut conn).await;
+        conn.execute("BEGIN").await.expect("BEGIN");
+        let fail = format!("SELECT 1 / 0, {}", quote_literal(label));
+        let failed = conn.execute(AssertSqlSafe(fail)).await;
+        assert!(failed.is_err(), "{label}: 1 / 0 succeeded");
+        PgVictim {
+            pid,
+            label: label.to_owned(),
+            conn: Some(conn),
+            running: None,
+        }
+    }
+
+    /// Runs `sql` on an idle victim's connection; once it answered, the server shows the
+    /// backend waiting for its client again, in `state` (`idle`, `idle in transaction`, …).
+    pub async fn run(&mut self, pg: &Postgres, sql: &str, state: &str) {
+        let conn = self.conn.as_mut().expect("an idle victim");
+        conn.execute(AssertSqlSafe(sql))
+            .await
+            .unwrap_or_else(|e| panic!("{}: {sql}: {e}", self.label));
+        let now = pg.sql(&format!(
+            "SELECT state FROM pg_stat_activity WHERE pid = {}",
+            self.pid
+        ));
+        assert_eq!(now, state, "{}", self.label);
+    }
+}
+
+/// Pids of the backends that are no client (`backend_type` other than `client backend`).
+pub fn background_pids(pg: &Postgres) -> Vec<i32> {
+    pg.sql(
+        "SELECT pid FROM pg_stat_activity \
+         WHERE backend_type IS DISTINCT FROM 'client backend' ORDER BY pid",
+    )
+    .lines()
+    .map(|l| l.parse().unwrap())
+    .collect()
 }
 
 /// Polls `done` every 20 ms for up to 10 s; panics naming `what` if it never holds.

@@ -12,7 +12,7 @@ use crate::helpers::app::{TestApp, spawn_app_with};
 use crate::helpers::errors::{assert_das_error, assert_within};
 use crate::helpers::pg::{
     ROLE_PASSWORD, SEES_AND_SIGNALS, db_users_path, fill_every_slot, lifeline_of, new_role,
-    pg_instance, register_pg_killer, wait_until,
+    pg_instance, register_pg_role, wait_until,
 };
 use crate::support::postgres::{Postgres, PostgresOptions, shared, unique_name};
 
@@ -30,7 +30,7 @@ async fn refused_logins_are_400_and_store_nothing() {
     let pg = shared();
     let (project, instance) = pg_instance(&app, pg, pg.port(), &[]).await;
     let path = db_users_path(&project, &instance);
-    let (good_id, good) = register_pg_killer(&app, pg, &project, &instance, SEES_AND_SIGNALS).await;
+    let (good_id, good) = register_pg_role(&app, pg, &project, &instance, SEES_AND_SIGNALS).await;
     let before = db_users(&app, &path).await;
     assert_eq!(
         before,

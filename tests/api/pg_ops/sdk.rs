@@ -2,14 +2,18 @@
 //! `cancel_instance_process` (`tests/sdk/das_pg_ops.py`). The script is engine-neutral: what it
 //! is told about its instance is one [`SdkTarget`], so each kind of instance is one test that
 //! opens its sessions, fills a target, runs the script and then checks on its server which
-//! sessions are gone. MariaDB today; a PostgreSQL instance (`in03`) is the same with
-//! `postgresql`, `idle` and its own sessions.
+//! sessions are gone: a MariaDB instance, and a PostgreSQL one (`in03`) with `postgresql`,
+//! `idle` and its backends.
 
 use crate::helpers::app::{TestApp, spawn_app};
 use crate::helpers::fixtures::{killer_ctx, new_victim};
+use crate::helpers::pg::{
+    self, PgVictim, SEES_AND_SIGNALS, new_database, new_role, pg_default_ctx,
+};
 use crate::helpers::sdk::{admin_access_key, run_sdk_script};
 use crate::helpers::sessions::{Via, Victim, end_all, idle_victim, sleeping_victim};
 use crate::support::mariadb::{shared, unique_name};
+use crate::support::postgres;
 
 use super::KILLER_GRANTS;
 
@@ -118,4 +122,64 @@ async fn the_official_python_sdk_lists_and_kills_on_a_mariadb_instance() {
     let h = ctx.history(&app, "").await;
     assert_eq!(h["total_count"], 2, "{h}");
     end_all(db, idle.iter().chain(&running).chain([&other])).await;
+}
+
+#[tokio::test]
+async fn the_official_python_sdk_lists_and_kills_on_a_postgresql_instance() {
+    // The script names only the test's own roles: the shared cluster is safe.
+    let pg = postgres::shared();
+    let app = spawn_app().await;
+    let ctx = pg_default_ctx(&app, pg, SEES_AND_SIGNALS, &[]).await;
+    let victim = new_role(pg, "sdkv", "");
+    let other_user = new_role(pg, "sdko", "");
+    let db = new_database(pg, "sdkdb");
+    let keyword = unique_name("pgopsmark");
+    let mut idle = vec![];
+    let mut running = vec![];
+    for (i, via) in [pg::Via::Tcp, pg::Via::Socket].into_iter().enumerate() {
+        idle.push(PgVictim::idle(pg, &victim, &db, via, &format!("idle{i}")).await);
+        let label = format!("{keyword}_{i}");
+        running.push(PgVictim::sleeping(pg, &victim, &db, via, &label).await);
+    }
+    let mut other = PgVictim::idle(pg, &other_user, &db, pg::Via::Tcp, "other").await;
+    let ids = |b: &[PgVictim]| b.iter().map(PgVictim::id).collect::<Vec<_>>();
+    let target = SdkTarget {
+        project: ctx.project.clone(),
+        instance: ctx.instance.clone(),
+        engine_type: "postgresql",
+        wrong_engine_type: "mysql",
+        idle_command: "idle",
+        victim: victim.clone(),
+        idle_ids: ids(&idle),
+        running_ids: ids(&running),
+        keyword,
+        other_user,
+        other_ids: vec![other.id()],
+    };
+
+    run_pg_ops_script(&app, &target).await;
+
+    let killed = target.killed();
+    let mut left = vec![];
+    for b in idle.iter_mut().chain(running.iter_mut()) {
+        if killed.contains(&b.id()) {
+            assert!(b.died(pg).await, "{} survived", b.label);
+        } else {
+            assert!(b.still_works(pg).await, "{} was killed", b.label);
+            left.push(b.pid);
+        }
+    }
+    left.sort_unstable();
+    assert_eq!(
+        pg.pids(&victim),
+        left,
+        "the victim's backends on the server"
+    );
+    assert!(
+        other.still_works(pg).await,
+        "a pair with the wrong user was killed"
+    );
+    let h = ctx.history(&app, "").await;
+    assert_eq!(h["total_count"], 2, "{h}");
+    pg::end_all(pg, idle.iter().chain(&running).chain([&other]));
 }
