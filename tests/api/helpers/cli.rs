@@ -164,6 +164,23 @@ impl Cli {
         self.input(&args, &format!("{password}\n")).await
     }
 
+    /// `dbkill sessions list --instance … --user …`, then `extra` arguments. The future does
+    /// not borrow `extra`, so a closure can hand it on.
+    pub fn list_sessions<'a>(
+        &'a self,
+        instance: &'a str,
+        user: &'a str,
+        extra: &[&str],
+    ) -> impl Future<Output = Out> + use<'a> {
+        let mut args = vec!["sessions", "list", "--instance", instance, "--user", user];
+        args.extend_from_slice(extra);
+        let args: Vec<String> = args.into_iter().map(str::to_owned).collect();
+        async move {
+            let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+            self.run(&refs).await
+        }
+    }
+
     pub fn login_file(&self) -> std::path::PathBuf {
         self.config.path().join("login.json")
     }
@@ -181,6 +198,17 @@ pub fn rows_of(table: &str, user: &str) -> Vec<u64> {
                 .map(|w| w[0].parse().unwrap())
         })
         .collect()
+}
+
+/// Fails the test unless the first line of a `sessions list` table names every column.
+#[track_caller]
+pub fn assert_sessions_header(table: &str) {
+    let header = table.lines().next().unwrap_or_default();
+    for col in [
+        "ID", "USER", "HOST", "DB", "COMMAND", "TIME", "STATE", "TRX", "SQL",
+    ] {
+        assert!(header.contains(col), "{header}");
+    }
 }
 
 /// The id ending in `suffix` (`in01`, `in03`, …) that `dbkill instances add` printed.

@@ -9,7 +9,7 @@ use dbkill::cli::{EXIT_FAILED, EXIT_KILL_FAILED};
 use serde_json::Value;
 
 use crate::helpers::app::spawn_app;
-use crate::helpers::cli::{Cli, Out, printed_instance_id, rows_of};
+use crate::helpers::cli::{Cli, Out, assert_sessions_header, printed_instance_id, rows_of};
 use crate::helpers::pg::{
     ROLE_PASSWORD, SEES_AND_SIGNALS, left_server, new_database, new_pg_victim, pg_ctx, pg_idle,
     pg_sleeping, usable,
@@ -87,26 +87,12 @@ async fn a_postgresql_instance_and_its_db_user_are_registered_and_its_backends_l
     sqlx::query("SELECT 1").execute(&mut in_trx).await.unwrap();
     let (sleeper, sleeper_pid) = pg_sleeping(pg, &victim, &crm).await;
     let all = sorted(vec![idle_shop, idle_crm, in_trx_pid, sleeper_pid]);
-    let list = |extra: &[&str]| {
-        let mut args = vec!["sessions", "list", "--instance", &name, "--user", &victim];
-        args.extend_from_slice(extra);
-        let args: Vec<String> = args.into_iter().map(str::to_owned).collect();
-        let cli = &cli;
-        async move {
-            let refs: Vec<&str> = args.iter().map(String::as_str).collect();
-            cli.run(&refs).await
-        }
-    };
+    let list = |extra: &[&str]| cli.list_sessions(&name, &victim, extra);
 
     // The table: PostgreSQL's backend state is the command, its wait event the state.
     let out = list(&[]).await;
     let table = out.ok();
-    let header = table.lines().next().unwrap();
-    for col in [
-        "ID", "USER", "HOST", "DB", "COMMAND", "TIME", "STATE", "TRX", "SQL",
-    ] {
-        assert!(header.contains(col), "{header}");
-    }
+    assert_sessions_header(table);
     assert_eq!(table_ids(table, &victim), all, "{table}");
     assert!(table.trim_end().ends_with("4 sessions"), "{table}");
     let row = |pid: i32| {
