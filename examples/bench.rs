@@ -27,6 +27,8 @@
 
 #[path = "../tests/support/mariadb.rs"]
 mod mariadb;
+#[path = "../tests/support/server_process.rs"]
+mod server_process;
 
 #[path = "bench/answer.rs"]
 mod answer;

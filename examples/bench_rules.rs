@@ -22,6 +22,8 @@
 
 #[path = "../tests/support/mariadb.rs"]
 mod mariadb;
+#[path = "../tests/support/server_process.rs"]
+mod server_process;
 
 // Shared with examples/bench.rs, which uses the parts this benchmark does not.
 #[allow(dead_code)]

@@ -11,7 +11,7 @@ use dbkill::cli::{EXIT_FAILED, EXIT_KILL_FAILED, EXIT_LOGIN, EXIT_USAGE};
 use serde_json::Value;
 
 use crate::helpers::app::{ADMIN_PASSWORD, spawn_app};
-use crate::helpers::cli::{Cli, rows_of};
+use crate::helpers::cli::{Cli, assert_sessions_header, printed_instance_id, rows_of};
 use crate::helpers::fixtures::{KillSetup, idle, new_database, new_victim, sleeping, usable};
 use crate::support::mariadb::{shared, unique_name};
 
@@ -117,35 +117,10 @@ async fn instances_and_db_users_are_added_listed_and_removed() {
     let port = db.port().to_string();
 
     let out = cli
-        .run(&[
-            "instances",
-            "add",
-            "--name",
-            &name,
-            "--type",
-            "mariadb",
-            "--host",
-            db.host(),
-            "--port",
-            &port,
-            "--protected-user",
-            "root",
-            "--protected-user",
-            "repl",
-        ])
+        .add_instance(&name, "mariadb", db.host(), &port, &["root", "repl"])
         .await;
-    let instance_id = out
-        .ok()
-        .split_whitespace()
-        .find(|w| w.ends_with("in01"))
-        .expect("the new id is printed")
-        .to_owned();
-    let list = cli.run(&["instances", "list"]).await;
-    let line = list
-        .ok()
-        .lines()
-        .find(|l| l.starts_with(&instance_id))
-        .unwrap_or_else(|| panic!("{}", list.stdout));
+    let instance_id = printed_instance_id(&out, "in01");
+    let (list, line) = cli.instance_line(&instance_id).await;
     for part in [
         name.as_str(),
         "mariadb",
@@ -163,36 +138,12 @@ async fn instances_and_db_users_are_added_listed_and_removed() {
     ));
     // A DAS error in Chinese: the server checks the password by logging in.
     let out = cli
-        .input(
-            &[
-                "db-users",
-                "add",
-                "--instance",
-                &name,
-                "--username",
-                &killer,
-                "--password-stdin",
-                "--lang",
-                "zh-cn",
-            ],
-            "not-the-password\n",
-        )
+        .add_db_user(&name, &killer, "not-the-password", &["--lang", "zh-cn"])
         .await;
     out.fails(EXIT_FAILED, "错误：DAS.210002: 实例拒绝了数据库用户的登录");
     // By id this time; the password is not echoed.
     let out = cli
-        .input(
-            &[
-                "db-users",
-                "add",
-                "--instance",
-                &instance_id,
-                "--username",
-                &killer,
-                "--password-stdin",
-            ],
-            "killer-pw\n",
-        )
+        .add_db_user(&instance_id, &killer, "killer-pw", &[])
         .await;
     assert!(out.ok().contains(&killer));
     assert!(!out.stdout.contains("killer-pw") && !out.stderr.contains("killer-pw"));
@@ -232,16 +183,7 @@ async fn sessions_list_as_a_table_as_json_and_filtered() {
     let (running, running_id) = sleeping(db, &victim, Some(&database)).await;
     let mut all = vec![old_id, fresh_id, running_id];
     all.sort_unstable();
-    let list = |extra: &[&str]| {
-        let mut args = vec!["sessions", "list", "--instance", "maria", "--user", &victim];
-        args.extend_from_slice(extra);
-        let cli = &cli;
-        let args: Vec<String> = args.into_iter().map(str::to_owned).collect();
-        async move {
-            let refs: Vec<&str> = args.iter().map(String::as_str).collect();
-            cli.run(&refs).await
-        }
-    };
+    let list = |extra: &[&str]| cli.list_sessions("maria", &victim, extra);
 
     // The time-based filters first, while the other two sessions are still young.
     let json = |extra: &'static [&'static str]| {
@@ -259,12 +201,8 @@ async fn sessions_list_as_a_table_as_json_and_filtered() {
 
     let out = list(&[]).await;
     let table = out.ok();
+    assert_sessions_header(table);
     let header = table.lines().next().unwrap();
-    for col in [
-        "ID", "USER", "HOST", "DB", "COMMAND", "TIME", "STATE", "TRX", "SQL",
-    ] {
-        assert!(header.contains(col), "{header}");
-    }
     assert_eq!(rows_of(table, &victim), all, "sorted by id:\n{table}");
     assert!(table.contains(&database), "{table}");
     assert!(table.trim_end().ends_with("3 sessions"), "{table}");

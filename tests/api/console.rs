@@ -6,10 +6,11 @@
 use std::path::PathBuf;
 
 use reqwest::{Method, StatusCode};
-use serde_json::Value;
 
-use crate::helpers::app::{ADMIN_PASSWORD, spawn_app};
-use crate::helpers::browser::{assert_png, project_name, repo, run_scenario};
+use crate::helpers::app::spawn_app;
+use crate::helpers::browser::{
+    admin_console_env, assert_png, console_kills, project_name, repo, run_scenario,
+};
 use crate::helpers::fixtures::{
     KillSetup, idle, ids_of, left_server, new_database, new_victim, usable,
 };
@@ -131,7 +132,7 @@ async fn in_a_browser_a_dba_kills_exactly_the_two_sessions_selected() {
         victims.push(idle(db, &user, Some(&database)).await);
     }
     // Two that are not neighbours in the table.
-    let mut chosen = vec![victims[0].1, victims[2].1];
+    let mut chosen = [victims[0].1, victims[2].1];
     let mut spared = vec![victims[1].1, victims[3].1];
     chosen.sort_unstable();
     spared.sort_unstable();
@@ -143,21 +144,15 @@ async fn in_a_browser_a_dba_kills_exactly_the_two_sessions_selected() {
         let _ = std::fs::remove_file(shot);
     }
     let victims_env = format!("{},{}", chosen[0], chosen[1]);
-    run_scenario(
-        "console.mjs",
-        &[
-            ("DBKILL_CONSOLE_URL", &app.base),
-            ("DBKILL_CONSOLE_USER", "admin"),
-            ("DBKILL_CONSOLE_PASSWORD", ADMIN_PASSWORD),
-            ("DBKILL_CONSOLE_PROJECT", &project_name),
-            ("DBKILL_CONSOLE_INSTANCE", "maria"),
-            ("DBKILL_CONSOLE_VICTIMS", &victims_env),
-            ("DBKILL_CONSOLE_FILTER_USER", &user),
-            ("DBKILL_CONSOLE_EXPECT_ROWS", "4"),
-            ("DBKILL_CONSOLE_SCREENSHOT", screenshot.to_str().unwrap()),
-        ],
-    )
-    .await;
+    let mut env = admin_console_env(&app, &project_name);
+    env.extend([
+        ("DBKILL_CONSOLE_INSTANCE", "maria"),
+        ("DBKILL_CONSOLE_VICTIMS", &victims_env),
+        ("DBKILL_CONSOLE_FILTER_USER", &user),
+        ("DBKILL_CONSOLE_EXPECT_ROWS", "4"),
+        ("DBKILL_CONSOLE_SCREENSHOT", screenshot.to_str().unwrap()),
+    ]);
+    run_scenario("console.mjs", &env).await;
 
     // On the server: exactly the two chosen sessions are gone, the other two still work.
     for (conn, id) in &mut victims {
@@ -183,18 +178,8 @@ async fn in_a_browser_a_dba_kills_exactly_the_two_sessions_selected() {
 
     let history = ctx.history(&app, "page_size=100").await;
     assert_eq!(history["total_count"], 2, "{history}");
-    let mut killed: Vec<u64> = history["killed_sessions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| {
-            assert_eq!(e["killed_source"], "console:admin", "{e}");
-            assert_eq!(e["user"], Value::from(user.as_str()), "{e}");
-            e["session_id"].as_u64().unwrap()
-        })
-        .collect();
-    killed.sort_unstable();
-    assert_eq!(killed, chosen, "{history}");
+    let chosen = chosen.map(|id| id as i64);
+    assert_eq!(console_kills(&history, &user), chosen, "{history}");
 
     for shot in [&screenshot, &confirm_shot] {
         assert_png(shot);

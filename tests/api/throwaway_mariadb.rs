@@ -2,18 +2,14 @@
 //! if these fail, every database-backed integration test will, so they pin
 //! down the harness behaviour those tests rely on.
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use mysql_async::Row;
 use mysql_async::prelude::Queryable;
 
+use crate::helpers::orphans::{self, wait_for};
 use crate::support::mariadb::{self, MariaDb, MariaDbOptions};
-
-/// Set in the child process of `server_does_not_outlive_killed_test_process`.
-const CHILD_ENV: &str = "DBKILL_HARNESS_SMOKE_CHILD";
 
 #[tokio::test]
 async fn shared_server_runs_queries_and_accepts_created_users() {
@@ -149,34 +145,10 @@ async fn replica_pair_replicates_from_primary() {
 /// process outright must still stop it and remove its data directory.
 #[test]
 fn server_does_not_outlive_killed_test_process() {
-    let mut child = Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            "throwaway_mariadb::child_process_holding_shared_server",
-            "--ignored",
-            "--nocapture",
-        ])
-        .env(CHILD_ENV, "1")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let stdout = BufReader::new(child.stdout.take().unwrap());
-    let line = stdout
-        .lines()
-        .map_while(Result::ok)
-        .find(|l| l.starts_with("SERVER "))
-        .expect("child test process did not report its server");
-    let mut fields = line.split(' ').skip(1);
-    let pid: u32 = fields.next().unwrap().parse().unwrap();
-    let dir = Path::new(fields.next().unwrap()).to_owned();
-    assert!(server_running(pid, &dir));
-
-    child.kill().unwrap(); // SIGKILL: no destructors, no atexit
-    child.wait().unwrap();
-
-    wait_for("orphaned server to stop", || !server_running(pid, &dir));
-    wait_for("orphaned data dir to be removed", || !dir.exists());
+    orphans::assert_server_dies_with_killed_process(
+        "throwaway_mariadb::child_process_holding_shared_server",
+        "mariadbd",
+    );
 }
 
 /// Helper for `server_does_not_outlive_killed_test_process`, run in a child
@@ -184,28 +156,16 @@ fn server_does_not_outlive_killed_test_process() {
 #[test]
 #[ignore = "helper process for server_does_not_outlive_killed_test_process"]
 fn child_process_holding_shared_server() {
-    if std::env::var_os(CHILD_ENV).is_none() {
+    if !orphans::in_helper_process() {
         return;
     }
     let db = mariadb::shared();
-    println!("SERVER {} {}", db.server_pid().unwrap(), db.dir().display());
+    orphans::report_server(db.server_pid().unwrap(), db.dir());
     // The parent kills this process long before this sleep ends.
     std::thread::sleep(Duration::from_secs(60));
 }
 
-/// Whether `pid` is still a mariadbd using `dir`; checking the command line
-/// guards against the pid having been reused.
+/// Whether `pid` is still this harness's server using `dir`.
 fn server_running(pid: u32, dir: &Path) -> bool {
-    std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|cmdline| {
-        let cmdline = String::from_utf8_lossy(&cmdline);
-        cmdline.contains("mariadbd") && cmdline.contains(&*dir.to_string_lossy())
-    })
-}
-
-fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while !done() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    orphans::server_running("mariadbd", pid, dir)
 }

@@ -2,18 +2,14 @@
 //! if these fail, every PostgreSQL-backed integration test will, so they pin
 //! down the harness behaviour those tests rely on.
 
-use std::io::{BufRead, BufReader};
 use std::net::TcpStream;
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use sqlx::{AssertSqlSafe, Connection, Executor};
 
+use crate::helpers::orphans::{self, wait_for};
 use crate::support::postgres::{self, BACKEND_START_SQL, Postgres, PostgresOptions, process_state};
-
-/// Set in the child process of `cluster_does_not_outlive_killed_test_process`.
-const CHILD_ENV: &str = "DBKILL_PG_HARNESS_SMOKE_CHILD";
 
 #[test]
 fn two_clusters_run_at_once_on_free_ports_with_their_options() {
@@ -344,34 +340,10 @@ async fn restart_keeps_port_and_roles_and_drop_removes_everything() {
 /// process outright must still stop it and remove its directory.
 #[test]
 fn cluster_does_not_outlive_killed_test_process() {
-    let mut child = Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            "throwaway_postgres::child_process_holding_shared_cluster",
-            "--ignored",
-            "--nocapture",
-        ])
-        .env(CHILD_ENV, "1")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let stdout = BufReader::new(child.stdout.take().unwrap());
-    let line = stdout
-        .lines()
-        .map_while(Result::ok)
-        .find(|l| l.starts_with("SERVER "))
-        .expect("child test process did not report its cluster");
-    let mut fields = line.split(' ').skip(1);
-    let pid: u32 = fields.next().unwrap().parse().unwrap();
-    let dir = Path::new(fields.next().unwrap()).to_owned();
-    assert!(server_running(pid, &dir));
-
-    child.kill().unwrap(); // SIGKILL: no destructors, no atexit
-    child.wait().unwrap();
-
-    wait_for("orphaned cluster to stop", || !server_running(pid, &dir));
-    wait_for("orphaned dir to be removed", || !dir.exists());
+    orphans::assert_server_dies_with_killed_process(
+        "throwaway_postgres::child_process_holding_shared_cluster",
+        "postgres",
+    );
 }
 
 /// Helper for `cluster_does_not_outlive_killed_test_process`, run in a child
@@ -380,12 +352,12 @@ fn cluster_does_not_outlive_killed_test_process() {
 #[test]
 #[ignore = "helper process for cluster_does_not_outlive_killed_test_process"]
 fn child_process_holding_shared_cluster() {
-    if std::env::var_os(CHILD_ENV).is_none() {
+    if !orphans::in_helper_process() {
         return;
     }
     let pg = postgres::shared();
     pg.pause();
-    println!("SERVER {} {}", pg.server_pid().unwrap(), pg.dir().display());
+    orphans::report_server(pg.server_pid().unwrap(), pg.dir());
     // The parent kills this process long before this sleep ends.
     std::thread::sleep(Duration::from_secs(60));
 }
@@ -394,13 +366,9 @@ fn sqlstate(err: &sqlx::Error) -> Option<String> {
     err.as_database_error()?.code().map(|c| c.into_owned())
 }
 
-/// Whether `pid` is still a postgres using `dir`; checking the command line
-/// guards against the pid having been reused.
+/// Whether `pid` is still this harness's server using `dir`.
 fn server_running(pid: u32, dir: &Path) -> bool {
-    std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|cmdline| {
-        let cmdline = String::from_utf8_lossy(&cmdline);
-        cmdline.contains("postgres") && cmdline.contains(&*dir.to_string_lossy())
-    })
+    orphans::server_running("postgres", pid, dir)
 }
 
 fn parent_of(pid: u32) -> Option<u32> {
@@ -411,12 +379,4 @@ fn parent_of(pid: u32) -> Option<u32> {
         .nth(1)?
         .parse()
         .ok()
-}
-
-fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while !done() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
 }

@@ -6,13 +6,9 @@
 //! server resolves 127.0.0.1 to `localhost`, so accounts that tests log in
 //! with over TCP must be created as `name@'%'`.
 //!
-//! `mariadbd` is never a direct child of the test process: it runs under a
-//! small `sh` wrapper whose stdin is a pipe held open by the test process.
-//! When that pipe closes — because the server is stopped, or because the test
-//! process exits or is killed without running destructors (which is always
-//! the case for [`shared`], a static) — the wrapper shuts the server down, and
-//! in the latter case also deletes the data directory, so no server or 26 MB
-//! data directory outlives the tests.
+//! `mariadbd` runs under the `sh` wrapper of `server_process.rs`, so no
+//! server or 26 MB data directory outlives the tests, not even [`shared`]
+//! (a static, never dropped).
 //!
 //! Everything here is blocking and thread-safe apart from [`MariaDb::connect`]
 //! and [`MariaDb::try_connect`], which return a `mysql_async::Conn` bound to
@@ -20,30 +16,26 @@
 
 #![allow(dead_code)]
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 use std::env;
 use std::fs;
 use std::hash::{BuildHasher, Hasher};
-use std::io::Write;
-use std::net::TcpListener;
-use std::os::unix::fs::MetadataExt;
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{Mutex, OnceLock};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
 
-const HOST: &str = "127.0.0.1";
-const START_TIMEOUT: Duration = Duration::from_secs(20);
-const STOP_TIMEOUT: Duration = Duration::from_secs(10);
+use super::server_process::{
+    self, HOST, LaunchError, START_ATTEMPTS, START_TIMEOUT, ServerProcess, Shutdown, Startup,
+    free_port, panic_message, running_as_root,
+};
+
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 const REPLICATION_TIMEOUT: Duration = Duration::from_secs(20);
-/// How often a fresh start may pick new ports after losing a port race.
-const START_ATTEMPTS: u32 = 5;
 /// Our directories carry this prefix; the shell scripts refuse to delete anything else.
 const DIR_PREFIX: &str = "dbkill-mariadb-";
 /// Account that `replica_pair` creates on the primary for the replica's IO thread.
@@ -54,43 +46,12 @@ const INSTALL_HINT: &str = "MariaDB is needed for the integration tests: run \
     `apt-get install -y --no-install-recommends mariadb-server-core mariadb-client-core` \
     (or run scripts/test)";
 
-/// Runs as `sh -c WRAPPER sh <mariadbd> <args>...` with `DBKILL_MARIADB_DIR`
-/// set and stdin a pipe from the test process. The wrapper exits with the
-/// server, so the test process can watch the server through its own child.
-/// The watcher reads stdin on a duplicate fd because POSIX shells point the
-/// stdin of background jobs at /dev/null. A controlled stop writes a line
-/// before closing the pipe; bare EOF means the test process went away without
-/// cleaning up, so the data directory goes too. A server that dies on its own
-/// keeps its directory so that err.log can explain why.
-const WRAPPER: &str = r#"
-dir=$DBKILL_MARIADB_DIR
-exec 3<&0 </dev/null
-"$@" 3<&- &
-server=$!
-echo "$server" >"$dir/server.pid"
-{
-    msg=$(cat <&3)
-    [ -n "$msg" ] || : >"$dir/orphaned"
-    : >"$dir/stop-requested"
-    kill -TERM "$server" 2>/dev/null
-} &
-watcher=$!
-exec 3<&-
-trap '' HUP INT QUIT
-wait "$server"
-status=$?
-if [ -e "$dir/stop-requested" ]; then
-    rm -f "$dir/stop-requested"
-    if [ -e "$dir/orphaned" ]; then
-        case $dir in
-            */dbkill-mariadb-*) rm -rf -- "$dir" ;;
-        esac
-    fi
-else
-    kill "$watcher" 2>/dev/null
-fi
-exit "$status"
-"#;
+/// SIGTERM is mariadbd's clean shutdown; SIGKILL if that takes too long.
+const SHUTDOWN: Shutdown = Shutdown {
+    signal: "TERM",
+    escalation: &["KILL"],
+    ignore_hup: false,
+};
 
 /// How to start a server. `Default` gives a plain standalone server.
 #[derive(Debug, Clone)]
@@ -141,19 +102,12 @@ impl Default for MariaDbOptions {
 /// deletes its data directory.
 #[derive(Debug)]
 pub struct MariaDb {
-    /// The `sh` wrapper; its stdin pipe keeps the server alive.
-    child: Option<Child>,
+    process: ServerProcess,
     dir: TempDir,
     port: u16,
     extra_port: Option<u16>,
     socket: PathBuf,
     opts: MariaDbOptions,
-}
-
-enum LaunchError {
-    /// Another process took one of our ports between choosing and binding it.
-    AddressInUse,
-    Failed(String),
 }
 
 impl MariaDb {
@@ -176,29 +130,26 @@ impl MariaDb {
         fs::create_dir(dir.path().join("tmp")).expect("create MariaDB tmpdir");
 
         let mut db = MariaDb {
-            child: None,
+            process: ServerProcess::new(dir.path(), SHUTDOWN),
             dir,
             port: 0,
             extra_port: None,
             socket,
             opts,
         };
-        for attempt in 1..=START_ATTEMPTS {
+        let started = server_process::launch_with_retries(Duration::ZERO, || {
             db.port = free_port();
             db.extra_port = db.opts.extra_port.then(free_port);
-            match db.launch(false) {
-                Ok(()) => return db,
-                Err(LaunchError::AddressInUse) if attempt < START_ATTEMPTS => continue,
-                Err(LaunchError::AddressInUse) => {
-                    panic!(
-                        "MariaDB: ports kept being taken after {START_ATTEMPTS} attempts\n{}",
-                        db.err_log()
-                    )
-                }
-                Err(LaunchError::Failed(msg)) => panic!("{msg}"),
-            }
+            db.launch(false)
+        });
+        match started {
+            Ok(()) => db,
+            Err(LaunchError::AddressInUse) => panic!(
+                "MariaDB: ports kept being taken after {START_ATTEMPTS} attempts\n{}",
+                db.err_log()
+            ),
+            Err(LaunchError::Failed(msg)) => panic!("{msg}"),
         }
-        unreachable!("the last attempt always returns or panics")
     }
 
     pub fn port(&self) -> u16 {
@@ -224,12 +175,7 @@ impl MariaDb {
 
     /// Pid of the running `mariadbd`, `None` once stopped.
     pub fn server_pid(&self) -> Option<u32> {
-        self.child.as_ref()?;
-        fs::read_to_string(self.dir.path().join("server.pid"))
-            .ok()?
-            .trim()
-            .parse()
-            .ok()
+        self.process.server_pid()
     }
 
     /// Runs `sql` as root over the unix socket with the `mariadb` client in
@@ -276,49 +222,22 @@ impl MariaDb {
     /// data directory.
     pub fn restart(&mut self) {
         self.stop();
-        for attempt in 1..=START_ATTEMPTS {
-            match self.launch(true) {
-                Ok(()) => return,
-                Err(LaunchError::AddressInUse) if attempt < START_ATTEMPTS => {
-                    thread::sleep(Duration::from_millis(500));
-                }
-                Err(LaunchError::AddressInUse) => panic!(
-                    "MariaDB restart: port {} stayed in use\n{}",
-                    self.port,
-                    self.err_log()
-                ),
-                Err(LaunchError::Failed(msg)) => panic!("{msg}"),
-            }
+        match server_process::launch_with_retries(Duration::from_millis(500), || self.launch(true))
+        {
+            Ok(()) => {}
+            Err(LaunchError::AddressInUse) => panic!(
+                "MariaDB restart: port {} stayed in use\n{}",
+                self.port,
+                self.err_log()
+            ),
+            Err(LaunchError::Failed(msg)) => panic!("{msg}"),
         }
     }
 
     /// Shuts the server down (SIGTERM, then SIGKILL after 10 s) and waits for
     /// it to exit. The data directory is kept, so `restart` can follow.
     pub fn stop(&mut self) {
-        let Some(mut child) = self.child.take() else {
-            return;
-        };
-        let server_pid = fs::read_to_string(self.dir.path().join("server.pid")).ok();
-        if let Some(mut stdin) = child.stdin.take() {
-            // The line tells the wrapper this is a controlled stop (keep the
-            // data dir). It fails only if the wrapper is gone already.
-            let _ = stdin.write_all(b"stop\n");
-        }
-        if wait_timeout(&mut child, STOP_TIMEOUT).is_some() {
-            return;
-        }
-        // The wrapper has not reaped mariadbd yet (it would have exited), so
-        // the pid cannot have been reused.
-        if let Some(pid) = server_pid {
-            let _ = Command::new("kill")
-                .args(["-KILL", pid.trim()])
-                .stderr(Stdio::null())
-                .status();
-        }
-        if wait_timeout(&mut child, Duration::from_secs(5)).is_none() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
+        self.process.stop();
     }
 
     /// Contents of the server's error log (empty if there is none yet).
@@ -461,50 +380,43 @@ impl MariaDb {
         // Only the part of err.log written by this attempt matters.
         let log_offset = fs::metadata(&err_log).map(|m| m.len()).unwrap_or(0) as usize;
         let wrapper_log = fs::File::create(dir.join("wrapper.log")).expect("create wrapper.log");
-        let mut child = Command::new("sh")
-            .arg("-c")
-            .arg(WRAPPER)
-            .arg("sh")
+        let child = self
+            .process
+            .command()
             .arg(&tools().server)
             .args(self.server_args(restarting))
-            .env("DBKILL_MARIADB_DIR", &dir)
-            .stdin(Stdio::piped())
             .stdout(wrapper_log.try_clone().expect("dup wrapper.log"))
             .stderr(wrapper_log)
-            // Keep terminal signals (Ctrl-C) away from the server: the test
-            // process dying closes the pipe, which stops it cleanly instead.
-            .process_group(0)
             .spawn()
             .expect("spawn sh wrapper for mariadbd");
 
-        let deadline = Instant::now() + START_TIMEOUT;
-        loop {
-            if let Ok(Some(status)) = child.try_wait() {
+        match server_process::await_start(child, || self.socket.exists() && self.answers_over_tcp())
+        {
+            Startup::Ready(child) => {
+                self.process.set(child);
+                Ok(())
+            }
+            Startup::Exited(status) => {
                 let log = fs::read_to_string(&err_log).unwrap_or_default();
-                let new_log = log.get(log_offset..).unwrap_or(&log);
-                if new_log.contains("Address already in use") {
+                if server_process::lost_port_race(&log, log_offset) {
                     return Err(LaunchError::AddressInUse);
                 }
-                return Err(LaunchError::Failed(format!(
-                    "mariadbd exited ({status}) during startup on port {}.\nwrapper: {}\nerr.log:\n{new_log}",
+                Err(LaunchError::Failed(format!(
+                    "mariadbd exited ({status}) during startup on port {}.\nwrapper: {}\nerr.log:\n{}",
                     self.port,
-                    fs::read_to_string(dir.join("wrapper.log")).unwrap_or_default()
-                )));
+                    fs::read_to_string(dir.join("wrapper.log")).unwrap_or_default(),
+                    log.get(log_offset..).unwrap_or(&log)
+                )))
             }
-            if self.socket.exists() && self.answers_over_tcp() {
-                self.child = Some(child);
-                return Ok(());
-            }
-            if Instant::now() > deadline {
-                self.child = Some(child);
+            Startup::TimedOut(child) => {
+                self.process.set(child);
                 self.stop();
-                return Err(LaunchError::Failed(format!(
+                Err(LaunchError::Failed(format!(
                     "mariadbd on port {} was not ready within {START_TIMEOUT:?}.\nerr.log:\n{}",
                     self.port,
                     self.err_log()
-                )));
+                )))
             }
-            thread::sleep(Duration::from_millis(50));
         }
     }
 
@@ -710,48 +622,13 @@ fn find_program(name: &str) -> Option<PathBuf> {
         .find(|p| p.is_file())
 }
 
-fn running_as_root() -> bool {
-    // /proc/self is owned by the process's effective uid; avoids libc.
-    fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0)
-}
-
-/// Removes the directory given as `$1` once stdin reaches EOF, i.e. when the
-/// test process that holds the other end of the pipe exits.
-const GUARDIAN: &str = r#"
-cat >/dev/null
-case $1 in
-    */dbkill-mariadb-*) rm -rf -- "$1" ;;
-esac
-"#;
-
 /// A data directory installed once per test process and copied for every
 /// server: `mariadb-install-db` takes about a second, a copy a few ms.
 fn template_datadir() -> &'static Path {
     static TEMPLATE: OnceLock<Result<(PathBuf, Child), String>> = OnceLock::new();
     let template = TEMPLATE.get_or_init(|| {
-        std::panic::catch_unwind(|| {
-            let dir = tempfile::Builder::new()
-                .prefix(DIR_PREFIX)
-                .tempdir()
-                .expect("create MariaDB template dir");
-            install(tools(), dir.path());
-            // A static is never dropped, so a TempDir would leak; a guardian
-            // process deletes the directory when this process exits.
-            let path = dir.keep();
-            let guardian = Command::new("sh")
-                .arg("-c")
-                .arg(GUARDIAN)
-                .arg("sh")
-                .arg(&path)
-                .stdin(Stdio::piped())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .process_group(0)
-                .spawn()
-                .expect("spawn guardian for MariaDB template dir");
-            (path.join("data"), guardian)
-        })
-        .map_err(panic_message)
+        server_process::kept_dir(DIR_PREFIX, |dir| install(tools(), dir))
+            .map(|(path, guardian)| (path.join("data"), guardian))
     });
     match template {
         Ok((data, _guardian)) => data,
@@ -771,14 +648,6 @@ fn copy_dir(from: &Path, to: &Path) -> std::io::Result<()> {
         }
     }
     Ok(())
-}
-
-fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
-    payload
-        .downcast_ref::<String>()
-        .cloned()
-        .or_else(|| payload.downcast_ref::<&str>().map(|s| (*s).to_owned()))
-        .unwrap_or_else(|| "unknown panic".to_owned())
 }
 
 fn install(tools: &Tools, dir: &Path) {
@@ -807,35 +676,6 @@ fn install(tools: &Tools, dir: &Path) {
             String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr)
         );
-    }
-}
-
-/// A port nobody listens on right now. Ports are never handed out twice per
-/// process, so concurrently starting servers do not race each other; races
-/// with other processes are caught by retrying on "Address already in use".
-fn free_port() -> u16 {
-    static HANDED_OUT: Mutex<BTreeSet<u16>> = Mutex::new(BTreeSet::new());
-    let mut handed_out = HANDED_OUT.lock().unwrap_or_else(|e| e.into_inner());
-    loop {
-        let port = TcpListener::bind((HOST, 0))
-            .and_then(|l| l.local_addr())
-            .expect("bind 127.0.0.1:0")
-            .port();
-        if handed_out.insert(port) {
-            return port;
-        }
-    }
-}
-
-fn wait_timeout(child: &mut Child, timeout: Duration) -> Option<std::process::ExitStatus> {
-    let deadline = Instant::now() + timeout;
-    loop {
-        match child.try_wait() {
-            Ok(Some(status)) => return Some(status),
-            Ok(None) if Instant::now() < deadline => thread::sleep(Duration::from_millis(20)),
-            Ok(None) => return None,
-            Err(e) => panic!("waiting for mariadbd wrapper: {e}"),
-        }
     }
 }
 

@@ -11,12 +11,10 @@
 //! cluster's files belong to the `postgres` account and `initdb`/`postgres`
 //! run under `setpriv` as that account.
 //!
-//! As in `mariadb.rs`, the postmaster is never a direct child of the test
-//! process: it runs under a small `sh` wrapper whose stdin is a pipe held by
-//! the test process. When that pipe closes (a controlled stop, or the test
-//! process exiting or being killed, which is always how [`shared`] ends) the
-//! wrapper shuts the cluster down (fast shutdown), and in the latter case also
-//! deletes its directory.
+//! As in `mariadb.rs`, the postmaster runs under the `sh` wrapper of
+//! `server_process.rs`, which shuts the cluster down (fast shutdown) when the
+//! test process stops it, exits or is killed (always how [`shared`] ends), and
+//! in the latter case also deletes its directory.
 //!
 //! Everything here is blocking and thread-safe apart from the `async` connect
 //! helpers, whose connections belong to the calling test's runtime.
@@ -27,12 +25,9 @@ use std::collections::BTreeSet;
 use std::env;
 use std::fs;
 use std::io::Write;
-use std::net::TcpListener;
-use std::os::unix::fs::MetadataExt;
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, OnceLock};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -41,8 +36,12 @@ use sqlx::{ConnectOptions, PgConnection};
 use tempfile::TempDir;
 
 pub use super::mariadb::unique_name;
+pub use super::server_process::process_state;
+use super::server_process::{
+    self, HOST, LaunchError, START_ATTEMPTS, START_TIMEOUT, STOP_TIMEOUT, ServerProcess, Shutdown,
+    Startup, children_of, free_port, panic_message, running_as_root, signal,
+};
 
-const HOST: &str = "127.0.0.1";
 /// The bootstrap superuser and its password (TCP logins need one).
 pub const SUPERUSER: &str = "postgres";
 pub const SUPERUSER_PASSWORD: &str = "postgres";
@@ -55,12 +54,8 @@ pub const BACKEND_START_SQL: &str =
 /// The OS account PostgreSQL runs as when the tests run as root.
 const OS_USER: &str = "postgres";
 
-const START_TIMEOUT: Duration = Duration::from_secs(20);
-const STOP_TIMEOUT: Duration = Duration::from_secs(10);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 const WALSENDER_TIMEOUT: Duration = Duration::from_secs(15);
-/// How often a fresh start may pick a new port after losing a port race.
-const START_ATTEMPTS: u32 = 5;
 /// How many connections [`Postgres::open_idle`] opens at once.
 const OPEN_CONCURRENCY: usize = 16;
 /// Our directories carry this prefix; the shell scripts refuse to delete anything else.
@@ -70,53 +65,16 @@ const INSTALL_HINT: &str = "PostgreSQL is needed for the integration tests: run 
     `apt-get install -y --no-install-recommends postgresql postgresql-client` \
     (or run scripts/test)";
 
-/// Runs as `sh -c WRAPPER sh <postgres> <args>...` (or with `setpriv ...`
-/// before `<postgres>` when root) with `DBKILL_POSTGRES_DIR` set and stdin a
-/// pipe from the test process. The wrapper exits with the postmaster (setpriv
-/// execs it, so `$!` is the postmaster's pid). The watcher reads stdin on a
-/// duplicate fd because POSIX shells point the stdin of background jobs at
-/// /dev/null. A controlled stop writes a line before closing the pipe; bare
-/// EOF means the test process went away without cleaning up, so the directory
-/// goes too. SIGINT is PostgreSQL's fast shutdown (SIGTERM would wait for
-/// every client to leave). Processes that `pause` stopped are listed in
-/// `paused` and continued first, or a stalled cluster would never shut down.
-/// HUP is ignored from the start (postgres sets its own handler): when the
-/// test process dies while the postmaster is stopped, the kernel sends HUP to
-/// the orphaned process group, which would otherwise kill the watcher before
-/// it has continued the paused processes. A cluster that dies on its own
-/// keeps its directory so its log can explain why.
-const WRAPPER: &str = r#"
-dir=$DBKILL_POSTGRES_DIR
-trap '' HUP
-exec 3<&0 </dev/null
-"$@" 3<&- &
-server=$!
-echo "$server" >"$dir/server.pid"
-{
-    msg=$(cat <&3)
-    [ -n "$msg" ] || : >"$dir/orphaned"
-    : >"$dir/stop-requested"
-    kill -INT "$server" 2>/dev/null
-    [ -e "$dir/paused" ] && kill -CONT $(cat "$dir/paused") 2>/dev/null
-    kill -CONT "$server" 2>/dev/null
-} &
-watcher=$!
-exec 3<&-
-trap '' INT QUIT
-wait "$server"
-status=$?
-if [ -e "$dir/stop-requested" ]; then
-    rm -f "$dir/stop-requested"
-    if [ -e "$dir/orphaned" ]; then
-        case $dir in
-            */dbkill-postgres-*) rm -rf -- "$dir" ;;
-        esac
-    fi
-else
-    kill "$watcher" 2>/dev/null
-fi
-exit "$status"
-"#;
+/// SIGINT is PostgreSQL's fast shutdown (SIGTERM would wait for every client
+/// to leave); SIGQUIT, then SIGKILL if that takes too long. HUP is ignored
+/// from the start (postgres sets its own handler), so that a test process
+/// dying while the cluster is paused cannot kill the wrapper's watcher before
+/// it has continued the paused processes.
+const SHUTDOWN: Shutdown = Shutdown {
+    signal: "INT",
+    escalation: &["QUIT", "KILL"],
+    ignore_hup: true,
+};
 
 /// How to start a cluster. `Default` gives PostgreSQL's own defaults.
 #[derive(Debug, Clone)]
@@ -143,17 +101,10 @@ impl Default for PostgresOptions {
 /// and deletes its directory.
 #[derive(Debug)]
 pub struct Postgres {
-    /// The `sh` wrapper; its stdin pipe keeps the cluster alive.
-    child: Option<Child>,
+    process: ServerProcess,
     dir: TempDir,
     port: u16,
     opts: PostgresOptions,
-}
-
-enum LaunchError {
-    /// Another process took our port between choosing and binding it.
-    AddressInUse,
-    Failed(String),
 }
 
 impl Postgres {
@@ -186,24 +137,23 @@ impl Postgres {
         give_to_os_user(dir.path());
 
         let mut pg = Postgres {
-            child: None,
+            process: ServerProcess::new(dir.path(), SHUTDOWN),
             dir,
             port: 0,
             opts,
         };
-        for attempt in 1..=START_ATTEMPTS {
+        let started = server_process::launch_with_retries(Duration::ZERO, || {
             pg.port = free_port();
-            match pg.launch() {
-                Ok(()) => return pg,
-                Err(LaunchError::AddressInUse) if attempt < START_ATTEMPTS => continue,
-                Err(LaunchError::AddressInUse) => panic!(
-                    "PostgreSQL: ports kept being taken after {START_ATTEMPTS} attempts\n{}",
-                    pg.log()
-                ),
-                Err(LaunchError::Failed(msg)) => panic!("{msg}"),
-            }
+            pg.launch()
+        });
+        match started {
+            Ok(()) => pg,
+            Err(LaunchError::AddressInUse) => panic!(
+                "PostgreSQL: ports kept being taken after {START_ATTEMPTS} attempts\n{}",
+                pg.log()
+            ),
+            Err(LaunchError::Failed(msg)) => panic!("{msg}"),
         }
-        unreachable!("the last attempt always returns or panics")
     }
 
     pub fn port(&self) -> u16 {
@@ -230,12 +180,7 @@ impl Postgres {
 
     /// Pid of the running postmaster, `None` once stopped.
     pub fn server_pid(&self) -> Option<u32> {
-        self.child.as_ref()?;
-        fs::read_to_string(self.dir.path().join("server.pid"))
-            .ok()?
-            .trim()
-            .parse()
-            .ok()
+        self.process.server_pid()
     }
 
     /// Runs `sql` as `postgres` over the unix socket with `psql -X -At` and
@@ -430,50 +375,22 @@ impl Postgres {
     /// Fast shutdown (SIGINT; SIGQUIT after 10 s, then SIGKILL), waiting for
     /// the postmaster to exit. The directory is kept, so `restart` can follow.
     pub fn stop(&mut self) {
-        let Some(mut child) = self.child.take() else {
-            return;
-        };
-        let server_pid = fs::read_to_string(self.dir.path().join("server.pid")).ok();
-        if let Some(mut stdin) = child.stdin.take() {
-            // The line tells the wrapper this is a controlled stop (keep the
-            // directory); the wrapper also continues paused processes. It
-            // fails only if the wrapper is gone already.
-            let _ = stdin.write_all(b"stop\n");
-        }
-        if wait_timeout(&mut child, STOP_TIMEOUT).is_some() {
-            let _ = fs::remove_file(self.dir.path().join("paused"));
-            return;
-        }
-        // The wrapper has not reaped the postmaster yet, so its pid is not reused.
-        if let Some(pid) = server_pid {
-            signal("QUIT", pid.trim());
-            if wait_timeout(&mut child, Duration::from_secs(5)).is_some() {
-                return;
-            }
-            signal("KILL", pid.trim());
-        }
-        if wait_timeout(&mut child, Duration::from_secs(5)).is_none() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
+        // The wrapper continues paused processes before it waits.
+        self.process.stop();
+        let _ = fs::remove_file(self.dir.path().join("paused"));
     }
 
     /// Stops the cluster and starts it again on the same port and data.
     pub fn restart(&mut self) {
         self.stop();
-        for attempt in 1..=START_ATTEMPTS {
-            match self.launch() {
-                Ok(()) => return,
-                Err(LaunchError::AddressInUse) if attempt < START_ATTEMPTS => {
-                    thread::sleep(Duration::from_millis(500));
-                }
-                Err(LaunchError::AddressInUse) => panic!(
-                    "PostgreSQL restart: port {} stayed in use\n{}",
-                    self.port,
-                    self.log()
-                ),
-                Err(LaunchError::Failed(msg)) => panic!("{msg}"),
-            }
+        match server_process::launch_with_retries(Duration::from_millis(500), || self.launch()) {
+            Ok(()) => {}
+            Err(LaunchError::AddressInUse) => panic!(
+                "PostgreSQL restart: port {} stayed in use\n{}",
+                self.port,
+                self.log()
+            ),
+            Err(LaunchError::Failed(msg)) => panic!("{msg}"),
         }
     }
 
@@ -602,51 +519,43 @@ impl Postgres {
         // Left over if a stop had to kill; its pids may be reused by now.
         let _ = fs::remove_file(dir.join("paused"));
         self.write_settings();
-        let mut cmd = Command::new("sh");
-        cmd.arg("-c").arg(WRAPPER).arg("sh");
+        let mut cmd = self.process.command();
         as_os_user(&mut cmd);
-        let mut child = cmd
+        let child = cmd
             .arg(&tools().postgres)
             .arg("-D")
             .arg(dir.join("data"))
-            .env("DBKILL_POSTGRES_DIR", &dir)
             .current_dir(&dir)
-            .stdin(Stdio::piped())
             .stdout(log.try_clone().expect("dup server.log"))
             .stderr(log)
-            // Keep terminal signals (Ctrl-C) away from the cluster: the test
-            // process dying closes the pipe, which stops it cleanly instead.
-            .process_group(0)
             .spawn()
             .expect("spawn sh wrapper for postgres");
 
-        let deadline = Instant::now() + START_TIMEOUT;
-        loop {
-            if let Ok(Some(status)) = child.try_wait() {
+        match server_process::await_start(child, || self.answers_over_tcp()) {
+            Startup::Ready(child) => {
+                self.process.set(child);
+                Ok(())
+            }
+            Startup::Exited(status) => {
                 let log = self.log();
-                let new_log = log.get(log_offset..).unwrap_or(&log);
-                if new_log.contains("Address already in use") {
+                if server_process::lost_port_race(&log, log_offset) {
                     return Err(LaunchError::AddressInUse);
                 }
-                return Err(LaunchError::Failed(format!(
-                    "postgres exited ({status}) during startup on port {}.\nlog:\n{new_log}",
-                    self.port
-                )));
+                Err(LaunchError::Failed(format!(
+                    "postgres exited ({status}) during startup on port {}.\nlog:\n{}",
+                    self.port,
+                    log.get(log_offset..).unwrap_or(&log)
+                )))
             }
-            if self.answers_over_tcp() {
-                self.child = Some(child);
-                return Ok(());
-            }
-            if Instant::now() > deadline {
-                self.child = Some(child);
+            Startup::TimedOut(child) => {
+                self.process.set(child);
                 self.stop();
-                return Err(LaunchError::Failed(format!(
+                Err(LaunchError::Failed(format!(
                     "postgres on port {} was not ready within {START_TIMEOUT:?}.\nlog:\n{}",
                     self.port,
                     self.log()
-                )));
+                )))
             }
-            thread::sleep(Duration::from_millis(50));
         }
     }
 
@@ -803,11 +712,6 @@ fn debian_bin_dir() -> Option<PathBuf> {
         .map(|(_, bin)| bin)
 }
 
-fn running_as_root() -> bool {
-    // /proc/self is owned by the process's effective uid; avoids libc.
-    fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0)
-}
-
 /// When root, prefixes `cmd`'s remaining arguments with a `setpriv` that runs
 /// the program as the `postgres` account. setpriv execs (unlike runuser,
 /// which forks), so pids and signals reach PostgreSQL itself.
@@ -849,44 +753,16 @@ fn os_user_ids() -> (u32, u32) {
     })
 }
 
-/// Removes the directory given as `$1` once stdin reaches EOF, i.e. when the
-/// test process that holds the other end of the pipe exits.
-const GUARDIAN: &str = r#"
-cat >/dev/null
-case $1 in
-    */dbkill-postgres-*) rm -rf -- "$1" ;;
-esac
-"#;
-
 /// A cluster made by `initdb` once per test process and copied for every
 /// server: initdb takes about a second, a copy a few ms.
 fn template_datadir() -> &'static Path {
     static TEMPLATE: OnceLock<Result<(PathBuf, Child), String>> = OnceLock::new();
     let template = TEMPLATE.get_or_init(|| {
-        std::panic::catch_unwind(|| {
-            let dir = tempfile::Builder::new()
-                .prefix(DIR_PREFIX)
-                .tempdir()
-                .expect("create PostgreSQL template dir");
-            give_to_os_user(dir.path());
-            initdb(dir.path());
-            // A static is never dropped, so a TempDir would leak; a guardian
-            // process deletes the directory when this process exits.
-            let path = dir.keep();
-            let guardian = Command::new("sh")
-                .arg("-c")
-                .arg(GUARDIAN)
-                .arg("sh")
-                .arg(&path)
-                .stdin(Stdio::piped())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .process_group(0)
-                .spawn()
-                .expect("spawn guardian for PostgreSQL template dir");
-            (path.join("data"), guardian)
+        server_process::kept_dir(DIR_PREFIX, |dir| {
+            give_to_os_user(dir);
+            initdb(dir);
         })
-        .map_err(panic_message)
+        .map(|(path, guardian)| (path.join("data"), guardian))
     });
     match template {
         Ok((data, _guardian)) => data,
@@ -954,83 +830,6 @@ fn initdb(dir: &Path) {
         .open(data.join("postgresql.conf"))
         .expect("open postgresql.conf");
     writeln!(conf, "include '{SETTINGS_FILE}'").expect("append to postgresql.conf");
-}
-
-/// Pids of the processes whose parent is `parent` (from /proc).
-fn children_of(parent: u32) -> Vec<u32> {
-    let Ok(entries) = fs::read_dir("/proc") else {
-        return Vec::new();
-    };
-    entries
-        .filter_map(Result::ok)
-        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
-        .filter(|pid| {
-            // The command name may contain spaces and parentheses: the ppid
-            // is the second field after the last ')'.
-            fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
-                stat.rsplit_once(')')
-                    .and_then(|(_, rest)| rest.split_whitespace().nth(1)?.parse::<u32>().ok())
-                    == Some(parent)
-            })
-        })
-        .collect()
-}
-
-/// The state letter of /proc/<pid>/stat (`R`, `S`, `T` stopped, ...), `None`
-/// once the process is gone.
-pub fn process_state(pid: u32) -> Option<char> {
-    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    stat.rsplit_once(')')?
-        .1
-        .split_whitespace()
-        .next()?
-        .chars()
-        .next()
-}
-
-fn signal(name: &str, pid: &str) {
-    let _ = Command::new("kill")
-        .arg(format!("-{name}"))
-        .arg(pid)
-        .stderr(Stdio::null())
-        .status();
-}
-
-fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
-    payload
-        .downcast_ref::<String>()
-        .cloned()
-        .or_else(|| payload.downcast_ref::<&str>().map(|s| (*s).to_owned()))
-        .unwrap_or_else(|| "unknown panic".to_owned())
-}
-
-/// A port nobody listens on right now. Ports are never handed out twice per
-/// process, so concurrently starting clusters do not race each other; races
-/// with other processes are caught by retrying on "Address already in use".
-fn free_port() -> u16 {
-    static HANDED_OUT: Mutex<BTreeSet<u16>> = Mutex::new(BTreeSet::new());
-    let mut handed_out = HANDED_OUT.lock().unwrap_or_else(|e| e.into_inner());
-    loop {
-        let port = TcpListener::bind((HOST, 0))
-            .and_then(|l| l.local_addr())
-            .expect("bind 127.0.0.1:0")
-            .port();
-        if handed_out.insert(port) {
-            return port;
-        }
-    }
-}
-
-fn wait_timeout(child: &mut Child, timeout: Duration) -> Option<std::process::ExitStatus> {
-    let deadline = Instant::now() + timeout;
-    loop {
-        match child.try_wait() {
-            Ok(Some(status)) => return Some(status),
-            Ok(None) if Instant::now() < deadline => thread::sleep(Duration::from_millis(20)),
-            Ok(None) => return None,
-            Err(e) => panic!("waiting for postgres wrapper: {e}"),
-        }
-    }
 }
 
 /// `"name"` with inner quotes doubled.

@@ -6,8 +6,9 @@ use std::path::Path;
 use std::time::Duration;
 
 use reqwest::Method;
+use serde_json::Value;
 
-use super::app::TestApp;
+use super::app::{ADMIN_PASSWORD, TestApp};
 
 const INSTALL_HINT: &str = "run scripts/test: it installs Debian's chromium and runs \
     `npm ci --prefix tests/browser` (playwright-core) before the suite";
@@ -26,6 +27,34 @@ pub async fn project_name(app: &TestApp, project: &str) -> String {
         .find(|p| p["id"] == project)
         .map(|p| p["name"].as_str().unwrap().to_owned())
         .expect("the test project is listed")
+}
+
+/// The environment of a console scenario that signs in as the admin to `app` and picks the
+/// project the picker shows as `project_name`; callers add the scenario's own variables.
+pub fn admin_console_env<'a>(app: &'a TestApp, project_name: &'a str) -> Vec<(&'a str, &'a str)> {
+    vec![
+        ("DBKILL_CONSOLE_URL", &app.base),
+        ("DBKILL_CONSOLE_USER", "admin"),
+        ("DBKILL_CONSOLE_PASSWORD", ADMIN_PASSWORD),
+        ("DBKILL_CONSOLE_PROJECT", project_name),
+    ]
+}
+
+/// The session ids of the kills on a kill-history page, ascending; fails the test unless each
+/// was the admin's through the console and of `user`.
+pub fn console_kills(history: &Value, user: &str) -> Vec<i64> {
+    let mut killed: Vec<i64> = history["killed_sessions"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{history}"))
+        .iter()
+        .map(|e| {
+            assert_eq!(e["killed_source"], "console:admin", "{e}");
+            assert_eq!(e["user"], Value::from(user), "{e}");
+            e["session_id"].as_i64().unwrap()
+        })
+        .collect();
+    killed.sort_unstable();
+    killed
 }
 
 /// Runs `tests/browser/<script>` with `env` and answers its standard output; fails the test when

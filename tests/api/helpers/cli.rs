@@ -103,6 +103,84 @@ impl Cli {
         }
     }
 
+    /// `dbkill instances add` of an `engine` instance at `host:port`, with these protected users.
+    pub async fn add_instance(
+        &self,
+        name: &str,
+        engine: &str,
+        host: &str,
+        port: &str,
+        protected: &[&str],
+    ) -> Out {
+        let mut args = vec![
+            "instances",
+            "add",
+            "--name",
+            name,
+            "--type",
+            engine,
+            "--host",
+            host,
+            "--port",
+            port,
+        ];
+        for user in protected {
+            args.extend(["--protected-user", user]);
+        }
+        self.run(&args).await
+    }
+
+    /// The line of `dbkill instances list` that starts with `instance_id`, and the whole list.
+    pub async fn instance_line(&self, instance_id: &str) -> (Out, String) {
+        let list = self.run(&["instances", "list"]).await;
+        let line = list
+            .ok()
+            .lines()
+            .find(|l| l.starts_with(instance_id))
+            .unwrap_or_else(|| panic!("{}", list.stdout))
+            .to_owned();
+        (list, line)
+    }
+
+    /// `dbkill db-users add --instance … --username … --password-stdin` with `password` on
+    /// stdin, then `extra` arguments.
+    pub async fn add_db_user(
+        &self,
+        instance: &str,
+        username: &str,
+        password: &str,
+        extra: &[&str],
+    ) -> Out {
+        let mut args = vec![
+            "db-users",
+            "add",
+            "--instance",
+            instance,
+            "--username",
+            username,
+            "--password-stdin",
+        ];
+        args.extend_from_slice(extra);
+        self.input(&args, &format!("{password}\n")).await
+    }
+
+    /// `dbkill sessions list --instance … --user …`, then `extra` arguments. The future does
+    /// not borrow `extra`, so a closure can hand it on.
+    pub fn list_sessions<'a>(
+        &'a self,
+        instance: &'a str,
+        user: &'a str,
+        extra: &[&str],
+    ) -> impl Future<Output = Out> + use<'a> {
+        let mut args = vec!["sessions", "list", "--instance", instance, "--user", user];
+        args.extend_from_slice(extra);
+        let args: Vec<String> = args.into_iter().map(str::to_owned).collect();
+        async move {
+            let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+            self.run(&refs).await
+        }
+    }
+
     pub fn login_file(&self) -> std::path::PathBuf {
         self.config.path().join("login.json")
     }
@@ -120,4 +198,25 @@ pub fn rows_of(table: &str, user: &str) -> Vec<u64> {
                 .map(|w| w[0].parse().unwrap())
         })
         .collect()
+}
+
+/// Fails the test unless the first line of a `sessions list` table names every column.
+#[track_caller]
+pub fn assert_sessions_header(table: &str) {
+    let header = table.lines().next().unwrap_or_default();
+    for col in [
+        "ID", "USER", "HOST", "DB", "COMMAND", "TIME", "STATE", "TRX", "SQL",
+    ] {
+        assert!(header.contains(col), "{header}");
+    }
+}
+
+/// The id ending in `suffix` (`in01`, `in03`, …) that `dbkill instances add` printed.
+#[track_caller]
+pub fn printed_instance_id(out: &Out, suffix: &str) -> String {
+    out.ok()
+        .split_whitespace()
+        .find(|w| w.ends_with(suffix))
+        .unwrap_or_else(|| panic!("an {suffix} id is printed: {}", out.stdout))
+        .to_owned()
 }

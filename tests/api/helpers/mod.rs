@@ -13,6 +13,7 @@ pub mod cli;
 pub mod errors;
 pub mod fixtures;
 pub mod metrics;
+pub mod orphans;
 pub mod pg;
 pub mod pg_ops;
 pub mod pki;

@@ -79,3 +79,24 @@ pub fn row(list: &Value, id: u64) -> &Value {
         .find(|r| r["id"] == id.as_str())
         .unwrap_or_else(|| panic!("no row {id}: {list}"))
 }
+
+/// A row's `time`: seconds in its state.
+pub fn time_of(row: &Value) -> u64 {
+    row["time"].as_str().unwrap().parse().unwrap()
+}
+
+/// The `session_exec_time` statistics of active sessions that have been these `seconds` in
+/// their state.
+pub fn exec_time_buckets(seconds: &[u64]) -> Value {
+    let mut buckets = json!({"<1s": 0, "1-3s": 0, "3-10s": 0, ">10s": 0});
+    for &t in seconds {
+        let bucket = match t {
+            0 => "<1s",
+            1..=2 => "1-3s",
+            3..=10 => "3-10s",
+            _ => ">10s",
+        };
+        buckets[bucket] = json!(buckets[bucket].as_u64().unwrap() + 1);
+    }
+    buckets
+}

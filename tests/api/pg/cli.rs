@@ -9,7 +9,7 @@ use dbkill::cli::{EXIT_FAILED, EXIT_KILL_FAILED};
 use serde_json::Value;
 
 use crate::helpers::app::spawn_app;
-use crate::helpers::cli::{Cli, Out, rows_of};
+use crate::helpers::cli::{Cli, Out, assert_sessions_header, printed_instance_id, rows_of};
 use crate::helpers::pg::{
     ROLE_PASSWORD, SEES_AND_SIGNALS, left_server, new_database, new_pg_victim, pg_ctx, pg_idle,
     pg_sleeping, usable,
@@ -56,57 +56,17 @@ async fn a_postgresql_instance_and_its_db_user_are_registered_and_its_backends_l
     let port = pg.port().to_string();
 
     let out = cli
-        .run(&[
-            "instances",
-            "add",
-            "--name",
-            &name,
-            "--type",
-            "PostgreSQL",
-            "--host",
-            pg.host(),
-            "--port",
-            &port,
-            "--protected-user",
-            "postgres",
-        ])
+        .add_instance(&name, "PostgreSQL", pg.host(), &port, &["postgres"])
         .await;
-    let instance_id = out
-        .ok()
-        .split_whitespace()
-        .find(|w| w.ends_with("in03"))
-        .unwrap_or_else(|| panic!("an in03 id is printed: {}", out.stdout))
-        .to_owned();
-    let list = cli.run(&["instances", "list"]).await;
-    let line = list
-        .ok()
-        .lines()
-        .find(|l| l.starts_with(&instance_id))
-        .unwrap_or_else(|| panic!("{}", list.stdout));
+    let instance_id = printed_instance_id(&out, "in03");
+    let (_, line) = cli.instance_line(&instance_id).await;
     for part in [name.as_str(), "postgresql", pg.host(), &port, "postgres"] {
         assert!(line.contains(part), "{line}");
     }
 
     let killer = unique_name("cli_pgkiller");
     pg.create_role(&killer, ROLE_PASSWORD, SEES_AND_SIGNALS);
-    let add = |password: &'static str| {
-        let (cli, name, killer) = (&cli, &name, &killer);
-        async move {
-            cli.input(
-                &[
-                    "db-users",
-                    "add",
-                    "--instance",
-                    name,
-                    "--username",
-                    killer,
-                    "--password-stdin",
-                ],
-                &format!("{password}\n"),
-            )
-            .await
-        }
-    };
+    let add = |password: &'static str| cli.add_db_user(&name, &killer, password, &[]);
     // The server logs in to check the password (28P01 → DAS.210002) and keeps nothing.
     add("not-the-password")
         .await
@@ -127,26 +87,12 @@ async fn a_postgresql_instance_and_its_db_user_are_registered_and_its_backends_l
     sqlx::query("SELECT 1").execute(&mut in_trx).await.unwrap();
     let (sleeper, sleeper_pid) = pg_sleeping(pg, &victim, &crm).await;
     let all = sorted(vec![idle_shop, idle_crm, in_trx_pid, sleeper_pid]);
-    let list = |extra: &[&str]| {
-        let mut args = vec!["sessions", "list", "--instance", &name, "--user", &victim];
-        args.extend_from_slice(extra);
-        let args: Vec<String> = args.into_iter().map(str::to_owned).collect();
-        let cli = &cli;
-        async move {
-            let refs: Vec<&str> = args.iter().map(String::as_str).collect();
-            cli.run(&refs).await
-        }
-    };
+    let list = |extra: &[&str]| cli.list_sessions(&name, &victim, extra);
 
     // The table: PostgreSQL's backend state is the command, its wait event the state.
     let out = list(&[]).await;
     let table = out.ok();
-    let header = table.lines().next().unwrap();
-    for col in [
-        "ID", "USER", "HOST", "DB", "COMMAND", "TIME", "STATE", "TRX", "SQL",
-    ] {
-        assert!(header.contains(col), "{header}");
-    }
+    assert_sessions_header(table);
     assert_eq!(table_ids(table, &victim), all, "{table}");
     assert!(table.trim_end().ends_with("4 sessions"), "{table}");
     let row = |pid: i32| {

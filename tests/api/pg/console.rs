@@ -6,10 +6,10 @@
 
 use std::path::PathBuf;
 
-use serde_json::Value;
-
-use crate::helpers::app::{ADMIN_PASSWORD, spawn_app};
-use crate::helpers::browser::{assert_png, project_name, repo, run_scenario};
+use crate::helpers::app::spawn_app;
+use crate::helpers::browser::{
+    admin_console_env, assert_png, console_kills, project_name, repo, run_scenario,
+};
 use crate::helpers::pg::{
     SEES_AND_SIGNALS, left_server, new_database, new_pg_victim, pg_ctx, pg_idle, pg_sleeping,
     usable,
@@ -41,23 +41,19 @@ async fn in_a_browser_a_dba_kills_exactly_the_two_backends_selected() {
     let screenshot: PathBuf = repo().join("target/console-pg.png");
     let _ = std::fs::remove_file(&screenshot);
     let join = |ids: &[i32]| ids.iter().map(i32::to_string).collect::<Vec<_>>().join(",");
-    run_scenario(
-        "pg.mjs",
-        &[
-            ("DBKILL_CONSOLE_URL", &app.base),
-            ("DBKILL_CONSOLE_USER", "admin"),
-            ("DBKILL_CONSOLE_PASSWORD", ADMIN_PASSWORD),
-            ("DBKILL_CONSOLE_PROJECT", &project_name),
-            ("DBKILL_CONSOLE_INSTANCE", "pg"),
-            ("DBKILL_CONSOLE_FILTER_USER", &user),
-            ("DBKILL_CONSOLE_VICTIMS", &join(&chosen)),
-            ("DBKILL_CONSOLE_IDLE", &join(&spared)),
-            ("DBKILL_CONSOLE_ACTIVE", &sleeper_pid.to_string()),
-            ("DBKILL_CONSOLE_IN_TRX", &in_trx_pid.to_string()),
-            ("DBKILL_CONSOLE_SCREENSHOT", screenshot.to_str().unwrap()),
-        ],
-    )
-    .await;
+    let (victims, spared_env) = (join(&chosen), join(&spared));
+    let (active, in_trx_env) = (sleeper_pid.to_string(), in_trx_pid.to_string());
+    let mut env = admin_console_env(&app, &project_name);
+    env.extend([
+        ("DBKILL_CONSOLE_INSTANCE", "pg"),
+        ("DBKILL_CONSOLE_FILTER_USER", &user),
+        ("DBKILL_CONSOLE_VICTIMS", &victims),
+        ("DBKILL_CONSOLE_IDLE", &spared_env),
+        ("DBKILL_CONSOLE_ACTIVE", &active),
+        ("DBKILL_CONSOLE_IN_TRX", &in_trx_env),
+        ("DBKILL_CONSOLE_SCREENSHOT", screenshot.to_str().unwrap()),
+    ]);
+    run_scenario("pg.mjs", &env).await;
 
     // On the server: exactly the two chosen backends ended; the rest still work as they were.
     for (conn, pid) in &mut idle {
@@ -88,18 +84,11 @@ async fn in_a_browser_a_dba_kills_exactly_the_two_backends_selected() {
 
     let history = ctx.history(&app, "page_size=100").await;
     assert_eq!(history["total_count"], 2, "{history}");
-    let mut killed: Vec<i64> = history["killed_sessions"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| {
-            assert_eq!(e["killed_source"], "console:admin", "{e}");
-            assert_eq!(e["user"], Value::from(user.as_str()), "{e}");
-            e["session_id"].as_i64().unwrap()
-        })
-        .collect();
-    killed.sort_unstable();
-    assert_eq!(killed, chosen.map(i64::from), "{history}");
+    assert_eq!(
+        console_kills(&history, &user),
+        chosen.map(i64::from),
+        "{history}"
+    );
     assert_png(&screenshot);
 
     pg.sql(&format!("SELECT pg_terminate_backend({sleeper_pid})"));

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use crate::helpers::app::spawn_app;
 use crate::helpers::errors::assert_das_error;
 use crate::helpers::fixtures::{killer_ctx, new_database, new_victim};
-use crate::helpers::pg_ops::{PgOps, row, row_ids};
+use crate::helpers::pg_ops::{PgOps, exec_time_buckets, row, row_ids, time_of};
 use crate::helpers::sessions::{Via, end_all, idle_victim, sleeping_victim};
 use crate::support::mariadb::{MariaDb, MariaDbOptions, unique_name};
 
@@ -35,20 +35,6 @@ const FIELDS: [&str; 16] = [
     "show_version_support_message",
     "show_warn_message",
 ];
-
-/// The bucket of `session_exec_time` a session `seconds` in its state falls in.
-fn bucket(seconds: u64) -> &'static str {
-    match seconds {
-        0 => "<1s",
-        1..=2 => "1-3s",
-        3..=10 => "3-10s",
-        _ => ">10s",
-    }
-}
-
-fn time_of(row: &Value) -> u64 {
-    row["time"].as_str().unwrap().parse().unwrap()
-}
 
 /// A host as the server lists it, without the port (`localhost:5123` → `localhost`).
 fn address(host: &str) -> &str {
@@ -121,9 +107,7 @@ async fn the_list_filters_pages_orders_and_counts_the_sessions_of_a_mariadb_inst
         l["host_stats"],
         json!([{"key": tcp, "value": tcp, "active_count": 1, "total_count": 3}])
     );
-    let mut buckets = json!({"<1s": 0, "1-3s": 0, "3-10s": 0, ">10s": 0});
-    buckets[bucket(running)] = json!(1);
-    assert_eq!(l["session_exec_time"], buckets);
+    assert_eq!(l["session_exec_time"], exec_time_buckets(&[running]));
     assert_eq!(l["show_version_support_message"], false);
     assert_eq!(l["show_warn_message"], false);
     // show_all changes the rows, not the statistics.

@@ -16,22 +16,8 @@ use crate::helpers::pg::{
     PgVictim, Via, backend_type, background_pids, end_all, new_database, new_role, pg_default_ctx,
     sleep_sql,
 };
-use crate::helpers::pg_ops::{PgOps, row, row_ids};
+use crate::helpers::pg_ops::{PgOps, exec_time_buckets, row, row_ids, time_of};
 use crate::support::postgres::{Postgres, PostgresOptions, SUPERUSER, SUPERUSER_PASSWORD};
-
-/// The bucket of `session_exec_time` a backend `seconds` in its state falls in.
-fn bucket(seconds: u64) -> &'static str {
-    match seconds {
-        0 => "<1s",
-        1..=2 => "1-3s",
-        3..=10 => "3-10s",
-        _ => ">10s",
-    }
-}
-
-fn time_of(row: &Value) -> u64 {
-    row["time"].as_str().unwrap().parse().unwrap()
-}
 
 fn trx_of(row: &Value) -> u64 {
     row["trx_duration"].as_str().unwrap().parse().unwrap()
@@ -145,11 +131,7 @@ async fn the_list_of_a_postgresql_instance_shows_its_client_backends_by_state_an
         l["host_stats"],
         json!([{"key": "127.0.0.1", "value": "127.0.0.1", "active_count": 2, "total_count": 3}])
     );
-    let mut buckets = json!({"<1s": 0, "1-3s": 0, "3-10s": 0, ">10s": 0});
-    for t in [t2, t3] {
-        buckets[bucket(t)] = json!(buckets[bucket(t)].as_u64().unwrap() + 1);
-    }
-    assert_eq!(l["session_exec_time"], buckets);
+    assert_eq!(l["session_exec_time"], exec_time_buckets(&[t2, t3]));
     assert_eq!(l["show_version_support_message"], false);
     assert_eq!(l["show_warn_message"], false);
     // show_all changes the rows, not the statistics; an idle backend runs no statement.
