@@ -101,21 +101,7 @@ impl Engines {
         self.timeouts
     }
 
-    /// The driver for this db user on this target, created on first use. `sealed_password`
-    /// only fingerprints the credentials; `kill_port` is where KILLs go (an admin port or the
-    /// main one).
-    pub fn driver(
-        &self,
-        db_user: &DbUserId,
-        sealed_password: &str,
-        target: Target,
-        kill_port: u16,
-    ) -> Result<Arc<dyn SessionDriver>, EngineError> {
-        let driver = self.kept_driver(db_user, sealed_password, target, kill_port);
-        Ok(driver)
-    }
-
-    /// The engine's driver for `target`, made on first use and kept.
+    /// A new driver of the engine `target` runs.
     fn make(&self, target: Target, kill_port: u16) -> Arc<dyn EngineDriver> {
         match target.datastore {
             DatastoreType::Mysql | DatastoreType::Mariadb => Arc::new(MysqlDriver::new(
@@ -130,13 +116,16 @@ impl Engines {
         }
     }
 
-    fn kept_driver(
+    /// The driver for this db user on this target, created on first use and kept.
+    /// `sealed_password` only fingerprints the credentials; `kill_port` is where KILLs go (an
+    /// admin port or the main one).
+    pub fn driver(
         &self,
         db_user: &DbUserId,
         sealed_password: &str,
         target: Target,
         kill_port: u16,
-    ) -> Arc<dyn EngineDriver> {
+    ) -> Arc<dyn SessionDriver> {
         let key = DriverKey {
             db_user: db_user.clone(),
             fingerprint: format!(

@@ -38,5 +38,5 @@ pub(super) fn driver_of(
     let kill_port = instance.admin_port.unwrap_or(instance.port);
     Ok(services
         .engines
-        .driver(&db_user.id, &db_user.sealed_password, target, kill_port)?)
+        .driver(&db_user.id, &db_user.sealed_password, target, kill_port))
 }
