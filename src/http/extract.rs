@@ -122,14 +122,18 @@ impl JsonObject {
             Some(Value::Number(n)) => n,
             Some(_) => return Err(DasError::bad(key, Problem::NotA("integer"))),
         };
+        // 2^63: `i64::MAX as f64` rounds up to it, and a cast from it saturates to i64::MAX.
+        const TWO_POW_63: f64 = 9_223_372_036_854_775_808.0;
         let value = match (n.as_i64(), n.as_f64()) {
             (Some(v), _) => v,
+            // An integer beyond i64 (serde_json keeps it as a u64) is beyond every range.
+            (None, _) if n.is_u64() => return Err(DasError::bad(key, Problem::Range { min, max })),
             (None, Some(f)) if f.fract() != 0.0 => {
                 return Err(DasError::bad(key, Problem::NotA("integer")));
             }
             // Out of range as a float is out of range as an integer; in range, the cast is exact
-            // enough to compare (the bounds used are far below 2^53).
-            (None, Some(f)) if (min as f64..=max as f64).contains(&f) => f as i64,
+            // enough to compare (the bounds used are far below 2^53), and never saturates.
+            (None, Some(f)) if (min as f64..=max as f64).contains(&f) && f < TWO_POW_63 => f as i64,
             _ => return Err(DasError::bad(key, Problem::Range { min, max })),
         };
         if (min..=max).contains(&value) {
@@ -311,6 +315,24 @@ mod tests {
             o.int_opt("e", 0, 10),
             Err(DasError::bad("e", Problem::NotA("integer")))
         );
+    }
+
+    #[test]
+    fn integers_beyond_i64_are_out_of_range_not_saturated() {
+        let o = obj(serde_json::json!({"u": 9_223_372_036_854_775_808_u64,
+                                       "f": 9_223_372_036_854_775_808.0_f64}));
+        for key in ["u", "f"] {
+            assert_eq!(
+                o.int_opt(key, 0, i64::MAX),
+                Err(DasError::bad(
+                    key,
+                    Problem::Range {
+                        min: 0,
+                        max: i64::MAX
+                    }
+                ))
+            );
+        }
     }
 
     #[test]
