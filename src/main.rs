@@ -31,6 +31,10 @@ enum Command {
         /// A TOML file of settings [default: ./dbkill.toml when present].
         #[arg(long, env = "DBKILL_CONFIG")]
         config: Option<PathBuf>,
+        /// The store: `sqlite://` (the embedded one in the data dir, the default) or a
+        /// `postgres://` URL that several replicas share [env: DBKILL_STORE_URL].
+        #[arg(long = "store", value_name = "URL")]
+        store_url: Option<String>,
         /// PEM certificate chain: serve HTTPS (with --tls-key) [env: DBKILL_TLS_CERT].
         #[arg(long, value_name = "PATH")]
         tls_cert: Option<PathBuf>,
@@ -48,6 +52,9 @@ enum Command {
         /// A TOML file of settings [default: ./dbkill.toml when present].
         #[arg(long, env = "DBKILL_CONFIG")]
         config: Option<PathBuf>,
+        /// The store, as for `serve` [env: DBKILL_STORE_URL].
+        #[arg(long = "store", value_name = "URL")]
+        store_url: Option<String>,
     },
     #[command(flatten)]
     Client(dbkill::cli::ClientCommand),
@@ -72,6 +79,7 @@ async fn main() -> anyhow::Result<()> {
             listen,
             data_dir,
             config,
+            store_url,
             tls_cert,
             tls_key,
         } => {
@@ -81,16 +89,22 @@ async fn main() -> anyhow::Result<()> {
                 data_dir,
                 tls_cert,
                 tls_key,
+                store_url,
             };
             let settings = Settings::load(config.as_deref(), flags)?;
             let app = Application::build(settings).await?;
             tracing::info!("dbkill listening on {}", app.url());
             app.run_until_stopped(shutdown_signal()).await
         }
-        Command::RotateMasterKey { data_dir, config } => {
+        Command::RotateMasterKey {
+            data_dir,
+            config,
+            store_url,
+        } => {
             init_logging();
             let flags = FlagOverrides {
                 data_dir,
+                store_url,
                 ..FlagOverrides::default()
             };
             let settings = Settings::load(config.as_deref(), flags)?;

@@ -11,6 +11,9 @@ use figment::providers::{Env, Format, Serialized, Toml};
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 
+mod store;
+pub use store::StoreLocation;
+
 /// Raw, layered values before validation. Field names are the TOML keys and, upper-cased with the
 /// `DBKILL_` prefix, the environment variables.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -65,6 +68,15 @@ pub struct RawSettings {
     pub master_key_file: Option<PathBuf>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub admin_password: Option<String>,
+
+    // --- Store and replicas (issue #15) ---
+    /// Absent or `sqlite://`: the embedded store in the data dir; `postgres://…`: a PostgreSQL
+    /// store several replicas share. May hold a password: never logged.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub store_url: Option<String>,
+    /// This replica's name in leases, history and logs; default `<host name>:<port>`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub replica_name: Option<String>,
 
     // --- Listener: connection hygiene and HTTPS (src/http/serve) ---
     /// Connections served at once; at the cap, the connection idle the longest is closed to
@@ -121,6 +133,8 @@ impl Default for RawSettings {
             master_key: None,
             master_key_file: None,
             admin_password: None,
+            store_url: None,
+            replica_name: None,
 
             // Listener
             max_connections: 4_096,
@@ -151,6 +165,8 @@ pub struct FlagOverrides {
     pub tls_cert: Option<PathBuf>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tls_key: Option<PathBuf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub store_url: Option<String>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -213,6 +229,9 @@ pub struct Settings {
     pub master_key_file: Option<PathBuf>,
     /// The bootstrap admin's password; when absent one is generated on first start.
     pub admin_password: Option<SecretString>,
+    pub store: StoreLocation,
+    /// `None`: `<host name>:<port>`, decided once the port is bound.
+    pub replica_name: Option<String>,
     pub listener: ListenerSettings,
     pub rules: RuleSettings,
 }
@@ -370,6 +389,8 @@ impl Settings {
             });
         }
         let listener = validate_listener(&raw)?;
+        let store = store::validate_store_url(raw.store_url.as_deref())?;
+        let replica_name = store::validate_replica_name(raw.replica_name.as_deref())?;
         let rules = RuleSettings {
             interval: Duration::from_millis(in_range(
                 "rule_interval_ms",
@@ -410,6 +431,8 @@ impl Settings {
             master_key: raw.master_key.map(SecretString::from),
             master_key_file: raw.master_key_file,
             admin_password: raw.admin_password.map(SecretString::from),
+            store,
+            replica_name,
             listener,
             rules,
         })
