@@ -4,8 +4,13 @@
 //! A start whose key does not open it stops at once, with a message, instead of serving db users
 //! whose passwords no longer open.
 //!
-//! `dbkill rotate-master-key` runs while the service is stopped (the data dir's lock says so;
-//! a running service would keep sealing with the old key). It writes the new key beside the key
+//! Replicas sharing a PostgreSQL store must all start with the same key (`DBKILL_MASTER_KEY`):
+//! the first to start on an empty store records the check value, and any replica whose key does
+//! not open it refuses to start.
+//!
+//! `dbkill rotate-master-key` runs while the service is stopped (the data dir's lock says so
+//! for this replica; on a shared store every replica must be stopped, since a running one would
+//! keep sealing with the old key). It writes the new key beside the key
 //! file (`<file>.new`, synced), re-seals every secret and the check value in one durable
 //! transaction, then renames the new key over the old. A crash before the commit leaves the
 //! store on the old key (the stale `.new` is removed at the next start); a crash after it leaves
@@ -16,12 +21,13 @@ use anyhow::{Context, bail};
 use secrecy::SecretString;
 
 use crate::config::Settings;
+use crate::config::StoreLocation;
 use crate::data_dir;
 use crate::secrets::{
     KEY_CHECK_AAD, KeySource, MasterKey, Sealer, access_key_secret_aad, db_user_password_aad,
     discard_pending, promote_pending, write_pending,
 };
-use crate::store::{KeyringStore, Resealed, SecretOwner, SqliteStore};
+use crate::store::{self, KeyringStore, Resealed, SecretOwner};
 
 /// What the check value seals.
 const CHECK_PLAINTEXT: &str = "dbkill master key check v1";
@@ -44,7 +50,8 @@ fn seal_check(sealer: &Sealer) -> String {
 fn wrong_key(source: &KeySource) -> anyhow::Error {
     anyhow::anyhow!(
         "the master key from {} is not the key this store's secrets are sealed with; start with \
-         the key the store was last used (or rotated) with",
+         the key the store was last used (or rotated) with (replicas sharing a store all need \
+         the same key: set DBKILL_MASTER_KEY to it on each)",
         source.describe()
     )
 }
@@ -93,6 +100,12 @@ async fn first_open(
         return Err(wrong_key(source));
     }
     store.init_key_check(&seal_check(&sealer)).await?;
+    // Another replica may have recorded its own check value first (the insert above then
+    // changed nothing): the recorded one decides.
+    match store.key_check().await? {
+        Some(check) if opens_check(&sealer, &check) => {}
+        _ => return Err(wrong_key(source)),
+    }
     if let Some(file) = source.key_file() {
         discard_pending(file)?;
     }
@@ -154,24 +167,28 @@ pub async fn rotate(store: &dyn KeyringStore, source: &KeySource) -> anyhow::Res
     Ok(rotated)
 }
 
-/// `dbkill rotate-master-key`: rotates the key of the store in `settings`' data dir, which no
-/// other dbkill process may be using.
+/// `dbkill rotate-master-key`: rotates the key of the store `settings` name, which no other
+/// dbkill process may be using. The data dir's lock only keeps this replica's service away: on
+/// a shared (PostgreSQL) store every replica must be stopped first, and each started again
+/// with the new key.
 pub async fn rotate_master_key(settings: &Settings) -> anyhow::Result<Rotated> {
-    anyhow::ensure!(
-        settings.data_dir.join("dbkill.db").exists(),
-        "no store in data dir {}",
-        settings.data_dir.display()
-    );
+    if matches!(settings.store, StoreLocation::Embedded) {
+        anyhow::ensure!(
+            settings.data_dir.join("dbkill.db").exists(),
+            "no store in data dir {}",
+            settings.data_dir.display()
+        );
+    }
     let _lock = data_dir::lock(&settings.data_dir, "rotating the master key")?;
-    let store = SqliteStore::open(&settings.data_dir)
+    let store = store::open(settings)
         .await
-        .context("cannot open the store")?;
+        .with_context(|| format!("cannot open {}", settings.store.describe()))?;
     let source = KeySource::new(
         settings.master_key.as_ref(),
         settings.master_key_file.as_deref(),
         &settings.data_dir,
     );
-    let rotated = rotate(&store, &source).await;
+    let rotated = rotate(store.keyring(), &source).await;
     store.close().await;
     rotated
 }
@@ -181,8 +198,8 @@ mod tests {
     use secrecy::ExposeSecret;
 
     use super::*;
-    use crate::store::CatalogStore;
     use crate::store::fixtures::stored_instance;
+    use crate::store::{CatalogStore, SqliteStore};
 
     fn source(byte: u8) -> KeySource {
         KeySource::Value(SecretString::from(hex::encode([byte; 32])))

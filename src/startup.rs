@@ -19,19 +19,21 @@ use crate::keyring;
 use crate::notify::Notifier;
 use crate::secrets::{KeySource, PasswordHasher, hash_password, random_bytes, write_private};
 use crate::service::Services;
-use crate::store::{CachedStore, NewUser, SqliteStore, Store};
+use crate::store::{self, NewUser, OpenedStore, Store, StoreError};
 
 pub struct Application {
     listener: TcpListener,
     state: AppState,
-    store: SqliteStore,
+    store: OpenedStore,
     /// No other dbkill process uses the data dir while this one runs.
     _lock: DataDirLock,
     /// `Some` when serving HTTPS.
     tls: Option<Arc<CurrentCertificate>>,
 }
 
-/// The first start on an empty store creates the global admin `admin`.
+/// The first start on an empty store creates the global admin `admin`. Replicas starting at
+/// once on an empty shared store all try: the one whose insert lands creates it, the others
+/// find it taken and neither print nor save a password.
 async fn bootstrap_admin(store: &dyn Store, settings: &Settings) -> anyhow::Result<()> {
     if store.count_users().await? > 0 {
         return Ok(());
@@ -48,13 +50,21 @@ async fn bootstrap_admin(store: &dyn Store, settings: &Settings) -> anyhow::Resu
         move || hash_password(&password)
     })
     .await?;
-    store
+    let created = store
         .create_user(NewUser {
             name: "admin",
             password_hash: &hash,
             is_global_admin: true,
         })
-        .await?;
+        .await;
+    match created {
+        Ok(_) => {}
+        Err(StoreError::Conflict) => {
+            tracing::info!("user `admin` was created by another replica");
+            return Ok(());
+        }
+        Err(e) => return Err(e.into()),
+    }
     if generated {
         let path = settings.data_dir.join("admin-password");
         write_private(&path, &format!("{password}\n"), true)
@@ -81,16 +91,16 @@ impl Application {
         };
         data_dir::prepare(&settings.data_dir)?;
         let lock = data_dir::lock(&settings.data_dir, "starting another")?;
-        let store = SqliteStore::open(&settings.data_dir)
+        let store = store::open(&settings)
             .await
-            .context("cannot open the store")?;
+            .with_context(|| format!("cannot open {}", settings.store.describe()))?;
         let key_source = KeySource::new(
             settings.master_key.as_ref(),
             settings.master_key_file.as_deref(),
             &settings.data_dir,
         );
-        let sealer = keyring::open(&store, &key_source).await?;
-        bootstrap_admin(&store, &settings).await?;
+        let sealer = keyring::open(store.keyring(), &key_source).await?;
+        bootstrap_admin(store.store().as_ref(), &settings).await?;
         for file in ["master.key", "admin-password"] {
             data_dir::make_private(&settings.data_dir.join(file))?;
         }
@@ -99,7 +109,7 @@ impl Application {
             .with_context(|| format!("cannot listen on {}", settings.listen))?;
         let hasher = tokio::task::spawn_blocking(PasswordHasher::default).await?;
         let guards = Guards::new(&settings);
-        let cached: Arc<dyn Store> = Arc::new(CachedStore::new(store.clone()));
+        let cached: Arc<dyn Store> = store.cached();
         let notifier = Notifier::start(
             settings
                 .rules

@@ -1,8 +1,11 @@
 //! The metadata store: projects, users, role bindings, tokens, instances, sealed db-user
-//! credentials and kill history. Handlers see only the [`Store`] trait, so a PostgreSQL
-//! implementation can replace the embedded SQLite one without touching them.
+//! credentials and kill history. Handlers see only the [`Store`] trait, implemented by the
+//! embedded SQLite store and by the PostgreSQL one several replicas share; [`open`] picks one
+//! from the settings.
 
 mod cached;
+mod open;
+mod postgres;
 mod records;
 mod sqlite;
 
@@ -11,6 +14,8 @@ use async_trait::async_trait;
 use crate::domain::{DbUserId, InstanceId, ProjectId, Role, RuleSwitch, TaskState, UserId};
 
 pub use cached::CachedStore;
+pub use open::{OpenedStore, open};
+pub use postgres::PgStore;
 pub use records::*;
 pub use sqlite::SqliteStore;
 #[cfg(test)]
@@ -22,7 +27,8 @@ pub enum StoreError {
     #[error("already exists")]
     Conflict,
     /// The store could not write (disk full, read-only, I/O error, or locked past its busy
-    /// timeout); what was being written is not stored.
+    /// timeout; a PostgreSQL store also when it cannot be reached, has no connection free or
+    /// did not answer in time); what was being written is not stored.
     #[error("store cannot write: {0}")]
     Unwritable(String),
     #[error("store: {0}")]
@@ -39,15 +45,28 @@ pub type StoreResult<T> = Result<T, StoreError>;
 /// SQLITE_PERM, SQLITE_BUSY, SQLITE_READONLY, SQLITE_IOERR, SQLITE_FULL, SQLITE_CANTOPEN.
 const SQLITE_UNWRITABLE: [i64; 6] = [3, 5, 8, 10, 13, 14];
 
+/// PostgreSQL's SQLSTATEs (or their classes) that mean the store cannot take the write now:
+/// connection exceptions (08), insufficient resources (53: disk full, out of memory, too many
+/// connections), a read-only transaction (25006: a standby), a statement or lock timeout
+/// (57014, 55P03) and a server shutting down or starting (57P01-57P03).
+const PG_UNWRITABLE: [&str; 7] = ["08", "53", "25006", "57014", "55P03", "57P0", "58030"];
+
+fn unwritable_db_error(db: &dyn sqlx::error::DatabaseError) -> bool {
+    let Some(code) = db.code() else { return false };
+    if db.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some() {
+        // Extended codes carry the primary one in their low byte.
+        return code
+            .parse::<i64>()
+            .is_ok_and(|code| SQLITE_UNWRITABLE.contains(&(code & 0xff)));
+    }
+    PG_UNWRITABLE.iter().any(|prefix| code.starts_with(prefix))
+}
+
 impl From<sqlx::Error> for StoreError {
     fn from(e: sqlx::Error) -> Self {
         let unwritable = match &e {
-            sqlx::Error::Database(db) => db
-                .code()
-                .and_then(|c| c.parse::<i64>().ok())
-                // Extended codes carry the primary one in their low byte.
-                .is_some_and(|code| SQLITE_UNWRITABLE.contains(&(code & 0xff))),
-            sqlx::Error::Io(_) => true,
+            sqlx::Error::Database(db) => unwritable_db_error(db.as_ref()),
+            sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::Tls(_) => true,
             _ => false,
         };
         if unwritable {

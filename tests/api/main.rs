@@ -38,6 +38,7 @@ mod rules_restart;
 mod rules_sdk;
 mod secrets;
 mod signing;
+mod store;
 mod store_health;
 mod strict_transport;
 mod target_tls;

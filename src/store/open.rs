@@ -1,0 +1,72 @@
+//! Opening the store the settings name: the embedded SQLite store in the data dir, or a
+//! PostgreSQL store several replicas share.
+
+use std::sync::Arc;
+
+use sqlx::PgPool;
+
+use super::{CachedStore, KeyringStore, PgStore, SqliteStore, Store, StoreResult};
+use crate::config::{Settings, StoreLocation};
+
+/// An open store, whichever backend it is.
+#[derive(Clone)]
+pub enum OpenedStore {
+    Sqlite(SqliteStore),
+    Postgres(PgStore),
+}
+
+/// Opens (and migrates) the store of `settings`. The data dir must be prepared and locked
+/// first: the embedded store lives in it.
+pub async fn open(settings: &Settings) -> StoreResult<OpenedStore> {
+    Ok(match &settings.store {
+        StoreLocation::Embedded => {
+            OpenedStore::Sqlite(SqliteStore::open(&settings.data_dir).await?)
+        }
+        StoreLocation::Postgres(url) => OpenedStore::Postgres(PgStore::open(url).await?),
+    })
+}
+
+impl OpenedStore {
+    /// The store itself, uncached.
+    pub fn store(&self) -> Arc<dyn Store> {
+        match self {
+            OpenedStore::Sqlite(s) => Arc::new(s.clone()),
+            OpenedStore::Postgres(s) => Arc::new(s.clone()),
+        }
+    }
+
+    /// The store behind a read-through cache, as requests use it.
+    pub fn cached(&self) -> Arc<dyn Store> {
+        match self {
+            OpenedStore::Sqlite(s) => Arc::new(CachedStore::new(s.clone())),
+            OpenedStore::Postgres(s) => Arc::new(CachedStore::new(s.clone())),
+        }
+    }
+
+    pub fn keyring(&self) -> &dyn KeyringStore {
+        match self {
+            OpenedStore::Sqlite(s) => s,
+            OpenedStore::Postgres(s) => s,
+        }
+    }
+
+    /// Several replicas may share it.
+    pub fn is_shared(&self) -> bool {
+        matches!(self, OpenedStore::Postgres(_))
+    }
+
+    /// The PostgreSQL pool, for a LISTEN connection of its own; `None` for SQLite.
+    pub fn pg_pool(&self) -> Option<&PgPool> {
+        match self {
+            OpenedStore::Sqlite(_) => None,
+            OpenedStore::Postgres(s) => Some(s.pool()),
+        }
+    }
+
+    pub async fn close(&self) {
+        match self {
+            OpenedStore::Sqlite(s) => s.close().await,
+            OpenedStore::Postgres(s) => s.close().await,
+        }
+    }
+}

@@ -1,0 +1,75 @@
+//! The store conformance suite: every check runs on the embedded SQLite store (a temp dir) and
+//! on the PostgreSQL store (a fresh database on this process's throwaway cluster), so both
+//! backends keep the same semantics. A check is an `async fn(Backend)`; [`both!`] makes its
+//! `sqlite` and `postgres` tests.
+
+mod app;
+mod catalog;
+mod identity;
+
+use std::sync::Arc;
+
+use dbkill::store::{OpenedStore, PgStore, SqliteStore, Store};
+use secrecy::SecretString;
+use tempfile::TempDir;
+
+use crate::support::postgres::{self, SUPERUSER, SUPERUSER_PASSWORD, quote_ident, unique_name};
+
+/// One open store of either backend, and what it lives in.
+pub struct Backend {
+    pub opened: OpenedStore,
+    _dir: TempDir,
+}
+
+impl Backend {
+    pub async fn sqlite() -> Backend {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path()).await.unwrap();
+        Backend {
+            opened: OpenedStore::Sqlite(store),
+            _dir: dir,
+        }
+    }
+
+    pub async fn postgres() -> Backend {
+        let url = fresh_database();
+        let store = PgStore::open(&url).await.unwrap();
+        Backend {
+            opened: OpenedStore::Postgres(store),
+            _dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    pub fn store(&self) -> Arc<dyn Store> {
+        self.opened.store()
+    }
+}
+
+/// An empty database on the shared cluster, and its URL.
+pub fn fresh_database() -> SecretString {
+    let pg = postgres::shared();
+    let name = unique_name("store");
+    pg.sql(&format!("CREATE DATABASE {}", quote_ident(&name)));
+    SecretString::from(format!(
+        "postgres://{SUPERUSER}:{SUPERUSER_PASSWORD}@{}:{}/{name}",
+        pg.host(),
+        pg.port()
+    ))
+}
+
+/// `both!(check)`: the tests `check::sqlite` and `check::postgres`.
+macro_rules! both {
+    ($($check:ident),+ $(,)?) => {$(
+        mod $check {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                super::$check(crate::store::Backend::sqlite().await).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                super::$check(crate::store::Backend::postgres().await).await
+            }
+        }
+    )+};
+}
+pub(crate) use both;
