@@ -240,8 +240,12 @@ impl<S: Store> CatalogStore for CachedStore<S> {
 
 #[async_trait]
 impl<S: Store> HistoryStore for CachedStore<S> {
-    async fn record_kill_plan(&self, plan: &KillIntent<'_>) -> StoreResult<()> {
-        self.inner.record_kill_plan(plan).await
+    async fn record_kill_plans(
+        &self,
+        plans: &[KillIntent<'_>],
+        fence: Option<&LeaseFence>,
+    ) -> StoreResult<()> {
+        self.inner.record_kill_plans(plans, fence).await
     }
     async fn record_kill_outcomes(
         &self,
@@ -260,8 +264,12 @@ impl<S: Store> HistoryStore for CachedStore<S> {
     ) -> StoreResult<(Vec<KilledSessionRecord>, i64)> {
         self.inner.list_kill_history(instance, query).await
     }
-    async fn unreconciled(&self, busy: &[String]) -> StoreResult<Vec<UnreconciledRequest>> {
-        self.inner.unreconciled(busy).await
+    async fn unreconciled(
+        &self,
+        busy: &[String],
+        replica: &str,
+    ) -> StoreResult<Vec<UnreconciledRequest>> {
+        self.inner.unreconciled(busy, replica).await
     }
     async fn record_reconciliation(
         &self,
@@ -312,5 +320,33 @@ impl<S: Store> RuleStore for CachedStore<S> {
     }
     async fn rule_instances(&self) -> StoreResult<Vec<(ProjectId, InstanceId)>> {
         self.inner.rule_instances().await
+    }
+}
+
+/// Leases, heartbeats and signature claims are never cached: they are how replicas agree.
+#[async_trait]
+impl<S: Store> ReplicaStore for CachedStore<S> {
+    async fn heartbeat(&self, replica: &str, ttl: std::time::Duration) -> StoreResult<()> {
+        self.inner.heartbeat(replica, ttl).await
+    }
+    async fn retire_replica(&self, replica: &str) -> StoreResult<()> {
+        self.inner.retire_replica(replica).await
+    }
+    async fn acquire_lease(
+        &self,
+        instance: &InstanceId,
+        replica: &str,
+        ttl: std::time::Duration,
+    ) -> StoreResult<Option<i64>> {
+        self.inner.acquire_lease(instance, replica, ttl).await
+    }
+    async fn release_lease(&self, instance: &InstanceId, replica: &str) -> StoreResult<()> {
+        self.inner.release_lease(instance, replica).await
+    }
+    async fn list_leases(&self) -> StoreResult<Vec<LeaseRecord>> {
+        self.inner.list_leases().await
+    }
+    async fn claim_signature(&self, key: &str, until_ms: i64) -> StoreResult<bool> {
+        self.inner.claim_signature(key, until_ms).await
     }
 }

@@ -9,6 +9,8 @@ mod postgres;
 mod records;
 mod sqlite;
 
+use std::time::Duration;
+
 use async_trait::async_trait;
 
 use crate::domain::{DbUserId, InstanceId, ProjectId, Role, RuleSwitch, TaskState, UserId};
@@ -37,6 +39,10 @@ pub enum StoreError {
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("store: corrupt row: {0}")]
     Corrupt(String),
+    /// A fenced write found the rule lease held by another replica, at another version or
+    /// expired: this replica no longer owns the instance's rules, and nothing was written.
+    #[error("the rule lease was lost")]
+    LeaseLost,
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;
@@ -78,8 +84,14 @@ impl From<sqlx::Error> for StoreError {
 }
 
 /// Everything the service needs from its store.
-pub trait Store: IdentityStore + AccessKeyStore + CatalogStore + HistoryStore + RuleStore {}
-impl<T: IdentityStore + AccessKeyStore + CatalogStore + HistoryStore + RuleStore> Store for T {}
+pub trait Store:
+    IdentityStore + AccessKeyStore + CatalogStore + HistoryStore + RuleStore + ReplicaStore
+{
+}
+impl<T> Store for T where
+    T: IdentityStore + AccessKeyStore + CatalogStore + HistoryStore + RuleStore + ReplicaStore
+{
+}
 
 /// Projects, users, role bindings and tokens.
 #[async_trait]
@@ -183,8 +195,16 @@ pub trait KeyringStore: Send + Sync + 'static {
 /// The record of every kill: intent first, outcomes after.
 #[async_trait]
 pub trait HistoryStore: Send + Sync + 'static {
-    /// Records the request and every planned session before any KILL is sent.
-    async fn record_kill_plan(&self, plan: &KillIntent<'_>) -> StoreResult<()>;
+    /// Records each request and every planned session before any KILL is sent, all plans in
+    /// one transaction. With a `fence`, the same transaction first checks that the fence's
+    /// replica still holds the instance's rule lease at the fence's version, unexpired (and
+    /// keeps a takeover waiting until it commits); otherwise nothing is written and it returns
+    /// [`StoreError::LeaseLost`].
+    async fn record_kill_plans(
+        &self,
+        plans: &[KillIntent<'_>],
+        fence: Option<&LeaseFence>,
+    ) -> StoreResult<()>;
     /// Records each planned session with its outcome and closes the request.
     async fn record_kill_outcomes(
         &self,
@@ -199,8 +219,14 @@ pub trait HistoryStore: Send + Sync + 'static {
     ) -> StoreResult<(Vec<KilledSessionRecord>, i64)>;
     /// Every request a reconciliation must settle, oldest first: without outcomes (dbkill
     /// stopped mid-kill), or with `uncertain` sessions. Requests in `busy` (kills this process
-    /// is still executing) are left out before their plans are read.
-    async fn unreconciled(&self, busy: &[String]) -> StoreResult<Vec<UnreconciledRequest>>;
+    /// is still executing) are left out before their plans are read. A shared store also leaves
+    /// out requests recorded by another replica whose heartbeat is live (it settles its own);
+    /// those of `replica`, of no replica ('') or of a dead or retired one are included.
+    async fn unreconciled(
+        &self,
+        busy: &[String],
+        replica: &str,
+    ) -> StoreResult<Vec<UnreconciledRequest>>;
     /// Settles one request in one transaction. Without outcomes: a row per planned session,
     /// gone ones `killed` at the intent's time, live ones `not_killed`, both `interrupted`, and
     /// the request finished. Uncertain rows become `killed` (keeping their KILL time) or
@@ -246,4 +272,35 @@ pub trait RuleStore: Send + Sync + 'static {
     async fn set_rule_switch(&self, instance: &InstanceId, switch: RuleSwitch) -> StoreResult<()>;
     /// Instances whose switch is on and that have a running rule: where ticks must run.
     async fn rule_instances(&self) -> StoreResult<Vec<(ProjectId, InstanceId)>>;
+}
+
+/// Replicas sharing the store and the leases by which one of them runs an instance's rules.
+/// Times are the store's own clock (PostgreSQL's, or the process clock for SQLite) so replicas'
+/// clocks need not agree.
+#[async_trait]
+pub trait ReplicaStore: Send + Sync + 'static {
+    /// Records that `replica` is alive for `ttl` from now (upsert); also purges expired
+    /// signature claims.
+    async fn heartbeat(&self, replica: &str, ttl: Duration) -> StoreResult<()>;
+    /// A clean shutdown: the replica's row goes and every lease it holds is released (expired
+    /// now).
+    async fn retire_replica(&self, replica: &str) -> StoreResult<()>;
+    /// Takes the lease of `instance` for `replica` for `ttl` from now when it is free, expired,
+    /// or already `replica`'s: renewing one's own live lease keeps its version; taking it (new
+    /// row, expired, or released) bumps the version. `None` when another replica holds a live
+    /// lease. One atomic statement: two replicas racing can never both get `Some`.
+    async fn acquire_lease(
+        &self,
+        instance: &InstanceId,
+        replica: &str,
+        ttl: Duration,
+    ) -> StoreResult<Option<i64>>;
+    /// Releases `replica`'s lease of `instance` (if it holds it), so another can take it at
+    /// once.
+    async fn release_lease(&self, instance: &InstanceId, replica: &str) -> StoreResult<()>;
+    async fn list_leases(&self) -> StoreResult<Vec<LeaseRecord>>;
+    /// Claims a signature (its hash) as used until `until_ms` (Unix ms); false when it was
+    /// claimed already and has not expired. Shared across replicas so a signed request cannot
+    /// be replayed on another replica.
+    async fn claim_signature(&self, key: &str, until_ms: i64) -> StoreResult<bool>;
 }

@@ -121,6 +121,9 @@ pub struct KillIntent<'a> {
     pub filter_json: String,
     pub created_at: i64,
     pub sessions: &'a [SessionSnapshot<'a>],
+    /// The replica that records it (and settles it, while it lives); '' for a store only one
+    /// process uses.
+    pub replica: String,
 }
 
 /// A session as it was seen when the plan was made. Borrowed from the listing: a plan of
@@ -280,6 +283,8 @@ pub struct KilledSessionRecord {
     /// The outcome was settled by a reconciliation: dbkill stopped (or the server stopped
     /// answering) before it could record it, and `kill_time` is when the KILLs were sent.
     pub interrupted: bool,
+    /// The replica that recorded the kill; '' when one process used the store.
+    pub replica: String,
 }
 
 /// A permanent access key; the secret stays sealed (AAD = the access key id).
@@ -368,4 +373,22 @@ pub struct RuleCounts {
     pub killed: i64,
     /// Unix ms of the tick's last kill, if it killed.
     pub last_kill_time: Option<i64>,
+}
+
+/// A proof that `replica` holds the rule lease of `instance_id` at `version`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LeaseFence {
+    pub instance_id: InstanceId,
+    pub replica: String,
+    pub version: i64,
+}
+
+/// A rule lease as stored.
+#[derive(Clone, Debug)]
+pub struct LeaseRecord {
+    pub instance_id: InstanceId,
+    pub owner: String,
+    pub version: i64,
+    /// Until it expires, by the store's clock; 0 or less when it has.
+    pub expires_in_ms: i64,
 }

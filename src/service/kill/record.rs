@@ -17,21 +17,21 @@ pub(super) async fn intent(
 ) -> DasResult<()> {
     let snapshots: Vec<SessionSnapshot> = kill.iter().map(SessionSnapshot::of).collect();
     let instance = access.instance();
-    store
-        .record_kill_plan(&KillIntent {
-            history_id: req.history_id.clone(),
-            request_id: req.request_id.clone(),
-            project_id: instance.project_id.clone(),
-            instance_id: instance.id.clone(),
-            db_user_id: access.db_user().id.clone(),
-            source: req.source.clone(),
-            task_id: req.task_id,
-            kill_type: req.kill_type.as_str().to_owned(),
-            filter_json: req.filter_json.clone(),
-            created_at: crate::clock::now_ms(),
-            sessions: &snapshots,
-        })
-        .await?;
+    let intent = KillIntent {
+        history_id: req.history_id.clone(),
+        request_id: req.request_id.clone(),
+        project_id: instance.project_id.clone(),
+        instance_id: instance.id.clone(),
+        db_user_id: access.db_user().id.clone(),
+        source: req.source.clone(),
+        task_id: req.task_id,
+        kill_type: req.kill_type.as_str().to_owned(),
+        filter_json: req.filter_json.clone(),
+        created_at: crate::clock::now_ms(),
+        sessions: &snapshots,
+        replica: String::new(),
+    };
+    store.record_kill_plans(&[intent], None).await?;
     Ok(())
 }
 

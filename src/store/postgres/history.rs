@@ -10,8 +10,8 @@ use sqlx::postgres::PgRow;
 use super::{PgStore, ROWS_PER_INSERT, now_ms, timed};
 use crate::domain::InstanceId;
 use crate::store::{
-    HistoryQuery, HistoryStore, KillIntent, KilledSessionRecord, SessionCheck, SessionOutcome,
-    SessionSnapshot, StoreResult, UnreconciledRequest,
+    HistoryQuery, HistoryStore, KillIntent, KilledSessionRecord, LeaseFence, SessionCheck,
+    SessionOutcome, SessionSnapshot, StoreError, StoreResult, UnreconciledRequest,
 };
 
 /// `($1, $2, …, $n), ($n+1, …)`: the VALUES of a multi-row insert of `rows` rows.
@@ -29,29 +29,44 @@ pub(super) fn values(rows: usize, columns: usize) -> String {
 
 #[async_trait]
 impl HistoryStore for PgStore {
-    async fn record_kill_plan(&self, plan: &KillIntent<'_>) -> StoreResult<()> {
+    async fn record_kill_plans(
+        &self,
+        plans: &[KillIntent<'_>],
+        fence: Option<&LeaseFence>,
+    ) -> StoreResult<()> {
         timed(async {
-            // One row, one statement: the intent is on record at once even for 10,000 sessions.
-            let plan_json = serde_json::to_string(&plan.sessions)
-                .map_err(|e| super::corrupt(format!("plan: {e}")))?;
-            sqlx::query(
-                "INSERT INTO kill_requests (id, project_id, instance_id, db_user_id, source, \
-                 kill_type, filter_json, created_at, plan_json, request_id, task_id) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-            )
-            .bind(&plan.history_id)
-            .bind(plan.project_id.as_str())
-            .bind(plan.instance_id.as_str())
-            .bind(plan.db_user_id.as_str())
-            .bind(&plan.source)
-            .bind(&plan.kill_type)
-            .bind(&plan.filter_json)
-            .bind(plan.created_at)
-            .bind(plan_json)
-            .bind(&plan.request_id)
-            .bind(plan.task_id)
-            .execute(&self.pool)
-            .await?;
+            let mut tx = self.pool.begin().await?;
+            if let Some(fence) = fence
+                && !super::replicas::holds(&mut tx, fence).await?
+            {
+                return Err(StoreError::LeaseLost);
+            }
+            for plan in plans {
+                // One row, one statement per request: the intent is on record at once even for
+                // 10,000 sessions.
+                let plan_json = serde_json::to_string(&plan.sessions)
+                    .map_err(|e| super::corrupt(format!("plan: {e}")))?;
+                sqlx::query(
+                    "INSERT INTO kill_requests (id, project_id, instance_id, db_user_id, source, \
+                     kill_type, filter_json, created_at, plan_json, request_id, task_id, replica) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+                )
+                .bind(&plan.history_id)
+                .bind(plan.project_id.as_str())
+                .bind(plan.instance_id.as_str())
+                .bind(plan.db_user_id.as_str())
+                .bind(&plan.source)
+                .bind(&plan.kill_type)
+                .bind(&plan.filter_json)
+                .bind(plan.created_at)
+                .bind(plan_json)
+                .bind(&plan.request_id)
+                .bind(plan.task_id)
+                .bind(&plan.replica)
+                .execute(&mut *tx)
+                .await?;
+            }
+            tx.commit().await?;
             Ok(())
         })
         .await
@@ -133,8 +148,8 @@ impl HistoryStore for PgStore {
                     .await?;
             let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
                 "SELECT r.instance_id, s.session_id, s.username, s.host, s.db, s.command, s.time, \
-                 s.state, s.info, s.kill_time, r.source, r.request_id, r.task_id, s.interrupted \
-                 {from} ORDER BY s.kill_time DESC, s.session_id DESC LIMIT $5 OFFSET $6"
+                 s.state, s.info, s.kill_time, r.source, r.request_id, r.task_id, s.interrupted, \
+                 r.replica {from} ORDER BY s.kill_time DESC, s.session_id DESC LIMIT $5 OFFSET $6"
             )))
             .bind(instance.as_str())
             .bind(q.start_time)
@@ -153,8 +168,12 @@ impl HistoryStore for PgStore {
         .await
     }
 
-    async fn unreconciled(&self, busy: &[String]) -> StoreResult<Vec<UnreconciledRequest>> {
-        timed(super::reconcile::unreconciled(&self.pool, busy)).await
+    async fn unreconciled(
+        &self,
+        busy: &[String],
+        replica: &str,
+    ) -> StoreResult<Vec<UnreconciledRequest>> {
+        timed(super::reconcile::unreconciled(&self.pool, busy, replica)).await
     }
 
     async fn record_reconciliation(
@@ -182,6 +201,7 @@ fn killed_session(row: &PgRow) -> StoreResult<KilledSessionRecord> {
         task_id: row.try_get("task_id")?,
         request_id: row.try_get("request_id")?,
         interrupted: row.try_get("interrupted")?,
+        replica: row.try_get("replica")?,
     })
 }
 

@@ -13,6 +13,7 @@ mod history;
 mod identity;
 mod keyring;
 mod reconcile;
+mod replicas;
 mod rules;
 
 use std::future::Future;
@@ -136,6 +137,11 @@ fn corrupt(what: impl Into<String>) -> StoreError {
 fn now_ms() -> i64 {
     crate::clock::now_ms()
 }
+
+/// The store's clock in Unix ms: leases and heartbeats are timed by it, so the replicas' own
+/// clocks need not agree. `clock_timestamp()`, not `now()`: a transaction's start can be long
+/// past when it checks a lease.
+const NOW_MS: &str = "(extract(epoch FROM clock_timestamp()) * 1000)::bigint";
 
 /// Rows per multi-row statement: PostgreSQL takes at most 65,535 parameters in one; 14 per row
 /// at most here.

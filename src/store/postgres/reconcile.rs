@@ -9,30 +9,47 @@ use sqlx::postgres::PgRow;
 use sqlx::{PgPool, Postgres, Row, Transaction};
 
 use super::history::values;
-use super::{ROWS_PER_INSERT, corrupt, now_ms};
+use super::{NOW_MS, ROWS_PER_INSERT, corrupt, now_ms};
 use crate::domain::{DbUserId, InstanceId, ProjectId};
 use crate::store::{PlannedSession, SessionCheck, StoreResult, UnreconciledRequest};
 
 const REQUEST_COLUMNS: &str =
     "r.id, r.request_id, r.project_id, r.instance_id, r.db_user_id, r.kill_type, r.created_at";
 
+/// Requests of another replica whose heartbeat is live are left to it (it settles its own, and
+/// may still be executing them); those of `$2`, of no replica, or of a replica that died or
+/// retired are this one's to settle.
+fn not_anothers_live(now: &str) -> String {
+    format!(
+        "(r.replica = '' OR r.replica = $2 OR NOT EXISTS \
+         (SELECT 1 FROM replicas p WHERE p.name = r.replica AND p.expires_at > {now}))"
+    )
+}
+
 pub(super) async fn unreconciled(
     pool: &PgPool,
     busy: &[String],
+    replica: &str,
 ) -> StoreResult<Vec<UnreconciledRequest>> {
-    let mut all = crashed(pool, busy).await?;
-    all.extend(uncertain(pool, busy).await?);
+    let mut all = crashed(pool, busy, replica).await?;
+    all.extend(uncertain(pool, busy, replica).await?);
     all.sort_by_key(|r| r.created_at);
     Ok(all)
 }
 
 /// Requests with an intent and no outcomes, each with its whole plan.
-async fn crashed(pool: &PgPool, busy: &[String]) -> StoreResult<Vec<UnreconciledRequest>> {
+async fn crashed(
+    pool: &PgPool,
+    busy: &[String],
+    replica: &str,
+) -> StoreResult<Vec<UnreconciledRequest>> {
     let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
         "SELECT {REQUEST_COLUMNS}, r.plan_json FROM kill_requests r \
-         WHERE r.finished_at IS NULL AND r.id <> ALL($1) ORDER BY r.created_at"
+         WHERE r.finished_at IS NULL AND r.id <> ALL($1) AND {} ORDER BY r.created_at",
+        not_anothers_live(NOW_MS)
     )))
     .bind(busy)
+    .bind(replica)
     .fetch_all(pool)
     .await?;
     let mut out = vec![];
@@ -48,15 +65,21 @@ async fn crashed(pool: &PgPool, busy: &[String]) -> StoreResult<Vec<Unreconciled
 }
 
 /// Finished requests with sessions whose outcome is `uncertain`, with those sessions.
-async fn uncertain(pool: &PgPool, busy: &[String]) -> StoreResult<Vec<UnreconciledRequest>> {
+async fn uncertain(
+    pool: &PgPool,
+    busy: &[String],
+    replica: &str,
+) -> StoreResult<Vec<UnreconciledRequest>> {
     let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
         "SELECT {REQUEST_COLUMNS}, s.session_id, s.username, s.host, s.db, s.command, s.time, \
          s.state, s.info, s.kill_time, s.started \
          FROM kill_sessions s JOIN kill_requests r ON r.id = s.request_id \
          WHERE s.outcome = 'uncertain' AND r.finished_at IS NOT NULL AND r.id <> ALL($1) \
-         ORDER BY s.request_id, s.session_id"
+         AND {} ORDER BY s.request_id, s.session_id",
+        not_anothers_live(NOW_MS)
     )))
     .bind(busy)
+    .bind(replica)
     .fetch_all(pool)
     .await?;
     let mut by_id: HashMap<String, UnreconciledRequest> = HashMap::new();

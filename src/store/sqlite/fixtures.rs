@@ -58,5 +58,6 @@ pub fn intent<'a>(
         filter_json: "{}".into(),
         created_at,
         sessions,
+        replica: String::new(),
     }
 }

@@ -10,8 +10,8 @@ use sqlx::sqlite::SqliteRow;
 use super::{SqliteStore, now_ms};
 use crate::domain::InstanceId;
 use crate::store::{
-    HistoryQuery, HistoryStore, KillIntent, KilledSessionRecord, SessionCheck, SessionOutcome,
-    SessionSnapshot, StoreResult, UnreconciledRequest,
+    HistoryQuery, HistoryStore, KillIntent, KilledSessionRecord, LeaseFence, SessionCheck,
+    SessionOutcome, SessionSnapshot, StoreError, StoreResult, UnreconciledRequest,
 };
 
 /// Rows per multi-row statement: 14 parameters each stays far below SQLite's limit.
@@ -19,28 +19,45 @@ pub(super) const ROWS_PER_INSERT: usize = 500;
 
 #[async_trait]
 impl HistoryStore for SqliteStore {
-    async fn record_kill_plan(&self, plan: &KillIntent<'_>) -> StoreResult<()> {
-        // One row, one statement: the intent is on record in a millisecond even for 10,000
-        // sessions, so the first KILL is not kept waiting.
-        let plan_json = serde_json::to_string(&plan.sessions).expect("snapshots serialise");
-        sqlx::query(
-            "INSERT INTO kill_requests (id, project_id, instance_id, db_user_id, source, kill_type, \
-             filter_json, created_at, plan_json, request_id, task_id) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(&plan.history_id)
-        .bind(plan.project_id.as_str())
-        .bind(plan.instance_id.as_str())
-        .bind(plan.db_user_id.as_str())
-        .bind(&plan.source)
-        .bind(&plan.kill_type)
-        .bind(&plan.filter_json)
-        .bind(plan.created_at)
-        .bind(plan_json)
-        .bind(&plan.request_id)
-        .bind(plan.task_id)
-        .execute(&self.pool)
-        .await?;
+    async fn record_kill_plans(
+        &self,
+        plans: &[KillIntent<'_>],
+        fence: Option<&LeaseFence>,
+    ) -> StoreResult<()> {
+        // IMMEDIATE: the write lock from the start, so the fence checked is the fence held
+        // until the commit (a takeover writes the lease row, and waits).
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        if let Some(fence) = fence
+            && !super::replicas::holds(&mut tx, fence).await?
+        {
+            return Err(StoreError::LeaseLost);
+        }
+        for plan in plans {
+            // One row, one statement per request: the intent is on record in a millisecond even
+            // for 10,000 sessions, so the first KILL is not kept waiting.
+            let plan_json = serde_json::to_string(&plan.sessions)
+                .map_err(|e| StoreError::Corrupt(format!("plan: {e}")))?;
+            sqlx::query(
+                "INSERT INTO kill_requests (id, project_id, instance_id, db_user_id, source, \
+                 kill_type, filter_json, created_at, plan_json, request_id, task_id, replica) \
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            )
+            .bind(&plan.history_id)
+            .bind(plan.project_id.as_str())
+            .bind(plan.instance_id.as_str())
+            .bind(plan.db_user_id.as_str())
+            .bind(&plan.source)
+            .bind(&plan.kill_type)
+            .bind(&plan.filter_json)
+            .bind(plan.created_at)
+            .bind(plan_json)
+            .bind(&plan.request_id)
+            .bind(plan.task_id)
+            .bind(&plan.replica)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
         Ok(())
     }
 
@@ -116,7 +133,8 @@ impl HistoryStore for SqliteStore {
             .await?;
         let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT r.instance_id, s.session_id, s.user, s.host, s.db, s.command, s.time, s.state, \
-             s.info, s.kill_time, r.source, r.request_id, r.task_id, s.interrupted {from} \
+             s.info, s.kill_time, r.source, r.request_id, r.task_id, s.interrupted, r.replica \
+             {from} \
              ORDER BY s.kill_time DESC, s.session_id DESC LIMIT ?5 OFFSET ?6"
         )))
         .bind(instance.as_str())
@@ -134,7 +152,13 @@ impl HistoryStore for SqliteStore {
         Ok((records, total))
     }
 
-    async fn unreconciled(&self, busy: &[String]) -> StoreResult<Vec<UnreconciledRequest>> {
+    /// `replica` changes nothing here: only one process can open an embedded store (the data
+    /// dir's lock), so every request in it is this process's to settle.
+    async fn unreconciled(
+        &self,
+        busy: &[String],
+        _replica: &str,
+    ) -> StoreResult<Vec<UnreconciledRequest>> {
         super::reconcile::unreconciled(&self.pool, busy).await
     }
 
@@ -163,6 +187,7 @@ fn killed_session(row: &SqliteRow) -> StoreResult<KilledSessionRecord> {
         task_id: row.try_get("task_id")?,
         request_id: row.try_get("request_id")?,
         interrupted: row.try_get("interrupted")?,
+        replica: row.try_get("replica")?,
     })
 }
 
@@ -180,7 +205,7 @@ mod tests {
         let instance = InstanceId::new_random("in01");
         let sessions = vec![snapshot(7, ""), snapshot(9, "")];
         store
-            .record_kill_plan(&intent("r1", &instance, &sessions, 1))
+            .record_kill_plans(&[intent("r1", &instance, &sessions, 1)], None)
             .await
             .unwrap();
         // As after a crash right here: the plan is on record, nothing is reported killed yet.
@@ -240,7 +265,7 @@ mod tests {
         let sessions: Vec<SessionSnapshot> = (0..3000).map(|id| snapshot(id, "")).collect();
         let instance = InstanceId::new_random("in01");
         store
-            .record_kill_plan(&intent("big", &instance, &sessions, 1))
+            .record_kill_plans(&[intent("big", &instance, &sessions, 1)], None)
             .await
             .unwrap();
         // Far below the backstop: the rows are still only in the WAL.

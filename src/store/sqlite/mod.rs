@@ -12,6 +12,7 @@ mod history;
 mod identity;
 mod keyring;
 mod reconcile;
+mod replicas;
 mod rules;
 
 use std::fs::{self, OpenOptions, Permissions};

@@ -239,7 +239,7 @@ mod tests {
         created_at: i64,
     ) {
         store
-            .record_kill_plan(&intent(history_id, instance, sessions, created_at))
+            .record_kill_plans(&[intent(history_id, instance, sessions, created_at)], None)
             .await
             .unwrap();
     }
@@ -289,12 +289,12 @@ mod tests {
         // A kill this process still executes is left out.
         assert!(
             store
-                .unreconciled(&["crashed".into()])
+                .unreconciled(&["crashed".into()], "")
                 .await
                 .unwrap()
                 .is_empty()
         );
-        let found = store.unreconciled(&[]).await.unwrap();
+        let found = store.unreconciled(&[], "").await.unwrap();
         let [request] = &found[..] else {
             panic!("{found:?}")
         };
@@ -323,7 +323,7 @@ mod tests {
                 .unwrap(),
             3
         );
-        assert!(store.unreconciled(&[]).await.unwrap().is_empty());
+        assert!(store.unreconciled(&[], "").await.unwrap().is_empty());
         // Settled once: a second round finds nothing to do.
         assert_eq!(
             store
@@ -378,7 +378,7 @@ mod tests {
             .unwrap();
         assert_eq!(history(&store, &instance, None).await.1, 1);
 
-        let found = store.unreconciled(&[]).await.unwrap();
+        let found = store.unreconciled(&[], "").await.unwrap();
         let [request] = &found[..] else {
             panic!("{found:?}")
         };
@@ -391,7 +391,7 @@ mod tests {
         assert_eq!(uncertain, [(8, Some(200)), (9, Some(300))]);
         assert!(
             store
-                .unreconciled(&["stalled".into()])
+                .unreconciled(&["stalled".into()], "")
                 .await
                 .unwrap()
                 .is_empty()
@@ -402,7 +402,7 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(settled, 2);
-        assert!(store.unreconciled(&[]).await.unwrap().is_empty());
+        assert!(store.unreconciled(&[], "").await.unwrap().is_empty());
         let (rows, total) = history(&store, &instance, None).await;
         assert_eq!(total, 2);
         let shown: Vec<(i64, i64, bool)> = rows

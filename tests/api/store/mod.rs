@@ -6,6 +6,7 @@
 mod app;
 mod catalog;
 mod identity;
+mod replicas;
 
 use std::sync::Arc;
 
