@@ -99,6 +99,9 @@ pub enum DasError {
     KillUnconfirmed,
     /// DAS.209999: details go to the log only, keyed by the request id.
     Internal(String),
+    /// DAS.209999, never answered to a request: a rule tick's intent was refused because this
+    /// replica no longer holds the instance's rule lease, so nothing was sent.
+    LeaseLost,
     /// DAS.209999: the store could not write (disk full, read-only, failing); the request was
     /// refused before it changed anything. The detail goes to the log only.
     StoreCannotWrite(String),
@@ -148,7 +151,7 @@ impl DasError {
             RateLimited { .. } => "APIGW.0308",
             Unreachable | TargetTls(_) => "DAS.210001",
             StatementTimeout | KillNotAttempted | KillUnconfirmed => "DAS.210004",
-            Internal(_) | StoreCannotWrite(_) | Unhealthy(_) => "DAS.209999",
+            Internal(_) | LeaseLost | StoreCannotWrite(_) | Unhealthy(_) => "DAS.209999",
             Rejected(_) => "APIGW.0201",
         }
     }
@@ -167,6 +170,7 @@ impl From<crate::store::StoreError> for DasError {
         match e {
             crate::store::StoreError::Conflict => DasError::NameTaken,
             crate::store::StoreError::Unwritable(detail) => DasError::StoreCannotWrite(detail),
+            crate::store::StoreError::LeaseLost => DasError::LeaseLost,
             other => DasError::Internal(other.to_string()),
         }
     }

@@ -19,6 +19,7 @@ use crate::keyring;
 use crate::notify::Notifier;
 use crate::secrets::{KeySource, PasswordHasher, hash_password, random_bytes, write_private};
 use crate::service::Services;
+use crate::store::change_feed::ChangeFeed;
 use crate::store::{self, NewUser, OpenedStore, Store, StoreError};
 
 pub struct Application {
@@ -29,6 +30,8 @@ pub struct Application {
     _lock: DataDirLock,
     /// `Some` when serving HTTPS.
     tls: Option<Arc<CurrentCertificate>>,
+    /// On a shared store: what keeps the cache coherent with the other replicas' writes.
+    _change_feed: Option<ChangeFeed>,
 }
 
 /// The first start on an empty store creates the global admin `admin`. Replicas starting at
@@ -109,7 +112,9 @@ impl Application {
             .with_context(|| format!("cannot listen on {}", settings.listen))?;
         let hasher = tokio::task::spawn_blocking(PasswordHasher::default).await?;
         let guards = Guards::new(&settings);
-        let cached: Arc<dyn Store> = store.cached();
+        let (cached, change_feed) = store.cached();
+        let replica = replica_name(&settings, &listener)?;
+        tracing::info!(replica = %replica, "store: {}", settings.store.describe());
         let notifier = Notifier::start(
             settings
                 .rules
@@ -119,7 +124,13 @@ impl Application {
             settings.rules.queue_len,
         )?;
         let state = AppState {
-            services: Services::new(cached.clone(), sealer.clone(), &settings, notifier),
+            services: Services::new(
+                cached.clone(),
+                sealer.clone(),
+                &settings,
+                notifier,
+                &replica,
+            ),
             store: cached,
             sealer,
             hasher: Arc::new(hasher),
@@ -133,6 +144,7 @@ impl Application {
             store,
             _lock: lock,
             tls,
+            _change_feed: change_feed,
         })
     }
 
@@ -149,6 +161,8 @@ impl Application {
     }
 
     /// Serves until `shutdown` resolves, then lets in-flight requests finish and closes the store.
+    /// The rule runner stops and the replica's leases are released as soon as `shutdown`
+    /// resolves, before requests drain: another replica takes the rules over meanwhile.
     pub async fn run_until_stopped(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
@@ -156,7 +170,16 @@ impl Application {
         let services = self.state.services.clone();
         // Kills a previous run left without outcomes are settled right away, then periodically.
         let reconciler = services.spawn_reconciler(self.state.settings.reconcile_interval);
+        let heartbeat = services.spawn_heartbeat();
         let rule_runner = services.spawn_rule_runner();
+        let stop_after_serving = [rule_runner.abort_handle(), heartbeat.abort_handle()];
+        let retiring = services.clone();
+        let shutdown = async move {
+            shutdown.await;
+            rule_runner.abort();
+            heartbeat.abort();
+            retiring.retire().await;
+        };
         tokio::spawn(async move {
             match services.warm_all().await {
                 Ok(n) => tracing::info!("opening lifelines for {n} db users"),
@@ -169,10 +192,26 @@ impl Application {
             crate::http::serve::serve(self.listener, app, &listener_settings, self.tls, shutdown)
                 .await;
         reconciler.abort();
-        rule_runner.abort();
+        // Already stopped when `shutdown` resolved; this covers a serve loop that failed.
+        for task in stop_after_serving {
+            task.abort();
+        }
         self.store.close().await;
         served
     }
+}
+
+/// `replica_name`, or `<host name>:<bound port>`.
+fn replica_name(settings: &Settings, listener: &TcpListener) -> anyhow::Result<String> {
+    if let Some(name) = &settings.replica_name {
+        return Ok(name.clone());
+    }
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "localhost".into());
+    Ok(format!("{host}:{}", listener.local_addr()?.port()))
 }
 
 /// Resolves on SIGINT or SIGTERM.

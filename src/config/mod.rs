@@ -109,6 +109,11 @@ pub struct RawSettings {
     pub notify_webhook_url: Option<String>,
     /// Webhook events waiting for delivery; more are dropped (and counted).
     pub notify_queue_len: u64,
+    /// Milliseconds a replica's lease on an instance's rules lasts unless renewed: how long
+    /// rules wait for a new owner after their owner dies.
+    pub lease_ttl_ms: u64,
+    /// Milliseconds between two renewals of a held lease (and of the replica's heartbeat).
+    pub lease_renew_ms: u64,
 }
 
 impl Default for RawSettings {
@@ -150,6 +155,8 @@ impl Default for RawSettings {
             rules_per_instance: 20,
             notify_webhook_url: None,
             notify_queue_len: 1_000,
+            lease_ttl_ms: 15_000,
+            lease_renew_ms: 5_000,
         }
     }
 }
@@ -244,6 +251,10 @@ pub struct RuleSettings {
     /// A secret (Slack webhooks carry their token in the path): never logged.
     pub webhook_url: Option<SecretString>,
     pub queue_len: usize,
+    /// How long a lease on an instance's rules lasts unless renewed.
+    pub lease_ttl: Duration,
+    /// How often a held lease and the replica's heartbeat are renewed.
+    pub lease_renew: Duration,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -391,6 +402,15 @@ impl Settings {
         let listener = validate_listener(&raw)?;
         let store = store::validate_store_url(raw.store_url.as_deref())?;
         let replica_name = store::validate_replica_name(raw.replica_name.as_deref())?;
+        let lease_ttl = in_range("lease_ttl_ms", raw.lease_ttl_ms, 1_000, 600_000, "ms")?;
+        // Renewing at most every third of the lease leaves two renewals to fail before it lapses.
+        let lease_renew = in_range(
+            "lease_renew_ms",
+            raw.lease_renew_ms,
+            100,
+            lease_ttl / 3,
+            "ms (at most a third of lease_ttl_ms)",
+        )?;
         let rules = RuleSettings {
             interval: Duration::from_millis(in_range(
                 "rule_interval_ms",
@@ -414,6 +434,8 @@ impl Settings {
                 100_000,
                 "events",
             )? as usize,
+            lease_ttl: Duration::from_millis(lease_ttl),
+            lease_renew: Duration::from_millis(lease_renew),
         };
         Ok(Self {
             listen,

@@ -63,7 +63,7 @@ pub fn status(e: &DasError) -> StatusCode {
         NameTaken => StatusCode::CONFLICT,
         RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
         Unreachable | TargetTls(_) | StatementTimeout | KillNotAttempted | KillUnconfirmed
-        | Internal(_) | StoreCannotWrite(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        | Internal(_) | LeaseLost | StoreCannotWrite(_) => StatusCode::INTERNAL_SERVER_ERROR,
         Unhealthy(_) => StatusCode::SERVICE_UNAVAILABLE,
         Rejected(Rejection::Malformed) => StatusCode::BAD_REQUEST,
         Rejected(Rejection::UriTooLong) => StatusCode::URI_TOO_LONG,
@@ -260,7 +260,7 @@ pub fn message(e: &DasError, lang: Lang) -> String {
             "The KILL was sent but not answered in time (the instance is slow or stopped answering): it may still take effect; the kill history is corrected once the instance has finished it.",
             "KILL 已发送但未及时得到响应（实例过慢或停止响应）：它仍可能生效；实例处理完毕后将更正终止历史。",
         ),
-        Internal(_) => pick(
+        Internal(_) | LeaseLost => pick(
             "Internal error: see the server log for this request id.",
             "内部错误：请根据请求 ID 查看服务端日志。",
         ),

@@ -37,6 +37,9 @@ pub struct KilledSessionOut {
     /// could record this outcome, and a later check found the session gone; `kill_time` is then
     /// when the kill was sent.
     pub interrupted: bool,
+    /// dbkill extension: the replica that made the kill (`replica_name`); with several replicas
+    /// on one store, which of them it was.
+    pub replica: String,
 }
 
 impl From<KilledSessionRecord> for KilledSessionOut {
@@ -57,6 +60,7 @@ impl From<KilledSessionRecord> for KilledSessionOut {
             killed_source: r.killed_source,
             request_id: r.request_id,
             interrupted: r.interrupted,
+            replica: r.replica,
         }
     }
 }

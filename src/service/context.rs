@@ -40,6 +40,8 @@ pub struct Services {
     pub(super) health: StoreHealth,
     /// Kill rules: settings, gates, per-rule memory and the webhook.
     pub(super) rules: RuleRuntime,
+    /// This replica's name: in the history rows it records, and on its rule leases.
+    pub(super) replica: Arc<str>,
 }
 
 impl Services {
@@ -53,6 +55,7 @@ impl Services {
         sealer: Sealer,
         settings: &Settings,
         notifier: Notifier,
+        replica: &str,
     ) -> Self {
         let timeouts = Timeouts {
             connect: settings.connect_timeout,
@@ -71,6 +74,7 @@ impl Services {
             },
             in_flight: InFlight::default(),
             rules: RuleRuntime::new(settings.rules.clone(), notifier),
+            replica: Arc::from(replica),
         }
     }
 }

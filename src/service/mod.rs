@@ -20,6 +20,7 @@ mod lifelines;
 mod process_list;
 mod processes;
 mod reconcile;
+mod replica;
 mod rules;
 mod target;
 
@@ -28,7 +29,7 @@ pub use context::{KillSettings, Services};
 pub use db_users::DbUserCredentials;
 pub use health::StoreHealth;
 pub use kill::KillRequest;
-use kill::{KillPart, KillTiming};
+use kill::{KillPart, KillTiming, SentUnder};
 pub use kill_process::{KillProcessOrigin, ProcessPair};
 pub use processes::ProcessPage;
 pub use rules::RulePreview;

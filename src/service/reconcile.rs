@@ -50,7 +50,10 @@ impl Services {
     /// returns how many sessions it settled.
     #[tracing::instrument(skip_all)]
     pub async fn reconcile_once(&self, rounds: &mut Rounds) -> DasResult<usize> {
-        let requests = self.store.unreconciled(&self.in_flight.ids(), "").await?;
+        let requests = self
+            .store
+            .unreconciled(&self.in_flight.ids(), &self.replica)
+            .await?;
         // A db user whose target did not answer this round is not asked again in it.
         let mut silent: HashSet<DbUserId> = HashSet::new();
         let mut settled = 0;

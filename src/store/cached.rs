@@ -1,38 +1,44 @@
 //! A read-through cache in front of a store, for what every request reads: its token, user,
 //! roles, project, instance and db user. Every write that could change a cached row goes
 //! through here and drops it, so in one process the cache is never stale; only rows that exist
-//! are cached. A deployment with several nodes on a shared store would need expiry instead.
+//! are cached. On a store other replicas write to, [`Coherence`] says when the cache may answer
+//! and which entries still count (those loaded in the current epoch).
 
 use std::collections::HashMap;
 use std::hash::Hash;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 
+use super::coherence::Coherence;
 use super::*;
 use crate::domain::{DbUserId, InstanceId, ProjectId, Role, RuleSwitch, TaskState, UserId};
 
 /// More entries than this and the map starts over: a cache, not a second store.
 const MAX_ENTRIES: usize = 10_000;
 
-struct Map<K, V>(Mutex<HashMap<K, V>>);
+/// Entries with the epoch they were loaded in.
+struct Map<K, V>(Mutex<HashMap<K, (u64, V)>>);
 
 impl<K: Eq + Hash, V: Clone> Map<K, V> {
     fn new() -> Self {
         Self(Mutex::new(HashMap::new()))
     }
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<K, V>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<K, (u64, V)>> {
         self.0.lock().unwrap_or_else(|p| p.into_inner())
     }
-    fn get(&self, k: &K) -> Option<V> {
-        self.lock().get(k).cloned()
+    fn get(&self, k: &K, epoch: u64) -> Option<V> {
+        match self.lock().get(k) {
+            Some((e, v)) if *e == epoch => Some(v.clone()),
+            _ => None,
+        }
     }
-    fn put(&self, k: K, v: V) {
+    fn put(&self, k: K, v: V, epoch: u64) {
         let mut m = self.lock();
         if m.len() >= MAX_ENTRIES {
             m.clear();
         }
-        m.insert(k, v);
+        m.insert(k, (epoch, v));
     }
     fn remove(&self, k: &K) {
         self.lock().remove(k);
@@ -50,12 +56,14 @@ pub struct CachedStore<S> {
     projects: Map<ProjectId, ProjectRecord>,
     instances: Map<(ProjectId, InstanceId), InstanceRecord>,
     db_users: Map<DbUserId, DbUserRecord>,
+    coherence: Arc<Coherence>,
 }
 
 impl<S> CachedStore<S> {
-    pub fn new(inner: S) -> Self {
+    pub fn new(inner: S, coherence: Arc<Coherence>) -> Self {
         Self {
             inner,
+            coherence,
             tokens: Map::new(),
             users: Map::new(),
             roles: Map::new(),
@@ -66,15 +74,30 @@ impl<S> CachedStore<S> {
     }
 }
 
-/// Reads `key` from `map`, or from the store (caching a row that exists).
+impl<S> CachedStore<S> {
+    /// The epoch entries must be from to answer now; `None` when the cache may not answer.
+    fn answering_epoch(&self) -> Option<u64> {
+        let epoch = self.coherence.epoch();
+        self.coherence.trusted().then_some(epoch)
+    }
+
+    /// Whether a row loaded since `epoch` began may be kept: nothing changed meanwhile.
+    fn still(&self, epoch: Option<u64>) -> Option<u64> {
+        epoch.filter(|e| *e == self.coherence.epoch() && self.coherence.trusted())
+    }
+}
+
+/// Reads `key` from `map`, or from the store (caching a row that exists when nothing changed
+/// while it was read).
 macro_rules! read_through {
-    ($map:expr, $key:expr, $load:expr) => {{
-        if let Some(v) = $map.get(&$key) {
+    ($self:expr, $map:expr, $key:expr, $load:expr) => {{
+        let epoch = $self.answering_epoch();
+        if let Some(v) = epoch.and_then(|e| $map.get(&$key, e)) {
             return Ok(Some(v));
         }
         let loaded = $load.await?;
-        if let Some(v) = &loaded {
-            $map.put($key, v.clone());
+        if let (Some(v), Some(e)) = (&loaded, $self.still(epoch)) {
+            $map.put($key, v.clone(), e);
         }
         Ok(loaded)
     }};
@@ -95,7 +118,7 @@ impl<S: Store> IdentityStore for CachedStore<S> {
         self.inner.list_projects().await
     }
     async fn get_project(&self, id: &ProjectId) -> StoreResult<Option<ProjectRecord>> {
-        read_through!(self.projects, id.clone(), self.inner.get_project(id))
+        read_through!(self, self.projects, id.clone(), self.inner.get_project(id))
     }
     async fn get_project_by_name(&self, name: &str) -> StoreResult<Option<ProjectRecord>> {
         self.inner.get_project_by_name(name).await
@@ -104,7 +127,7 @@ impl<S: Store> IdentityStore for CachedStore<S> {
         self.inner.create_user(new).await
     }
     async fn get_user(&self, id: &UserId) -> StoreResult<Option<UserRecord>> {
-        read_through!(self.users, id.clone(), self.inner.get_user(id))
+        read_through!(self, self.users, id.clone(), self.inner.get_user(id))
     }
     async fn get_user_by_name(&self, name: &str) -> StoreResult<Option<UserRecord>> {
         self.inner.get_user_by_name(name).await
@@ -123,18 +146,26 @@ impl<S: Store> IdentityStore for CachedStore<S> {
         done
     }
     async fn roles_of(&self, user: &UserId) -> StoreResult<Vec<(ProjectId, Role)>> {
-        if let Some(v) = self.roles.get(user) {
+        let epoch = self.answering_epoch();
+        if let Some(v) = epoch.and_then(|e| self.roles.get(user, e)) {
             return Ok(v);
         }
         let loaded = self.inner.roles_of(user).await?;
-        self.roles.put(user.clone(), loaded.clone());
+        if let Some(e) = self.still(epoch) {
+            self.roles.put(user.clone(), loaded.clone(), e);
+        }
         Ok(loaded)
     }
     async fn insert_token(&self, token: &TokenRecord) -> StoreResult<()> {
         self.inner.insert_token(token).await
     }
     async fn find_token(&self, hash: &str) -> StoreResult<Option<TokenRecord>> {
-        read_through!(self.tokens, hash.to_owned(), self.inner.find_token(hash))
+        read_through!(
+            self,
+            self.tokens,
+            hash.to_owned(),
+            self.inner.find_token(hash)
+        )
     }
     async fn delete_token(&self, hash: &str) -> StoreResult<bool> {
         let done = self.inner.delete_token(hash).await;
@@ -183,6 +214,7 @@ impl<S: Store> CatalogStore for CachedStore<S> {
         id: &InstanceId,
     ) -> StoreResult<Option<InstanceRecord>> {
         read_through!(
+            self,
             self.instances,
             (project.clone(), id.clone()),
             self.inner.get_instance(project, id)
@@ -214,7 +246,7 @@ impl<S: Store> CatalogStore for CachedStore<S> {
         self.inner.list_db_users(instance, filter, page).await
     }
     async fn get_db_user(&self, id: &DbUserId) -> StoreResult<Option<DbUserRecord>> {
-        read_through!(self.db_users, id.clone(), self.inner.get_db_user(id))
+        read_through!(self, self.db_users, id.clone(), self.inner.get_db_user(id))
     }
     async fn update_db_user(
         &self,

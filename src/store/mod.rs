@@ -4,6 +4,8 @@
 //! from the settings.
 
 mod cached;
+pub mod change_feed;
+pub mod coherence;
 mod open;
 mod postgres;
 mod records;
@@ -16,6 +18,7 @@ use async_trait::async_trait;
 use crate::domain::{DbUserId, InstanceId, ProjectId, Role, RuleSwitch, TaskState, UserId};
 
 pub use cached::CachedStore;
+pub use coherence::Coherence;
 pub use open::{OpenedStore, open};
 pub use postgres::PgStore;
 pub use records::*;

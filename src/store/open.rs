@@ -5,7 +5,8 @@ use std::sync::Arc;
 
 use sqlx::PgPool;
 
-use super::{CachedStore, KeyringStore, PgStore, SqliteStore, Store, StoreResult};
+use super::change_feed::ChangeFeed;
+use super::{CachedStore, Coherence, KeyringStore, PgStore, SqliteStore, Store, StoreResult};
 use crate::config::{Settings, StoreLocation};
 
 /// An open store, whichever backend it is.
@@ -35,11 +36,20 @@ impl OpenedStore {
         }
     }
 
-    /// The store behind a read-through cache, as requests use it.
-    pub fn cached(&self) -> Arc<dyn Store> {
+    /// The store behind a read-through cache, as requests use it. On a shared store the cache
+    /// answers only while the returned change feed hears the store (`store::coherence`); the
+    /// feed runs until it is dropped.
+    pub fn cached(&self) -> (Arc<dyn Store>, Option<ChangeFeed>) {
         match self {
-            OpenedStore::Sqlite(s) => Arc::new(CachedStore::new(s.clone())),
-            OpenedStore::Postgres(s) => Arc::new(CachedStore::new(s.clone())),
+            OpenedStore::Sqlite(s) => (
+                Arc::new(CachedStore::new(s.clone(), Coherence::exclusive())),
+                None,
+            ),
+            OpenedStore::Postgres(s) => {
+                let coherence = Coherence::shared();
+                let feed = ChangeFeed::start(s.pool().clone(), coherence.clone());
+                (Arc::new(CachedStore::new(s.clone(), coherence)), Some(feed))
+            }
         }
     }
 

@@ -29,7 +29,7 @@ use crate::signing::{
 use crate::store::UserRecord;
 pub use hashed_body::LARGE_BODY_SLOTS;
 use hashed_body::{HashedBody, large_body_slot, may_be_large, read_hashed};
-use single_use::{remember, single_use};
+use single_use::{claim_shared, remember, single_use};
 
 /// Whether the request carries an `SDK-HMAC-*` signature (any other `Authorization` is left to
 /// the token check, which ignores it).
@@ -146,6 +146,9 @@ pub(super) async fn authenticate(
             ticket.forget(state);
         }
         return Err(e);
+    }
+    if ticket.is_some() {
+        claim_shared(state, &signature, before_body.date).await?;
     }
     Ok(Verified {
         request: Request::from_parts(parts, Body::from(body.kept)),

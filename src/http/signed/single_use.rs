@@ -1,6 +1,8 @@
 //! The replay cache as signed requests use it: which requests are single-use, taking a
 //! signature (401 for one already taken, 429 when the cache is full), and giving it back when
-//! the request is refused afterwards for another reason.
+//! the request is refused afterwards for another reason. On a store several replicas share, a
+//! signature this replica accepts is also claimed in the store ([`claim_shared`]), so it cannot
+//! be replayed through another replica.
 
 use std::sync::MutexGuard;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -74,5 +76,31 @@ fn warn_cache_full(now: i64, entries: usize) {
              something are refused (429) until the oldest leave the clock window; raise \
              signature_replay_cache_entries if this is legitimate traffic"
         );
+    }
+}
+
+/// Claims an accepted signature in the shared store until it leaves the clock window; a
+/// signature another replica took already is a replay. A store that cannot answer refuses the
+/// request: a signed request whose freshness cannot be proven is not run.
+pub(super) async fn claim_shared(
+    state: &AppState,
+    signature: &Signature,
+    date: i64,
+) -> Result<(), DasError> {
+    if !state.settings.store.is_shared() {
+        return Ok(());
+    }
+    let key: String = signature.iter().map(|b| format!("{b:02x}")).collect();
+    let until_ms = date
+        .saturating_add(state.settings.signatures.max_skew_secs)
+        .saturating_add(1)
+        .saturating_mul(1000);
+    match state.store.claim_signature(&key, until_ms).await {
+        Ok(true) => Ok(()),
+        Ok(false) => Err(refused(
+            "replayed",
+            "this signature was already used (on another replica): sign each request anew",
+        )),
+        Err(e) => Err(DasError::from(e)),
     }
 }

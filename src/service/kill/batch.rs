@@ -14,6 +14,7 @@ use crate::error::DasResult;
 use crate::planner::KillPlan;
 use crate::report::KillReport;
 use crate::service::{DbUserAccess, Services};
+use crate::store::LeaseFence;
 
 /// One kill of a batch: its request (history id, source, task id) and its sessions.
 pub struct KillPart {
@@ -27,10 +28,17 @@ pub struct PartOutcome {
     pub killed: Vec<(Session, i64, bool)>,
 }
 
+/// What a batch is sent under: the instance's gate, released once the KILLs are sent, and the
+/// rule lease its intents must still be held under when they are recorded.
+pub struct SentUnder<'a> {
+    pub gate: tokio::sync::OwnedMutexGuard<()>,
+    pub lease: &'a LeaseFence,
+}
+
 impl Services {
     /// Records every part's intent, then kills all their sessions with `kill_type` in one
     /// execution by `timing`, verifies, and records each part's outcomes. Nothing is sent when
-    /// an intent cannot be recorded. `held_while_sending` is released once the KILLs are sent.
+    /// the intents cannot be recorded (all in one transaction, while the lease holds).
     pub(in crate::service) async fn kill_parts(
         &self,
         access: &DbUserAccess,
@@ -38,15 +46,28 @@ impl Services {
         parts: Vec<KillPart>,
         kill_type: KillType,
         timing: KillTiming,
-        held_while_sending: tokio::sync::OwnedMutexGuard<()>,
+        under: SentUnder<'_>,
     ) -> DasResult<Vec<PartOutcome>> {
+        let SentUnder {
+            gate: held_while_sending,
+            lease,
+        } = under;
         let _in_flight: Vec<_> = parts
             .iter()
             .map(|p| self.in_flight.enter(&p.req.history_id))
             .collect();
-        for part in &parts {
-            record::intent(self.store.as_ref(), access, &part.req, &part.sessions).await?;
-        }
+        let kills: Vec<_> = parts
+            .iter()
+            .map(|p| (&p.req, p.sessions.as_slice()))
+            .collect();
+        record::intents(
+            self.store.as_ref(),
+            access,
+            &self.replica,
+            &kills,
+            Some(lease),
+        )
+        .await?;
         let mut owner: HashMap<SessionId, usize> = HashMap::new();
         let mut union: Vec<Session> = Vec::new();
         for (i, part) in parts.iter().enumerate() {

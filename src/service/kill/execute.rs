@@ -11,7 +11,27 @@ use crate::service::KillSettings;
 
 pub(super) type KillResults = Vec<(SessionId, KillResult)>;
 
+/// Sends the plan's KILLs and counts, in `dbkill_kill_statements_total`, the sessions this
+/// replica sent one to (whatever the answer): with several replicas, their sum shows that no
+/// session was sent two.
 pub(super) async fn execute(
+    driver: &dyn SessionDriver,
+    planned: &KillPlan,
+    filter: &KillFilter,
+    kill_type: KillType,
+    settings: KillSettings,
+    timing: KillTiming,
+) -> KillResults {
+    let results = send(driver, planned, filter, kill_type, settings, timing).await;
+    let sent = results
+        .iter()
+        .filter(|(_, r)| !matches!(r, KillResult::NotAttempted))
+        .count();
+    metrics::counter!("dbkill_kill_statements_total").increment(sent as u64);
+    results
+}
+
+async fn send(
     driver: &dyn SessionDriver,
     planned: &KillPlan,
     filter: &KillFilter,

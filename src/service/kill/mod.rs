@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-pub(super) use batch::KillPart;
+pub(super) use batch::{KillPart, SentUnder};
 pub(super) use timing::KillTiming;
 pub(super) use verify::{same_session, still_running};
 
@@ -68,7 +68,14 @@ impl Services {
         let listed = started.elapsed();
         // Until its outcomes are on record this kill looks crashed: reconciliation skips it.
         let _in_flight = self.in_flight.enter(&req.history_id);
-        record::intent(self.store.as_ref(), &access, &req, &planned.kill).await?;
+        record::intents(
+            self.store.as_ref(),
+            &access,
+            &self.replica,
+            &[(&req, planned.kill.as_slice())],
+            None,
+        )
+        .await?;
         let recorded = started.elapsed();
         let results = execute::execute(
             driver,

@@ -7,31 +7,43 @@ use super::fold::Folded;
 use crate::domain::Session;
 use crate::error::DasResult;
 use crate::service::DbUserAccess;
-use crate::store::{KillIntent, SessionSnapshot, Store};
+use crate::store::{KillIntent, LeaseFence, SessionSnapshot, Store};
 
-pub(super) async fn intent(
+/// Records the intent of every kill in `kills` (each request and the sessions it will kill) in
+/// one transaction, by `replica`; under `lease` only while this replica still holds it
+/// (`DasError::LeaseLost` otherwise, and nothing is recorded).
+pub(super) async fn intents(
     store: &dyn Store,
     access: &DbUserAccess,
-    req: &KillRequest,
-    kill: &[Session],
+    replica: &str,
+    kills: &[(&KillRequest, &[Session])],
+    lease: Option<&LeaseFence>,
 ) -> DasResult<()> {
-    let snapshots: Vec<SessionSnapshot> = kill.iter().map(SessionSnapshot::of).collect();
+    let snapshots: Vec<Vec<SessionSnapshot>> = kills
+        .iter()
+        .map(|(_, sessions)| sessions.iter().map(SessionSnapshot::of).collect())
+        .collect();
     let instance = access.instance();
-    let intent = KillIntent {
-        history_id: req.history_id.clone(),
-        request_id: req.request_id.clone(),
-        project_id: instance.project_id.clone(),
-        instance_id: instance.id.clone(),
-        db_user_id: access.db_user().id.clone(),
-        source: req.source.clone(),
-        task_id: req.task_id,
-        kill_type: req.kill_type.as_str().to_owned(),
-        filter_json: req.filter_json.clone(),
-        created_at: crate::clock::now_ms(),
-        sessions: &snapshots,
-        replica: String::new(),
-    };
-    store.record_kill_plans(&[intent], None).await?;
+    let created_at = crate::clock::now_ms();
+    let plans: Vec<KillIntent> = kills
+        .iter()
+        .zip(&snapshots)
+        .map(|((req, _), snapshots)| KillIntent {
+            history_id: req.history_id.clone(),
+            request_id: req.request_id.clone(),
+            project_id: instance.project_id.clone(),
+            instance_id: instance.id.clone(),
+            db_user_id: access.db_user().id.clone(),
+            source: req.source.clone(),
+            task_id: req.task_id,
+            kill_type: req.kill_type.as_str().to_owned(),
+            filter_json: req.filter_json.clone(),
+            created_at,
+            replica: replica.to_owned(),
+            sessions: snapshots,
+        })
+        .collect();
+    store.record_kill_plans(&plans, lease).await?;
     Ok(())
 }
 

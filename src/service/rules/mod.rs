@@ -6,6 +6,7 @@
 
 mod events;
 mod gates;
+mod lease;
 mod memory;
 mod ops;
 mod runner;
@@ -24,7 +25,7 @@ use crate::notify::Notifier;
 /// The runner's settings and its shared state.
 #[derive(Clone)]
 pub(super) struct RuleRuntime {
-    settings: RuleSettings,
+    pub(in crate::service) settings: RuleSettings,
     gates: gates::Gates,
     memories: memory::Memories,
     notifier: Notifier,

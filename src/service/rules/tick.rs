@@ -10,12 +10,23 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use super::super::target::driver_for;
-use super::super::{DbUserAccess, KillPart, KillRequest, KillTiming, Services};
+use super::super::{DbUserAccess, KillPart, KillRequest, KillTiming, SentUnder, Services};
 use super::events;
-use crate::domain::{DbUserId, InstanceId, KillFilter, KillType, ProjectId, RuleMode, TaskState};
+use crate::domain::{DbUserId, KillFilter, KillType, ProjectId, RuleMode, TaskState};
 use crate::error::DasError;
 use crate::planner::{Protections, RuleDecision, TickRule, plan_tick};
-use crate::store::{KillRuleRecord, RuleCounts};
+use crate::store::{KillRuleRecord, LeaseFence, RuleCounts};
+
+/// Where a tick's kills go: as which db user, through which driver, under which lease.
+#[derive(Clone, Copy)]
+struct TickTarget<'a> {
+    db_user: &'a DbUserAccess,
+    driver: &'a dyn crate::engine::SessionDriver,
+    lease: &'a LeaseFence,
+}
+
+/// The failure reason of a tick whose intent the store refused: the lease is another's.
+pub(super) const LEASE_LOST: &str = "lease_lost";
 
 /// What the instance loop does after a tick.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -39,6 +50,7 @@ impl From<DasError> for TickFailure {
             DasError::LoginRefused | DasError::PrivilegeDenied => "refused",
             DasError::StatementTimeout => "timeout",
             DasError::BadDbUserId => "no_db_user",
+            DasError::LeaseLost => LEASE_LOST,
             _ => "store",
         };
         Self {
@@ -63,12 +75,12 @@ impl Services {
     pub(super) async fn tick(
         &self,
         project: &ProjectId,
-        instance: &InstanceId,
+        lease: &LeaseFence,
     ) -> Result<TickEnd, TickFailure> {
         let started = Instant::now();
-        let label = instance.to_string();
+        let label = lease.instance_id.to_string();
         metrics::counter!("dbkill_rule_ticks_total", "instance_id" => label.clone()).increment(1);
-        let result = self.run_tick(project, instance).await;
+        let result = self.run_tick(project, lease).await;
         metrics::histogram!("dbkill_rule_tick_seconds").record(started.elapsed().as_secs_f64());
         if let Err(f) = &result {
             metrics::counter!("dbkill_rule_tick_failures_total", "instance_id" => label, "reason" => f.reason)
@@ -80,8 +92,9 @@ impl Services {
     async fn run_tick(
         &self,
         project: &ProjectId,
-        instance: &InstanceId,
+        lease: &LeaseFence,
     ) -> Result<TickEnd, TickFailure> {
+        let instance = &lease.instance_id;
         let Some(access) = self.rule_runner_access(project, instance).await? else {
             return Ok(TickEnd::Idle);
         };
@@ -132,7 +145,7 @@ impl Services {
                 .push(rule);
         }
         for (db_user, rules) in groups.into_values() {
-            self.tick_as(&db_user, &rules).await?;
+            self.tick_as(&db_user, &rules, lease).await?;
         }
         Ok(TickEnd::Continue)
     }
@@ -142,6 +155,7 @@ impl Services {
         &self,
         db_user: &DbUserAccess,
         rules: &[KillRuleRecord],
+        lease: &LeaseFence,
     ) -> Result<(), TickFailure> {
         let driver = driver_for(self, db_user)?;
         // A listing is as old as its request: one held up on the way is no fresher for it.
@@ -193,8 +207,11 @@ impl Services {
         }
         let result = self
             .kill_decided(
-                db_user,
-                driver.as_ref(),
+                TickTarget {
+                    db_user,
+                    driver: driver.as_ref(),
+                    lease,
+                },
                 &by_id,
                 decisions,
                 listed,
@@ -261,13 +278,17 @@ impl Services {
     /// Kills what the decisions credit to each rule, one execution per kind of KILL.
     async fn kill_decided(
         &self,
-        db_user: &DbUserAccess,
-        driver: &dyn crate::engine::SessionDriver,
+        target: TickTarget<'_>,
         rules: &HashMap<i64, &KillRuleRecord>,
         decisions: Vec<RuleDecision>,
         listed: Instant,
         counts: &mut HashMap<i64, RuleCounts>,
     ) -> Result<(), TickFailure> {
+        let TickTarget {
+            db_user,
+            driver,
+            lease,
+        } = target;
         let mut by_type: BTreeMap<&'static str, (KillType, Vec<KillPart>)> = BTreeMap::new();
         for d in decisions.into_iter().filter(|d| !d.kill.is_empty()) {
             let rule = rules[&d.task_id];
@@ -309,7 +330,14 @@ impl Services {
             let timing =
                 KillTiming::new(Instant::now(), TICK_KILL_DEADLINE, self.kill.verify_timeout);
             let outcomes = self
-                .kill_parts(db_user, driver, parts, kill_type, timing, gate)
+                .kill_parts(
+                    db_user,
+                    driver,
+                    parts,
+                    kill_type,
+                    timing,
+                    SentUnder { gate, lease },
+                )
                 .await?;
             for o in outcomes {
                 let killed = o.killed.len();

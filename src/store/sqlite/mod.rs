@@ -78,6 +78,13 @@ impl SqliteStore {
             .connect_with(options)
             .await?;
         sqlx::migrate!("migrations/sqlite").run(&pool).await?;
+        // Only this process opens the store (the data dir lock), so a lease or heartbeat found
+        // here is a previous run's, under whatever name it had: it must not hold this run's
+        // rules back until it expires.
+        sqlx::query("UPDATE rule_leases SET expires_at = 0")
+            .execute(&pool)
+            .await?;
+        sqlx::query("DELETE FROM replicas").execute(&pool).await?;
         Ok(Self {
             pool,
             probe: Arc::new(health::WriteProbe::new(data_dir.join(".healthz-probe"))),

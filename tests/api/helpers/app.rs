@@ -87,6 +87,10 @@ pub async fn spawn_app_with(tweak: impl FnOnce(&mut RawSettings)) -> TestApp {
         data_dir: dir.path().join("data"),
         admin_password: Some(ADMIN_PASSWORD.into()),
         connect_timeout_ms: 3_000,
+        store_url: super::store_backend::store_url_for_new_app(),
+        // Kept across `restart`, as a replica's name should be: its leases and its unsettled
+        // kills are its own again at once.
+        replica_name: Some(super::store_backend::new_replica_name()),
         ..RawSettings::default()
     };
     tweak(&mut raw);

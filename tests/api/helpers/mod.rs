@@ -23,4 +23,5 @@ pub mod sdk;
 pub mod serve;
 pub mod sessions;
 pub mod signed;
+pub mod store_backend;
 pub mod webhook;
