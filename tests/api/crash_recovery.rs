@@ -162,20 +162,23 @@ async fn sessions_in_store(
     data_dir: &std::path::Path,
     request_id: &str,
 ) -> Vec<(i64, String, bool)> {
-    use sqlx::ConnectOptions;
-    let mut conn = sqlx::sqlite::SqliteConnectOptions::new()
-        .filename(data_dir.join("dbkill.db"))
-        .connect()
-        .await
-        .unwrap();
-    sqlx::query_as(
-        "SELECT s.session_id, s.outcome, s.interrupted FROM kill_sessions s \
+    crate::helpers::store_backend::store_rows(
+        data_dir,
+        "SELECT CAST(s.session_id AS TEXT), s.outcome, \
+         CASE WHEN s.interrupted THEN 'true' ELSE 'false' END FROM kill_sessions s \
          JOIN kill_requests r ON r.id = s.request_id WHERE r.request_id = ?",
+        &[request_id],
     )
-    .bind(request_id)
-    .fetch_all(&mut conn)
     .await
-    .unwrap()
+    .into_iter()
+    .map(|r| {
+        (
+            r[0].as_deref().unwrap().parse().unwrap(),
+            r[1].clone().unwrap(),
+            r[2].as_deref() == Some("true"),
+        )
+    })
+    .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

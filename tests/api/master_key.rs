@@ -9,11 +9,11 @@ use std::process::{Command, Output};
 
 use reqwest::Method;
 use serde_json::json;
-use sqlx::Row;
 
 use crate::helpers::app::{ADMIN_PASSWORD, Resp, TestApp, spawn_app, spawn_app_with};
 use crate::helpers::fixtures::{DbUserSetup, KillCtx, idle, killer_ctx, new_victim, usable};
 use crate::helpers::serve::serve_refusal;
+use crate::helpers::store_backend::store_rows;
 use crate::helpers::signed::{AccessKey, ToSign, sign};
 use crate::support::mariadb::shared;
 
@@ -35,6 +35,10 @@ fn rotate(data_dir: &Path, env: &[(&str, &str)]) -> Output {
         .arg("--data-dir")
         .arg(data_dir)
         .current_dir(data_dir.parent().unwrap())
+        .envs(
+            crate::helpers::store_backend::store_url_for_data_dir(data_dir)
+                .map(|url| ("DBKILL_STORE_URL", url)),
+        )
         .envs(env.iter().copied())
         .output()
         .expect("run dbkill rotate-master-key")
@@ -50,18 +54,15 @@ fn text(out: &Output) -> String {
 
 /// Every sealed value in the store, by table and row.
 async fn sealed_values(data_dir: &Path) -> Vec<(String, String)> {
-    let url = format!("sqlite://{}?mode=ro", data_dir.join("dbkill.db").display());
-    let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
     let mut all = vec![];
     for sql in [
         "SELECT 'db_users:' || id AS k, sealed_password AS v FROM db_users",
         "SELECT 'access_keys:' || access AS k, sealed_secret AS v FROM access_keys",
     ] {
-        for row in sqlx::query(sql).fetch_all(&pool).await.unwrap() {
-            all.push((row.get("k"), row.get("v")));
+        for row in store_rows(data_dir, sql, &[]).await {
+            all.push((row[0].clone().unwrap(), row[1].clone().unwrap()));
         }
     }
-    pool.close().await;
     all.sort();
     all
 }

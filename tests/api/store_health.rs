@@ -14,6 +14,10 @@ use crate::helpers::fixtures::{idle, new_victim, usable};
 use crate::helpers::serve::{ServeProcess, ServedKiller};
 use crate::support::mariadb::shared;
 
+/// The full disk and the files' modes are the embedded store's: these tests run on it even
+/// when the suite runs on the PostgreSQL store (whose outage `store_outage` covers).
+const EMBEDDED_STORE: &[(&str, &str)] = &[("DBKILL_STORE_URL", "sqlite://")];
+
 /// Small enough to fill in milliseconds, large enough for the store and the master key.
 const TMPFS_SIZE: &str = "8m";
 
@@ -90,7 +94,7 @@ async fn a_full_disk_fails_health_and_refuses_kills_before_any_kill() {
     let serve = ServeProcess::start_wrapped(
         &data,
         &dir.path().join("serve.log"),
-        &[],
+        EMBEDDED_STORE,
         &["unshare", "-rm", "sh", "-c", &mount, "sh"],
     )
     .await;
@@ -218,7 +222,7 @@ async fn data_files_are_private_after_a_start_with_umask_022() {
     let serve = ServeProcess::start_wrapped(
         &data,
         &dir.path().join("serve.log"),
-        &[],
+        EMBEDDED_STORE,
         &[
             "env",
             "-u",
@@ -252,7 +256,7 @@ async fn data_files_are_private_after_a_start_with_umask_022() {
     let _serve = ServeProcess::start_wrapped(
         &data,
         &dir.path().join("serve2.log"),
-        &[],
+        EMBEDDED_STORE,
         &["sh", "-c", "umask 022 && exec \"$@\"", "sh"],
     )
     .await;

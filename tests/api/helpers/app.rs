@@ -82,12 +82,13 @@ pub async fn spawn_app() -> TestApp {
 
 pub async fn spawn_app_with(tweak: impl FnOnce(&mut RawSettings)) -> TestApp {
     let dir = Arc::new(tempfile::tempdir().unwrap());
+    let data_dir = dir.path().join("data");
     let mut raw = RawSettings {
         listen: "127.0.0.1:0".into(),
-        data_dir: dir.path().join("data"),
+        store_url: super::store_backend::store_url_for_data_dir(&data_dir),
+        data_dir,
         admin_password: Some(ADMIN_PASSWORD.into()),
         connect_timeout_ms: 3_000,
-        store_url: super::store_backend::store_url_for_new_app(),
         // Kept across `restart`, as a replica's name should be: its leases and its unsettled
         // kills are its own again at once.
         replica_name: Some(super::store_backend::new_replica_name()),

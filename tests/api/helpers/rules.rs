@@ -182,6 +182,19 @@ impl<'a> Rules<'a> {
         listed_rule(&self.list().await, id).clone()
     }
 
+    /// The rule once `done` holds of it, or as it is after 2 s: a tick writes its counters just
+    /// after its kills' outcomes, so they may trail the history by a store round trip.
+    pub async fn get_when(&self, id: i64, done: impl Fn(&Value) -> bool) -> Value {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+        loop {
+            let rule = self.get(id).await;
+            if done(&rule) || std::time::Instant::now() > deadline {
+                return rule;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
+
     /// Terminates a rule, the id sent as DAS's examples send it (a string), whatever it answers.
     pub async fn try_terminate(&self, task_id: Value) -> Resp {
         self.app

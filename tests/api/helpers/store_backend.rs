@@ -1,10 +1,15 @@
 //! Which store the suite runs on. By default every app gets the embedded SQLite store in its
 //! data dir; with `DBKILL_TEST_STORE=postgres` every app gets a fresh database of its own on one
 //! throwaway PostgreSQL cluster per test process, so the same tests run on both stores.
-//! A restarted app keeps its store URL (it is part of its settings).
+//! A restarted app keeps its store URL (it is part of its settings), and a `dbkill` process
+//! started on a data dir gets the store of that data dir ([`store_url_for_data_dir`]).
 
-use std::sync::OnceLock;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, OnceLock};
+
+use sqlx::{Connection, Row};
 
 use crate::support::postgres::{Postgres, PostgresOptions};
 
@@ -48,10 +53,71 @@ pub fn fresh_store_url() -> String {
     )
 }
 
-/// The store URL a new app gets: `None` (the embedded store) unless the suite runs on
-/// PostgreSQL.
-pub fn store_url_for_new_app() -> Option<String> {
-    on_postgres().then(fresh_store_url)
+/// The store of `data_dir`: `None` (the embedded store in it) unless the suite runs on
+/// PostgreSQL; then a database of its own, the same one every time it is asked for that dir
+/// (a restart, or `rotate-master-key` on it, finds the same store).
+pub fn store_url_for_data_dir(data_dir: &Path) -> Option<String> {
+    static BY_DIR: OnceLock<Mutex<HashMap<PathBuf, String>>> = OnceLock::new();
+    if !on_postgres() {
+        return None;
+    }
+    let mut by_dir = BY_DIR
+        .get_or_init(Mutex::default)
+        .lock()
+        .unwrap_or_else(|p| p.into_inner());
+    Some(
+        by_dir
+            .entry(data_dir.to_path_buf())
+            .or_insert_with(fresh_store_url)
+            .clone(),
+    )
+}
+
+/// Rows of `sql` on the store of `data_dir`, every column as text (NULL as `None`). `sql`
+/// takes its parameters as `?`; write columns that are not text as `CAST(x AS TEXT)`.
+pub async fn store_rows(data_dir: &Path, sql: &str, params: &[&str]) -> Vec<Vec<Option<String>>> {
+    match store_url_for_data_dir(data_dir) {
+        None => {
+            let mut conn = sqlx::sqlite::SqliteConnection::connect_with(
+                &sqlx::sqlite::SqliteConnectOptions::new()
+                    .filename(data_dir.join("dbkill.db"))
+                    .read_only(true),
+            )
+            .await
+            .unwrap();
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql.to_owned()));
+            for p in params {
+                query = query.bind(*p);
+            }
+            let rows = query.fetch_all(&mut conn).await.unwrap();
+            rows.iter()
+                .map(|r| (0..r.len()).map(|i| r.get::<Option<String>, _>(i)).collect())
+                .collect()
+        }
+        Some(url) => {
+            let mut n = 0;
+            let numbered: String = sql
+                .chars()
+                .map(|c| {
+                    if c == '?' {
+                        n += 1;
+                        format!("${n}")
+                    } else {
+                        c.to_string()
+                    }
+                })
+                .collect();
+            let mut conn = sqlx::PgConnection::connect(&url).await.unwrap();
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(numbered));
+            for p in params {
+                query = query.bind(*p);
+            }
+            let rows = query.fetch_all(&mut conn).await.unwrap();
+            rows.iter()
+                .map(|r| (0..r.len()).map(|i| r.get::<Option<String>, _>(i)).collect())
+                .collect()
+        }
+    }
 }
 
 /// A replica name no other app of this test process has.

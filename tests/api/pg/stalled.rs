@@ -216,20 +216,16 @@ async fn a_cluster_paused_mid_kill_answers_in_time_and_reconciliation_settles_th
 /// (session id, outcome) of every session of the kill whose report had `request_id`, straight
 /// from the store.
 async fn outcomes(data_dir: &Path, request_id: &str) -> Vec<(i64, String)> {
-    use sqlx::ConnectOptions;
-    let mut conn = sqlx::sqlite::SqliteConnectOptions::new()
-        .filename(data_dir.join("dbkill.db"))
-        .connect()
-        .await
-        .unwrap();
-    sqlx::query_as(
-        "SELECT s.session_id, s.outcome FROM kill_sessions s \
+    crate::helpers::store_backend::store_rows(
+        data_dir,
+        "SELECT CAST(s.session_id AS TEXT), s.outcome FROM kill_sessions s \
          JOIN kill_requests r ON r.id = s.request_id WHERE r.request_id = ?",
+        &[request_id],
     )
-    .bind(request_id)
-    .fetch_all(&mut conn)
     .await
-    .unwrap()
+    .into_iter()
+    .map(|r| (r[0].as_deref().unwrap().parse().unwrap(), r[1].clone().unwrap()))
+    .collect()
 }
 
 fn signal(pid: i32, sig: &str) -> bool {

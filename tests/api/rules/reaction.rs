@@ -90,7 +90,7 @@ async fn a_rule_kills_its_match_soon_after_it_crosses_time_and_spares_every_near
         (2_000..=limit).contains(&after_start),
         "killed {after_start} ms after the statement started (allowed 2000..={limit}): {h}"
     );
-    let listed = rules.get(task).await;
+    let listed = rules.get_when(task, |r| r["killed_total"] == 1).await;
     assert_eq!(listed["task_state"], RUNNING, "{listed}");
     assert_eq!(listed["killed_total"], 1, "{listed}");
     assert_eq!(listed["matched_total"], 1, "{listed}");

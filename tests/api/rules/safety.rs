@@ -88,7 +88,7 @@ async fn max_kills_per_minute_caps_a_rules_kills() {
             assert!(v.alive(db), "{} was killed", v.label);
         }
     }
-    let r = rules.get(task).await;
+    let r = rules.get_when(task, |r| r["killed_total"] == 2).await;
     assert_eq!(r["killed_total"], 2, "{r}");
     assert_eq!(r["matched_total"], 5, "{r}");
     let h = ctx.history_of(&app, killed.len()).await;
