@@ -5,8 +5,12 @@
 
 mod app;
 mod catalog;
+mod history;
 mod identity;
+mod keyring;
+mod pg_only;
 mod replicas;
+mod rules;
 
 use std::sync::Arc;
 
@@ -19,6 +23,8 @@ use crate::support::postgres::{self, SUPERUSER, SUPERUSER_PASSWORD, quote_ident,
 /// One open store of either backend, and what it lives in.
 pub struct Backend {
     pub opened: OpenedStore,
+    /// The PostgreSQL store's URL (a fresh database), for more connections to it.
+    pub url: Option<SecretString>,
     _dir: TempDir,
 }
 
@@ -28,6 +34,7 @@ impl Backend {
         let store = SqliteStore::open(dir.path()).await.unwrap();
         Backend {
             opened: OpenedStore::Sqlite(store),
+            url: None,
             _dir: dir,
         }
     }
@@ -37,12 +44,17 @@ impl Backend {
         let store = PgStore::open(&url).await.unwrap();
         Backend {
             opened: OpenedStore::Postgres(store),
+            url: Some(url),
             _dir: tempfile::tempdir().unwrap(),
         }
     }
 
     pub fn store(&self) -> Arc<dyn Store> {
         self.opened.store()
+    }
+
+    pub fn is_postgres(&self) -> bool {
+        self.url.is_some()
     }
 }
 
