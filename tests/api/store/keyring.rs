@@ -1,14 +1,20 @@
-//! The master key's check value and re-sealing on both backends.
+//! The master key's check value, re-sealing, and a whole rotation on both backends.
+
+use std::os::unix::fs::PermissionsExt;
 
 use dbkill::domain::UserId;
+use dbkill::keyring;
+use dbkill::secrets::{KeySource, MasterKey, Sealer, db_user_password_aad};
 use dbkill::store::{AccessKeyRecord, KeyringStore, NewUser, Resealed, SecretOwner};
+use secrecy::{ExposeSecret, SecretString};
 
 use super::catalog::stored_instance;
 use super::{Backend, both};
 
 both!(
     the_check_value_is_recorded_once,
-    reseal_replaces_every_secret_or_nothing
+    reseal_replaces_every_secret_or_nothing,
+    a_rotation_re_seals_under_a_new_key_that_alone_opens_the_store,
 );
 
 async fn the_check_value_is_recorded_once(b: Backend) {
@@ -94,4 +100,44 @@ async fn reseal_replaces_every_secret_or_nothing(b: Backend) {
         .map(|(_, s)| s)
         .collect();
     assert_eq!(after, ["new-pw", "new-sk"]);
+}
+
+async fn a_rotation_re_seals_under_a_new_key_that_alone_opens_the_store(b: Backend) {
+    let s = b.store();
+    let k = b.opened.keyring();
+    let dir = tempfile::tempdir().unwrap();
+    let key_file = dir.path().join("master.key");
+    std::fs::write(&key_file, hex::encode([3u8; 32])).unwrap();
+    std::fs::set_permissions(&key_file, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let source = KeySource::File(key_file.clone());
+    let old_key = KeySource::Value(SecretString::from(hex::encode([3u8; 32])));
+
+    let sealer = keyring::open(k, &source).await.unwrap();
+    let i = stored_instance(s.as_ref()).await;
+    let id = s
+        .upsert_db_user(&i.id, "app", &|id| {
+            sealer.seal(&SecretString::from("pw"), &db_user_password_aad(id))
+        })
+        .await
+        .unwrap();
+
+    let rotated = keyring::rotate(k, &source).await.unwrap();
+    assert_eq!(rotated.db_user_passwords, 1);
+    let err = keyring::open(k, &old_key)
+        .await
+        .err()
+        .expect("the old key is refused");
+    assert!(err.to_string().contains("DBKILL_MASTER_KEY"), "{err}");
+    let new = keyring::open(k, &source).await.unwrap();
+    let stored = s.get_db_user(&id).await.unwrap().unwrap();
+    let plain = new
+        .open(&stored.sealed_password, &db_user_password_aad(&id))
+        .unwrap();
+    assert_eq!(plain.expose_secret(), "pw");
+    let other = Sealer::new(&MasterKey::from_bytes([3u8; 32]));
+    assert!(
+        other
+            .open(&stored.sealed_password, &db_user_password_aad(&id))
+            .is_err()
+    );
 }
