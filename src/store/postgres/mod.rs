@@ -22,7 +22,7 @@ use std::time::Duration;
 
 use secrecy::{ExposeSecret, SecretString};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::{ConnectOptions, Connection, PgPool};
+use sqlx::{ConnectOptions, PgPool};
 
 use super::{StoreError, StoreResult};
 
@@ -86,19 +86,23 @@ impl PgStore {
     }
 }
 
-/// Applies the migrations on a connection of its own, whose statements may wait longer than a
-/// request's: sqlx takes a session advisory lock first, so a replica starting beside another
-/// waits for its migrations, then finds them applied. The lock goes with the connection, also
-/// when a migration fails.
+/// Applies the migrations on a connection of its own (a pool of one), whose statements may
+/// wait longer than a request's: sqlx takes a session advisory lock first, so a replica
+/// starting beside another waits for its migrations, then finds them applied. The lock goes
+/// with the connection, closed here also when a migration fails.
 async fn migrate(options: &PgConnectOptions) -> StoreResult<()> {
     let options = options.clone().options([(
         "statement_timeout",
         (MIGRATION_TIMEOUT.as_millis() as u64).to_string(),
     )]);
     let migrated = tokio::time::timeout(MIGRATION_TIMEOUT, async {
-        let mut conn = options.connect().await?;
-        let applied = sqlx::migrate!("migrations/postgres").run(&mut conn).await;
-        let _ = conn.close().await;
+        let pool = PgPoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(ACQUIRE_TIMEOUT)
+            .connect_with(options)
+            .await?;
+        let applied = sqlx::migrate!("migrations/postgres").run(&pool).await;
+        pool.close().await;
         applied.map_err(StoreError::from)
     })
     .await;

@@ -98,3 +98,22 @@ async fn a_replica_with_another_master_key_refuses_to_start() {
         .await
         .unwrap();
 }
+
+/// Two first starts at once with different keys: whichever records its check value first
+/// wins, the other refuses (it re-reads the recorded value rather than trusting its own).
+#[tokio::test]
+async fn of_two_first_starts_with_different_keys_one_refuses() {
+    let url = fresh_database();
+    let (one, two) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (a, b) = tokio::join!(
+        Application::build(replica_settings(url.expose_secret(), &key(1), one.path())),
+        Application::build(replica_settings(url.expose_secret(), &key(2), two.path())),
+    );
+    let refused: Vec<String> = [a.err(), b.err()]
+        .into_iter()
+        .flatten()
+        .map(|e| format!("{e:#}"))
+        .collect();
+    assert_eq!(refused.len(), 1, "{refused:?}");
+    assert!(refused[0].contains("DBKILL_MASTER_KEY"), "{}", refused[0]);
+}

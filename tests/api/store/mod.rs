@@ -5,20 +5,26 @@
 
 mod app;
 mod catalog;
+mod history;
 mod identity;
+mod keyring;
+mod pg_only;
 mod replicas;
+mod rules;
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use dbkill::store::{OpenedStore, PgStore, SqliteStore, Store};
 use secrecy::SecretString;
 use tempfile::TempDir;
 
-use crate::support::postgres::{self, SUPERUSER, SUPERUSER_PASSWORD, quote_ident, unique_name};
+use crate::support::postgres::{self, quote_ident, unique_name};
 
 /// One open store of either backend, and what it lives in.
 pub struct Backend {
     pub opened: OpenedStore,
+    /// The PostgreSQL store's URL (a fresh database), for more connections to it.
+    pub url: Option<SecretString>,
     _dir: TempDir,
 }
 
@@ -28,6 +34,7 @@ impl Backend {
         let store = SqliteStore::open(dir.path()).await.unwrap();
         Backend {
             opened: OpenedStore::Sqlite(store),
+            url: None,
             _dir: dir,
         }
     }
@@ -37,6 +44,7 @@ impl Backend {
         let store = PgStore::open(&url).await.unwrap();
         Backend {
             opened: OpenedStore::Postgres(store),
+            url: Some(url),
             _dir: tempfile::tempdir().unwrap(),
         }
     }
@@ -44,15 +52,29 @@ impl Backend {
     pub fn store(&self) -> Arc<dyn Store> {
         self.opened.store()
     }
+
+    pub fn is_postgres(&self) -> bool {
+        self.url.is_some()
+    }
 }
 
-/// An empty database on the shared cluster, and its URL.
+/// The role that owns every store database: not a superuser, as in a real deployment, so the
+/// migrations (their trigger function included) must need no more than owning the database.
+const STORE_ROLE: &str = "dbkill_conformance";
+const STORE_PASSWORD: &str = "conformance-password";
+
+/// An empty database on the shared cluster, owned by [`STORE_ROLE`], and its URL.
 pub fn fresh_database() -> SecretString {
+    static ROLE: OnceLock<()> = OnceLock::new();
     let pg = postgres::shared();
+    ROLE.get_or_init(|| pg.create_role(STORE_ROLE, STORE_PASSWORD, ""));
     let name = unique_name("store");
-    pg.sql(&format!("CREATE DATABASE {}", quote_ident(&name)));
+    pg.sql(&format!(
+        "CREATE DATABASE {} OWNER {STORE_ROLE}",
+        quote_ident(&name)
+    ));
     SecretString::from(format!(
-        "postgres://{SUPERUSER}:{SUPERUSER_PASSWORD}@{}:{}/{name}",
+        "postgres://{STORE_ROLE}:{STORE_PASSWORD}@{}:{}/{name}",
         pg.host(),
         pg.port()
     ))
