@@ -40,6 +40,7 @@ mod secrets;
 mod signing;
 mod store;
 mod store_health;
+mod store_outage;
 mod strict_transport;
 mod target_tls;
 mod throwaway_mariadb;

@@ -13,8 +13,8 @@ use serde_json::json;
 use crate::helpers::app::{ADMIN_PASSWORD, Resp, TestApp, spawn_app, spawn_app_with};
 use crate::helpers::fixtures::{DbUserSetup, KillCtx, idle, killer_ctx, new_victim, usable};
 use crate::helpers::serve::serve_refusal;
-use crate::helpers::store_backend::store_rows;
 use crate::helpers::signed::{AccessKey, ToSign, sign};
+use crate::helpers::store_backend::store_rows;
 use crate::support::mariadb::shared;
 
 const KILLER_GRANTS: &str = "PROCESS, CONNECTION ADMIN";

@@ -196,7 +196,8 @@ fn serve_command(data_dir: &Path, log: &Path, env: &[(&str, &str)], wrapper: &[&
         .env("DBKILL_RATE_LIMIT_PER_SECOND", "0")
         .env("DBKILL_LOG", "info,dbkill=debug")
         .envs(
-            super::store_backend::store_url_for_data_dir(data_dir).map(|url| ("DBKILL_STORE_URL", url)),
+            super::store_backend::store_url_for_data_dir(data_dir)
+                .map(|url| ("DBKILL_STORE_URL", url)),
         )
         .envs(env.iter().copied())
         .stdout(out.try_clone().unwrap())

@@ -91,7 +91,11 @@ pub async fn store_rows(data_dir: &Path, sql: &str, params: &[&str]) -> Vec<Vec<
             }
             let rows = query.fetch_all(&mut conn).await.unwrap();
             rows.iter()
-                .map(|r| (0..r.len()).map(|i| r.get::<Option<String>, _>(i)).collect())
+                .map(|r| {
+                    (0..r.len())
+                        .map(|i| r.get::<Option<String>, _>(i))
+                        .collect()
+                })
                 .collect()
         }
         Some(url) => {
@@ -114,7 +118,11 @@ pub async fn store_rows(data_dir: &Path, sql: &str, params: &[&str]) -> Vec<Vec<
             }
             let rows = query.fetch_all(&mut conn).await.unwrap();
             rows.iter()
-                .map(|r| (0..r.len()).map(|i| r.get::<Option<String>, _>(i)).collect())
+                .map(|r| {
+                    (0..r.len())
+                        .map(|i| r.get::<Option<String>, _>(i))
+                        .collect()
+                })
                 .collect()
         }
     }

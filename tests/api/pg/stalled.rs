@@ -224,7 +224,12 @@ async fn outcomes(data_dir: &Path, request_id: &str) -> Vec<(i64, String)> {
     )
     .await
     .into_iter()
-    .map(|r| (r[0].as_deref().unwrap().parse().unwrap(), r[1].clone().unwrap()))
+    .map(|r| {
+        (
+            r[0].as_deref().unwrap().parse().unwrap(),
+            r[1].clone().unwrap(),
+        )
+    })
     .collect()
 }
 
