@@ -180,7 +180,7 @@ pub async fn rotate_master_key(settings: &Settings) -> anyhow::Result<Rotated> {
         );
     }
     let _lock = data_dir::lock(&settings.data_dir, "rotating the master key")?;
-    let store = store::open(settings)
+    let store = store::open(&settings.store, &settings.data_dir)
         .await
         .with_context(|| format!("cannot open {}", settings.store.describe()))?;
     let source = KeySource::new(

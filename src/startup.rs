@@ -94,7 +94,7 @@ impl Application {
         };
         data_dir::prepare(&settings.data_dir)?;
         let lock = data_dir::lock(&settings.data_dir, "starting another")?;
-        let store = store::open(&settings)
+        let store = store::open(&settings.store, &settings.data_dir)
             .await
             .with_context(|| format!("cannot open {}", settings.store.describe()))?;
         let key_source = KeySource::new(

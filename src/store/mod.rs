@@ -6,6 +6,7 @@
 mod cached;
 pub mod change_feed;
 pub mod coherence;
+mod location;
 mod open;
 mod postgres;
 mod records;
@@ -19,6 +20,7 @@ use crate::domain::{DbUserId, InstanceId, ProjectId, Role, RuleSwitch, TaskState
 
 pub use cached::CachedStore;
 pub use coherence::Coherence;
+pub use location::StoreLocation;
 pub use open::{OpenedStore, open};
 pub use postgres::PgStore;
 pub use records::*;

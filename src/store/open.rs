@@ -1,13 +1,14 @@
 //! Opening the store the settings name: the embedded SQLite store in the data dir, or a
 //! PostgreSQL store several replicas share.
 
+use std::path::Path;
 use std::sync::Arc;
 
 use sqlx::PgPool;
 
+use super::StoreLocation;
 use super::change_feed::ChangeFeed;
 use super::{CachedStore, Coherence, KeyringStore, PgStore, SqliteStore, Store, StoreResult};
-use crate::config::{Settings, StoreLocation};
 
 /// An open store, whichever backend it is.
 #[derive(Clone)]
@@ -16,13 +17,11 @@ pub enum OpenedStore {
     Postgres(PgStore),
 }
 
-/// Opens (and migrates) the store of `settings`. The data dir must be prepared and locked
+/// Opens (and migrates) the store at `location`. The data dir must be prepared and locked
 /// first: the embedded store lives in it.
-pub async fn open(settings: &Settings) -> StoreResult<OpenedStore> {
-    Ok(match &settings.store {
-        StoreLocation::Embedded => {
-            OpenedStore::Sqlite(SqliteStore::open(&settings.data_dir).await?)
-        }
+pub async fn open(location: &StoreLocation, data_dir: &Path) -> StoreResult<OpenedStore> {
+    Ok(match location {
+        StoreLocation::Embedded => OpenedStore::Sqlite(SqliteStore::open(data_dir).await?),
         StoreLocation::Postgres(url) => OpenedStore::Postgres(PgStore::open(url).await?),
     })
 }
