@@ -20,6 +20,8 @@ const LEASES_HELD: &str = "dbkill_rule_leases_held";
 /// The default lease TTL is 15 s; a run that takes more than this has failed.
 const GIVE_UP: Duration = Duration::from_secs(60);
 const OWNER_WITHIN: Duration = Duration::from_secs(30);
+/// The rule's `time`: a session younger than this is not matched.
+const RULE_TIME: Duration = Duration::from_secs(1);
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub enum Signal {
@@ -43,6 +45,9 @@ pub struct Run {
     pub new_owner: Option<String>,
     /// Signal → victim gone; `None` if it was not within a minute.
     pub took: Option<Duration>,
+    /// Signal → the victim old enough for the rule (1 s after it connected): no replica could
+    /// have killed it sooner, so this much of `took` is the rule's, not the failover's.
+    pub eligible: Duration,
     pub problem: Option<String>,
 }
 
@@ -90,11 +95,14 @@ async fn one(
         .fetch_one(&mut conns[0])
         .await?
         .get(0);
+    // An idle backend's age counts from its last statement's end (`state_change`).
+    let opened = Instant::now();
     let t0 = Instant::now();
     match signal {
         Signal::Kill => replicas[owner].sigkill(),
         Signal::Term => replicas[owner].sigterm(),
     }
+    let eligible = (opened + RULE_TIME).saturating_duration_since(t0);
     let took = victims::gone_after(monitor, pid, t0, GIVE_UP).await?;
     if signal == Signal::Term {
         replicas[owner].reap().await;
@@ -105,6 +113,7 @@ async fn one(
         owner: owner_name.clone(),
         new_owner: None,
         took,
+        eligible,
         problem: None,
     };
     if took.is_none() {

@@ -110,9 +110,12 @@ impl Results {
             return;
         }
         out.push_str(
-            "Failover of a rule: owner signalled → first kill by the new owner (a victim \
-             younger than the rule's 1 s, opened just before the signal)\n\n\
-             | signal | run | owner | new owner | time | problem |\n|---|---|---|---|---|---|\n",
+            "Failover of a rule: owner signalled → first kill by the new owner. The victim \
+             connects just before the signal, so the old owner cannot have killed it (the rule \
+             matches sessions of 1 s and more); it becomes killable at `eligible` after the \
+             signal, which is the floor of `time`\n\n\
+             | signal | run | owner | new owner | eligible | time | problem |\n\
+             |---|---|---|---|---|---|---|\n",
         );
         for signal in [Signal::Kill, Signal::Term] {
             let runs: Vec<&Run> = self
@@ -123,11 +126,12 @@ impl Results {
             for (i, r) in runs.iter().enumerate() {
                 let _ = writeln!(
                     out,
-                    "| {} | {} | {} | {} | {} | {} |",
+                    "| {} | {} | {} | {} | {} | {} | {} |",
                     signal.name(),
                     i + 1,
                     r.owner,
                     r.new_owner.as_deref().unwrap_or("–"),
+                    secs(Some(r.eligible)),
                     secs(r.took),
                     r.problem.as_deref().unwrap_or("")
                 );
