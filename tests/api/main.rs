@@ -32,6 +32,7 @@ mod pg_ops;
 mod protections;
 mod rate_limits;
 mod replay;
+mod replicas;
 mod rules;
 mod rules_faults;
 mod rules_restart;
