@@ -195,6 +195,10 @@ fn serve_command(data_dir: &Path, log: &Path, env: &[(&str, &str)], wrapper: &[&
         .env("DBKILL_ADMIN_PASSWORD", ADMIN_PASSWORD)
         .env("DBKILL_RATE_LIMIT_PER_SECOND", "0")
         .env("DBKILL_LOG", "info,dbkill=debug")
+        .env(
+            "DBKILL_REPLICA_NAME",
+            super::store_backend::replica_name_for_data_dir(data_dir),
+        )
         .envs(
             super::store_backend::store_url_for_data_dir(data_dir)
                 .map(|url| ("DBKILL_STORE_URL", url)),

@@ -128,6 +128,19 @@ pub async fn store_rows(data_dir: &Path, sql: &str, params: &[&str]) -> Vec<Vec<
     }
 }
 
+/// The replica name of `data_dir`: the same every time it is asked for that dir, as a replica
+/// restarted on its data dir keeps its name (its leases and unsettled kills are its own again).
+pub fn replica_name_for_data_dir(data_dir: &Path) -> String {
+    static BY_DIR: OnceLock<Mutex<HashMap<PathBuf, String>>> = OnceLock::new();
+    BY_DIR
+        .get_or_init(Mutex::default)
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .entry(data_dir.to_path_buf())
+        .or_insert_with(new_replica_name)
+        .clone()
+}
+
 /// A replica name no other app of this test process has.
 pub fn new_replica_name() -> String {
     static NEXT: AtomicUsize = AtomicUsize::new(0);
