@@ -20,6 +20,9 @@ impl Services {
 
     /// Renews this replica's heartbeat every `lease_renew` until aborted.
     pub fn spawn_heartbeat(&self) -> JoinHandle<()> {
+        // Shown from the start, at 0, so that every replica's /metrics has them.
+        metrics::gauge!("dbkill_rule_leases_held").increment(0.0);
+        metrics::counter!("dbkill_kill_statements_total").increment(0);
         let services = self.clone();
         tokio::spawn(async move {
             let mut ticker = tokio::time::interval(services.rules.settings.lease_renew);
