@@ -89,43 +89,48 @@ pub async fn store_rows(data_dir: &Path, sql: &str, params: &[&str]) -> Vec<Vec<
             for p in params {
                 query = query.bind(*p);
             }
-            let rows = query.fetch_all(&mut conn).await.unwrap();
-            rows.iter()
-                .map(|r| {
-                    (0..r.len())
-                        .map(|i| r.get::<Option<String>, _>(i))
-                        .collect()
-                })
-                .collect()
+            texts(&query.fetch_all(&mut conn).await.unwrap())
         }
         Some(url) => {
-            let mut n = 0;
-            let numbered: String = sql
-                .chars()
-                .map(|c| {
-                    if c == '?' {
-                        n += 1;
-                        format!("${n}")
-                    } else {
-                        c.to_string()
-                    }
-                })
-                .collect();
             let mut conn = sqlx::PgConnection::connect(&url).await.unwrap();
-            let mut query = sqlx::query(sqlx::AssertSqlSafe(numbered));
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(numbered_params(sql)));
             for p in params {
                 query = query.bind(*p);
             }
-            let rows = query.fetch_all(&mut conn).await.unwrap();
-            rows.iter()
-                .map(|r| {
-                    (0..r.len())
-                        .map(|i| r.get::<Option<String>, _>(i))
-                        .collect()
-                })
-                .collect()
+            texts(&query.fetch_all(&mut conn).await.unwrap())
         }
     }
+}
+
+/// `?` placeholders as PostgreSQL's `$1`, `$2`, …
+fn numbered_params(sql: &str) -> String {
+    let mut n = 0;
+    let mut out = String::with_capacity(sql.len() + 8);
+    for c in sql.chars() {
+        if c == '?' {
+            n += 1;
+            out.push_str(&format!("${n}"));
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// Every column of every row, as text.
+fn texts<R>(rows: &[R]) -> Vec<Vec<Option<String>>>
+where
+    R: Row,
+    usize: sqlx::ColumnIndex<R>,
+    for<'r> Option<String>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+{
+    rows.iter()
+        .map(|r| {
+            (0..r.len())
+                .map(|i| r.get::<Option<String>, _>(i))
+                .collect()
+        })
+        .collect()
 }
 
 /// The replica name of `data_dir`: the same every time it is asked for that dir, as a replica
