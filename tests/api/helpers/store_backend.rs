@@ -36,7 +36,8 @@ pub fn store_cluster() -> &'static Postgres {
     })
 }
 
-/// A URL of a new, empty database on the store cluster.
+/// A URL of a new, empty database on the store cluster, owned by a role that is not a
+/// superuser (the migrations, trigger function included, must need no more than that).
 pub fn fresh_store_url() -> String {
     static NEXT: AtomicUsize = AtomicUsize::new(0);
     let pg = store_cluster();
@@ -46,6 +47,8 @@ pub fn fresh_store_url() -> String {
         NEXT.fetch_add(1, Ordering::Relaxed)
     );
     pg.sql(&format!("CREATE DATABASE {name} OWNER {STORE_ROLE}"));
+    // Only its owner may connect, as a real deployment would have it.
+    pg.sql(&format!("REVOKE CONNECT ON DATABASE {name} FROM PUBLIC"));
     format!(
         "postgres://{STORE_ROLE}:{STORE_PASSWORD}@{}:{}/{name}",
         pg.host(),

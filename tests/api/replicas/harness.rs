@@ -16,7 +16,6 @@ use tempfile::TempDir;
 
 use super::node::Node;
 use crate::helpers::app::ADMIN_PASSWORD;
-use crate::support::postgres::{self, quote_ident};
 use crate::support::server_process::{free_port, process_state};
 
 /// How many replicas every test starts.
@@ -52,7 +51,7 @@ impl Replicas {
     /// the script has printed all three.
     pub async fn start(env: &[(&str, &str)]) -> Replicas {
         let _ = rustls::crypto::ring::default_provider().install_default();
-        let store = fresh_store();
+        let store = crate::helpers::store_backend::fresh_store_url();
         let ports: Vec<String> = (0..REPLICAS).map(|_| free_port().to_string()).collect();
         let root = tempfile::Builder::new()
             .prefix("dbkill-replicas-")
@@ -177,30 +176,6 @@ impl Drop for Replicas {
         }
         self.stop();
     }
-}
-
-/// A new role and a database it owns on the shared cluster, as a `postgres://` URL over TCP.
-fn fresh_store() -> String {
-    let pg = postgres::shared();
-    let name = postgres::unique_name("store");
-    let password = format!("pw-{}", postgres::unique_name("s"));
-    pg.create_role(&name, &password, "");
-    // CREATE DATABASE cannot share a transaction (one psql -c) with another statement.
-    pg.sql(&format!(
-        "CREATE DATABASE {} OWNER {}",
-        quote_ident(&name),
-        quote_ident(&name)
-    ));
-    // Only its owner may connect, as a real deployment would have it.
-    pg.sql(&format!(
-        "REVOKE CONNECT ON DATABASE {} FROM PUBLIC",
-        quote_ident(&name)
-    ));
-    format!(
-        "postgres://{name}:{password}@{}:{}/{name}",
-        pg.host(),
-        pg.port()
-    )
 }
 
 /// The script's stdout, line by line, from a thread of its own (the pipe blocks).

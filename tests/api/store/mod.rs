@@ -12,13 +12,11 @@ mod pg_only;
 mod replicas;
 mod rules;
 
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 use dbkill::store::{OpenedStore, PgStore, SqliteStore, Store};
 use secrecy::SecretString;
 use tempfile::TempDir;
-
-use crate::support::postgres::{self, quote_ident, unique_name};
 
 /// One open store of either backend, and what it lives in.
 pub struct Backend {
@@ -58,26 +56,9 @@ impl Backend {
     }
 }
 
-/// The role that owns every store database: not a superuser, as in a real deployment, so the
-/// migrations (their trigger function included) must need no more than owning the database.
-const STORE_ROLE: &str = "dbkill_conformance";
-const STORE_PASSWORD: &str = "conformance-password";
-
-/// An empty database on the shared cluster, owned by [`STORE_ROLE`], and its URL.
+/// An empty database of its own, as the API suite's apps get on the PostgreSQL store.
 pub fn fresh_database() -> SecretString {
-    static ROLE: OnceLock<()> = OnceLock::new();
-    let pg = postgres::shared();
-    ROLE.get_or_init(|| pg.create_role(STORE_ROLE, STORE_PASSWORD, ""));
-    let name = unique_name("store");
-    pg.sql(&format!(
-        "CREATE DATABASE {} OWNER {STORE_ROLE}",
-        quote_ident(&name)
-    ));
-    SecretString::from(format!(
-        "postgres://{STORE_ROLE}:{STORE_PASSWORD}@{}:{}/{name}",
-        pg.host(),
-        pg.port()
-    ))
+    SecretString::from(crate::helpers::store_backend::fresh_store_url())
 }
 
 /// `both!(check)`: the tests `check::sqlite` and `check::postgres`.
