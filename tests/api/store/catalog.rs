@@ -52,6 +52,7 @@ async fn instances_round_trip(b: Backend) {
         Err(StoreError::Conflict)
     ));
     let second = instance(&p.id, "second");
+    super::next_millisecond().await;
     s.insert_instance(&second).await.unwrap();
     assert_eq!(
         s.get_instance(&p.id, &first.id).await.unwrap(),
@@ -105,6 +106,7 @@ async fn db_users_round_trip(b: Backend) {
         .upsert_db_user(&i.id, "app", &|id| format!("v1-{id}"))
         .await
         .unwrap();
+    super::next_millisecond().await;
     let ops = s
         .upsert_db_user(&i.id, "ops", &|id| format!("v1-{id}"))
         .await

@@ -16,6 +16,7 @@ async fn projects_and_users_round_trip(b: Backend) {
     s.ping().await.unwrap();
     s.probe_write().await.unwrap();
     let p = s.create_project("alpha").await.unwrap();
+    super::next_millisecond().await;
     let q = s.create_project("beta").await.unwrap();
     assert!(matches!(
         s.create_project("alpha").await,

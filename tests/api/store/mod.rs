@@ -61,6 +61,13 @@ pub fn fresh_database() -> SecretString {
     SecretString::from(crate::helpers::store_backend::fresh_store_url())
 }
 
+/// Lets the clock pass a millisecond: both stores list in creation order by `created_at` (ms)
+/// and then by the random id, so rows a check expects in creation order are made in distinct
+/// milliseconds.
+pub async fn next_millisecond() {
+    tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+}
+
 /// `both!(check)`: the tests `check::sqlite` and `check::postgres`.
 macro_rules! both {
     ($($check:ident),+ $(,)?) => {$(
