@@ -4,8 +4,6 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use sqlx::PgPool;
-
 use super::StoreLocation;
 use super::change_feed::ChangeFeed;
 use super::{CachedStore, Coherence, KeyringStore, PgStore, SqliteStore, Store, StoreResult};
@@ -56,19 +54,6 @@ impl OpenedStore {
         match self {
             OpenedStore::Sqlite(s) => s,
             OpenedStore::Postgres(s) => s,
-        }
-    }
-
-    /// Several replicas may share it.
-    pub fn is_shared(&self) -> bool {
-        matches!(self, OpenedStore::Postgres(_))
-    }
-
-    /// The PostgreSQL pool, for a LISTEN connection of its own; `None` for SQLite.
-    pub fn pg_pool(&self) -> Option<&PgPool> {
-        match self {
-            OpenedStore::Sqlite(_) => None,
-            OpenedStore::Postgres(s) => Some(s.pool()),
         }
     }
 
