@@ -80,8 +80,15 @@ pub struct LoginAttempt<'a> {
 }
 
 impl LoginThrottle {
+    /// Milliseconds since the epoch, rounded up: an attempt's recorded time is never before
+    /// it happened, so the turn a delay after it is never early.
     fn now_ms(&self) -> u64 {
-        u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX)
+        u64::try_from(self.epoch.elapsed().as_micros().div_ceil(1000)).unwrap_or(u64::MAX)
+    }
+
+    /// The exact time left until `at_ms`.
+    fn until_ms(&self, at_ms: u64) -> Duration {
+        Duration::from_millis(at_ms).saturating_sub(self.epoch.elapsed())
     }
 
     fn sketches(&self) -> std::sync::MutexGuard<'_, Sketches> {
@@ -123,7 +130,11 @@ impl LoginThrottle {
                 delay => f.last_ms + delay.as_millis() as u64,
             })
             .fold(now, u64::max);
-        let wait = Duration::from_millis(turn_at - now);
+        let wait = if turn_at > now {
+            self.until_ms(turn_at)
+        } else {
+            Duration::ZERO
+        };
         let permit = if wait.is_zero() {
             None
         } else {
