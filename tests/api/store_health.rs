@@ -18,6 +18,15 @@ use crate::support::mariadb::shared;
 /// when the suite runs on the PostgreSQL store (whose outage `store_outage` covers).
 const EMBEDDED_STORE: &[(&str, &str)] = &[("DBKILL_STORE_URL", "sqlite://")];
 
+/// Heartbeats every 100 ms (lease_renew_ms), so the store is written on its own while the
+/// disk is full, as a replica's heartbeat and rule leases write it every few seconds: a write
+/// that failed for the full disk must not leave anything behind that fails a kill afterwards.
+const BUSY_HEARTBEAT: &[(&str, &str)] = &[
+    ("DBKILL_STORE_URL", "sqlite://"),
+    ("DBKILL_LEASE_TTL_MS", "1000"),
+    ("DBKILL_LEASE_RENEW_MS", "100"),
+];
+
 /// Small enough to fill in milliseconds, large enough for the store and the master key.
 const TMPFS_SIZE: &str = "8m";
 
@@ -94,7 +103,7 @@ async fn a_full_disk_fails_health_and_refuses_kills_before_any_kill() {
     let serve = ServeProcess::start_wrapped(
         &data,
         &dir.path().join("serve.log"),
-        EMBEDDED_STORE,
+        BUSY_HEARTBEAT,
         &["unshare", "-rm", "sh", "-c", &mount, "sh"],
     )
     .await;
@@ -154,7 +163,7 @@ async fn a_full_disk_fails_health_and_refuses_kills_before_any_kill() {
     let healed = fresh_healthz(&serve).await;
     assert_eq!(healed.status, 200, "{}", healed.body);
     let (status, body) = kill_user(&serve, &killer, &victim).await;
-    assert_eq!(status, 200, "{body}");
+    assert_eq!(status, 200, "{body}\n{}", serve.log());
     assert_eq!(body["killed"][0]["id"], id.to_string());
     assert!(!usable(&mut conn).await);
 }

@@ -11,6 +11,7 @@ mod health;
 mod history;
 mod identity;
 mod keyring;
+mod pool_hygiene;
 mod reconcile;
 mod replicas;
 mod rules;
@@ -75,6 +76,7 @@ impl SqliteStore {
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
             .acquire_timeout(Duration::from_secs(5))
+            .after_release(pool_hygiene::keep_only_outside_a_transaction)
             .connect_with(options)
             .await?;
         sqlx::migrate!("migrations/sqlite").run(&pool).await?;

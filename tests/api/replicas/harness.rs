@@ -76,7 +76,6 @@ impl Replicas {
             .env("DBKILL_ADMIN_PASSWORD", ADMIN_PASSWORD)
             .env("DBKILL_RATE_LIMIT_PER_SECOND", "0")
             .env("DBKILL_RULE_INTERVAL_MS", RULE_INTERVAL_MS)
-            .env("DBKILL_CONNECT_TIMEOUT_MS", "3000")
             .env("DBKILL_LOG", "info,dbkill=debug")
             .envs(env.iter().copied())
             .stdin(Stdio::null())
