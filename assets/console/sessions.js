@@ -24,10 +24,10 @@ function scheduleRefresh() {
 }
 
 export async function refreshSessions() {
-  if (!state.dbUser || state.refreshing) return;
-  stopTimer();
-  state.refreshing = true;
   const gen = state.generation;
+  if (!state.dbUser || state.refreshing === gen) return;
+  stopTimer();
+  state.refreshing = gen;
   drawRefreshState();
   try {
     const seen = new Map();
@@ -52,12 +52,11 @@ export async function refreshSessions() {
     if (gen !== state.generation) return;
     state.sessionsError = e;
   } finally {
+    // A listing for an earlier choice ends quietly: the current choice has its own.
+    if (state.refreshing === gen) state.refreshing = null;
     if (gen === state.generation) {
-      state.refreshing = false;
       drawSessions();
       scheduleRefresh();
-    } else {
-      state.refreshing = false;
     }
   }
 }
@@ -96,8 +95,9 @@ function visibleSessions() {
 
 function drawRefreshState() {
   const at = state.loadedAt ? t('updatedAt', { time: clock(state.loadedAt) }) : '';
-  $('refreshed-at').textContent = state.refreshing && !state.loaded ? t('loading') : at;
-  $('refresh').disabled = state.refreshing;
+  const refreshing = state.refreshing !== null;
+  $('refreshed-at').textContent = refreshing && !state.loaded ? t('loading') : at;
+  $('refresh').disabled = refreshing;
 }
 
 /** The filter drop-downs offer the values present; a chosen value stays even if it vanished. */

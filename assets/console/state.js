@@ -31,7 +31,9 @@ export const state = {
   count: 0,
   loaded: false,
   loadedAt: null,
-  refreshing: false,
+  // The generation the listing in flight was started for, or null: one for an earlier choice
+  // does not hold back the listing of the current one.
+  refreshing: null,
   sessionsError: null,
   timer: null,
   selected: new Set(),

@@ -57,6 +57,8 @@ async function run(p) {
   for (const id of victims) await row(id).waitFor({ state: 'attached' });
   log(`sessions ${victims.join(', ')} are listed`);
 
+  await chooseAgainDuringASlowListing();
+
   if (cfg.filterUser) {
     await page.waitForFunction(
       (u) => [...document.querySelectorAll('#filter-user option')].some((o) => o.value === u), cfg.filterUser);
@@ -131,6 +133,29 @@ async function run(p) {
 
   await signOut(page);
   check((await page.evaluate(() => sessionStorage.getItem('dbkill.token'))) === null, 'the token outlived the logout');
+}
+
+/**
+ * The instance chosen again while a listing is still on its way (a slow server): the listing
+ * for the new choice starts anyway and fills the table; the late answer for the old one is
+ * dropped. (A listing once refused to start while another ran, and the table stayed on
+ * "Loading sessions…" for good.)
+ */
+async function chooseAgainDuringASlowListing() {
+  const listing = (url) => url.pathname.endsWith('/processes');
+  let held = 0;
+  await page.route(listing, async (route) => {
+    held += 1;
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    await route.continue();
+  });
+  await page.click('#refresh');
+  await page.waitForFunction(() => document.getElementById('refresh').disabled);
+  await page.selectOption('#instance-select', { label: cfg.instance });
+  for (const id of victims) await row(id).waitFor({ state: 'attached' });
+  await page.unroute(listing);
+  check(held >= 2, `${held} listing(s) went out; the instance chosen again sent none`);
+  log('the instance chosen again during a slow listing lists its sessions');
 }
 
 function row(id) {
