@@ -8,9 +8,9 @@
 //! the first to start on an empty store records the check value, and any replica whose key does
 //! not open it refuses to start.
 //!
-//! `dbkill rotate-master-key` runs while the service is stopped (the data dir's lock says so
-//! for this replica; on a shared store every replica must be stopped, since a running one would
-//! keep sealing with the old key). It writes the new key beside the key
+//! `dbkill rotate-master-key` runs while the service is stopped: the data dir's lock says so
+//! for this replica, and on a shared store it refuses while any replica's heartbeat is live (a
+//! running one would keep opening and sealing secrets with the old key). It writes the new key beside the key
 //! file (`<file>.new`, synced), re-seals every secret and the check value in one durable
 //! transaction, then renames the new key over the old. A crash before the commit leaves the
 //! store on the old key (the stale `.new` is removed at the next start); a crash after it leaves
@@ -27,7 +27,7 @@ use crate::secrets::{
     KEY_CHECK_AAD, KeySource, MasterKey, Sealer, access_key_secret_aad, db_user_password_aad,
     discard_pending, promote_pending, write_pending,
 };
-use crate::store::{self, KeyringStore, Resealed, SecretOwner};
+use crate::store::{self, KeyringStore, Resealed, SecretOwner, Store};
 
 /// What the check value seals.
 const CHECK_PLAINTEXT: &str = "dbkill master key check v1";
@@ -188,9 +188,41 @@ pub async fn rotate_master_key(settings: &Settings) -> anyhow::Result<Rotated> {
         settings.master_key_file.as_deref(),
         &settings.data_dir,
     );
-    let rotated = rotate(store.keyring(), &source).await;
+    let rotated = rotate_when_no_replica_runs(&*store.store(), store.keyring(), &source).await;
     store.close().await;
     rotated
+}
+
+/// Replicas running on the store would keep opening secrets, and sealing new ones, with the old
+/// key: every db user's password would fail to open on them. The rotation waits for all of them
+/// to stop, and says so if one started while it ran.
+async fn rotate_when_no_replica_runs(
+    replicas: &dyn Store,
+    keyring: &dyn KeyringStore,
+    source: &KeySource,
+) -> anyhow::Result<Rotated> {
+    let running = replicas
+        .live_replicas()
+        .await
+        .context("cannot read which replicas run on the store; nothing was changed")?;
+    if !running.is_empty() {
+        bail!(
+            "replicas are running on this store: {}; stop every replica (SIGTERM) before \
+             rotating the master key (one killed without a clean stop counts as running until \
+             its heartbeat expires, lease_ttl_ms); nothing was changed",
+            running.join(", ")
+        );
+    }
+    let rotated = rotate(keyring, source).await?;
+    let started = replicas.live_replicas().await.unwrap_or_default();
+    if !started.is_empty() {
+        bail!(
+            "the master key was rotated, but replicas started while it ran: {}; they still hold \
+             the old key: restart each with the new one",
+            started.join(", ")
+        );
+    }
+    Ok(rotated)
 }
 
 #[cfg(test)]

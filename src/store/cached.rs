@@ -364,6 +364,9 @@ impl<S: Store> ReplicaStore for CachedStore<S> {
     async fn retire_replica(&self, replica: &str) -> StoreResult<()> {
         self.inner.retire_replica(replica).await
     }
+    async fn live_replicas(&self) -> StoreResult<Vec<String>> {
+        self.inner.live_replicas().await
+    }
     async fn acquire_lease(
         &self,
         instance: &InstanceId,

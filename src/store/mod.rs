@@ -290,6 +290,8 @@ pub trait ReplicaStore: Send + Sync + 'static {
     /// A clean shutdown: the replica's row goes and every lease it holds is released (expired
     /// now).
     async fn retire_replica(&self, replica: &str) -> StoreResult<()>;
+    /// The replicas whose heartbeat has not expired, by name.
+    async fn live_replicas(&self) -> StoreResult<Vec<String>>;
     /// Takes the lease of `instance` for `replica` for `ttl` from now when it is free, expired,
     /// or already `replica`'s: renewing one's own live lease keeps its version; taking it (new
     /// row, expired, or released) bumps the version. `None` when another replica holds a live

@@ -12,7 +12,7 @@ use serde_json::json;
 
 use crate::helpers::app::{ADMIN_PASSWORD, Resp, TestApp, spawn_app, spawn_app_with};
 use crate::helpers::fixtures::{DbUserSetup, KillCtx, idle, killer_ctx, new_victim, usable};
-use crate::helpers::serve::serve_refusal;
+use crate::helpers::serve::{ServeProcess, serve_refusal};
 use crate::helpers::signed::{AccessKey, ToSign, sign};
 use crate::helpers::store_backend::store_rows;
 use crate::support::mariadb::shared;
@@ -288,4 +288,57 @@ async fn an_interrupted_rotation_is_finished_by_the_next_start() {
         .await;
     assert_eq!(sealed_values(&data).await, before);
     lists(&app, &ctx).await;
+}
+
+/// On a shared store the data dir's lock keeps only this replica's service away: a rotation
+/// also refuses while any replica's heartbeat is live (it would keep the old key), names it, and
+/// changes nothing; once that replica stopped cleanly it goes through, and the replica started
+/// again with the new key opens its db user.
+#[tokio::test]
+async fn rotation_on_a_shared_store_refuses_while_a_replica_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = crate::helpers::store_backend::fresh_store_url();
+    let key_file = dir.path().join("shared.key");
+    write_key(&key_file, 0x44);
+    let key_path = key_file.to_str().unwrap();
+    let env = [
+        ("DBKILL_STORE_URL", store.as_str()),
+        ("DBKILL_MASTER_KEY_FILE", key_path),
+    ];
+    let serving = dir.path().join("r1");
+    let log = dir.path().join("r1.log");
+    let mut r1 = ServeProcess::start(&serving, &log, &env).await;
+    let killer = r1.register_killer(shared()).await;
+    let processes = format!(
+        "{}/processes?db_user_id={}",
+        killer.instance_path, killer.db_user_id
+    );
+    let rotating = dir.path().join("rotator");
+    std::fs::create_dir(&rotating).unwrap();
+    let old_key = std::fs::read_to_string(&key_file).unwrap();
+
+    let refused = rotate(&rotating, &env);
+    assert!(!refused.status.success(), "{}", text(&refused));
+    let r1_name = crate::helpers::store_backend::replica_name_for_data_dir(&serving);
+    assert!(
+        text(&refused).contains(&r1_name) && text(&refused).contains("nothing was changed"),
+        "{}",
+        text(&refused)
+    );
+    assert_eq!(std::fs::read_to_string(&key_file).unwrap(), old_key);
+    r1.expect(&killer.token, Method::GET, &processes, None, 200)
+        .await;
+
+    r1.sigterm().await;
+    let rotated = rotate(&rotating, &env);
+    assert!(rotated.status.success(), "{}", text(&rotated));
+    assert!(
+        text(&rotated).contains("re-sealed 1 db user passwords"),
+        "{}",
+        text(&rotated)
+    );
+    assert_ne!(std::fs::read_to_string(&key_file).unwrap(), old_key);
+    let r1 = ServeProcess::start(&serving, &log, &env).await;
+    let token = r1.login().await;
+    r1.expect(&token, Method::GET, &processes, None, 200).await;
 }

@@ -79,6 +79,17 @@ impl ReplicaStore for PgStore {
         .await
     }
 
+    async fn live_replicas(&self) -> StoreResult<Vec<String>> {
+        timed(async {
+            Ok(sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+                "SELECT name FROM replicas WHERE expires_at > {NOW_MS} ORDER BY name"
+            )))
+            .fetch_all(&self.pool)
+            .await?)
+        })
+        .await
+    }
+
     async fn acquire_lease(
         &self,
         instance: &InstanceId,

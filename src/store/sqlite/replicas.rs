@@ -70,6 +70,15 @@ impl ReplicaStore for SqliteStore {
         Ok(())
     }
 
+    async fn live_replicas(&self) -> StoreResult<Vec<String>> {
+        Ok(
+            sqlx::query_scalar("SELECT name FROM replicas WHERE expires_at > ? ORDER BY name")
+                .bind(now_ms())
+                .fetch_all(&self.pool)
+                .await?,
+        )
+    }
+
     async fn acquire_lease(
         &self,
         instance: &InstanceId,

@@ -120,6 +120,23 @@ impl ServeProcess {
         self.reap();
     }
 
+    /// SIGTERM, and waits (≤ 15 s) for the clean stop to end the process.
+    pub async fn sigterm(&mut self) {
+        let pid = self.child.id().to_string();
+        let sent = Command::new("kill").args(["-TERM", &pid]).status();
+        assert!(sent.is_ok_and(|s| s.success()), "SIGTERM {pid}");
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while self.child.try_wait().unwrap().is_none() {
+            assert!(
+                Instant::now() < deadline,
+                "dbkill serve did not stop within 15 s of SIGTERM:\n{}",
+                self.log()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        self.reap();
+    }
+
     /// Stops the guardian while the killed child is still a zombie (so the guardian can never
     /// hit a reused pid), then reaps the child.
     fn reap(&mut self) {

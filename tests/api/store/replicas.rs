@@ -11,6 +11,7 @@ both!(
     leases_renew_take_over_and_release,
     racing_acquires_have_one_winner,
     retiring_releases_every_lease,
+    live_replicas_are_those_with_an_unexpired_heartbeat,
     a_stale_fence_writes_nothing,
     signatures_are_claimed_once_until_they_expire,
 );
@@ -93,6 +94,18 @@ async fn retiring_releases_every_lease(b: Backend) {
             .iter()
             .all(|l| l.owner == "b")
     );
+}
+
+async fn live_replicas_are_those_with_an_unexpired_heartbeat(b: Backend) {
+    let s = b.store();
+    assert!(s.live_replicas().await.unwrap().is_empty());
+    s.heartbeat("b", LONG).await.unwrap();
+    s.heartbeat("a", LONG).await.unwrap();
+    s.heartbeat("brief", SHORT).await.unwrap();
+    assert_eq!(s.live_replicas().await.unwrap(), ["a", "b", "brief"]);
+    s.retire_replica("b").await.unwrap();
+    tokio::time::sleep(SHORT + Duration::from_millis(50)).await;
+    assert_eq!(s.live_replicas().await.unwrap(), ["a"], "retired, expired");
 }
 
 fn snapshot(id: u64) -> SessionSnapshot<'static> {
