@@ -1,7 +1,8 @@
 //! History survives a crash: the real `dbkill serve` is SIGKILLed in the middle of killing 2,000
-//! sessions, started again on the same data dir, and its reconciliation must then list in the
-//! history exactly the victims that are gone from the server (`interrupted`), and record every
-//! victim still connected as not killed.
+//! sessions, and the reconciliation — by the same replica started again on its data dir, or by
+//! another replica on the same PostgreSQL store once the dead one's heartbeat lapsed — must
+//! then list in the history exactly the victims that are gone from the server (`interrupted`),
+//! and record every victim still connected as not killed.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -181,25 +182,37 @@ async fn sessions_in_store(
     .collect()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_kill_cut_short_by_sigkill_is_reconciled_after_a_restart() {
-    let db = MariaDb::start(MariaDbOptions {
+/// A MariaDB with room for every victim.
+fn target_server() -> MariaDb {
+    MariaDb::start(MariaDbOptions {
         max_connections: VICTIMS as u32 + 200,
         event_scheduler: false,
         extra_args: vec!["--thread-cache-size=256".into()],
         ..MariaDbOptions::default()
-    });
-    let victim = new_victim(&db, "crash");
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    let mut dbkill = ServeProcess::start(&data, &dir.path().join("first.log"), &[]).await;
-    let target = dbkill.register_killer(&db).await;
-    let mut monitor = db.connect("root", "").await;
+    })
+}
 
-    let mut caught = None;
+/// A kill of [`VICTIMS`] sessions cut short by SIGKILL.
+struct CutShort {
+    victims: Vec<(Conn, u64)>,
+    request_id: String,
+    /// When the request was sent and when dbkill was killed (Unix ms).
+    sent: i64,
+    killed_at: i64,
+}
+
+/// Opens the victims and kills them by user through `dbkill`, which is SIGKILLed once some,
+/// but far from all, are gone (fresh victims each attempt the kill was too fast to catch).
+async fn kill_cut_short_by_sigkill(
+    db: &MariaDb,
+    dbkill: &mut ServeProcess,
+    target: &ServedKiller,
+    victim: &str,
+    monitor: &mut Conn,
+) -> CutShort {
     for attempt in 1..=ATTEMPTS {
-        let victims = open_victims(&db, &victim, VICTIMS).await;
-        assert_eq!(settled_count(&mut monitor, &victim).await, VICTIMS as u64);
+        let victims = open_victims(db, victim, VICTIMS).await;
+        assert_eq!(settled_count(monitor, victim).await, VICTIMS as u64);
         let request_id = format!("crash-{}", uuid_hex());
         let sent = dbkill::clock::now_ms();
         let kill = tokio::spawn(
@@ -214,37 +227,45 @@ async fn a_kill_cut_short_by_sigkill_is_reconciled_after_a_restart() {
                 .json(&json!({"db_user_id": target.db_user_id, "user": victim}))
                 .send(),
         );
-        if sigkill_mid_kill(&mut dbkill, &mut monitor, &victim, &kill).await {
+        if sigkill_mid_kill(dbkill, monitor, victim, &kill).await {
             let killed_at = dbkill::clock::now_ms();
             // The report never arrived: the client saw its connection drop.
             let answer = kill.await.unwrap();
             assert!(answer.is_err(), "a report arrived: {answer:?}");
-            caught = Some((victims, request_id, sent, killed_at));
-            break;
+            return CutShort {
+                victims,
+                request_id,
+                sent,
+                killed_at,
+            };
         }
         eprintln!("attempt {attempt}: the kill was too fast to catch halfway; again");
         let _ = kill.await;
         close(victims).await;
     }
-    let Some((victims, request_id, sent, killed_at)) = caught else {
-        panic!("no kill of {VICTIMS} sessions was caught halfway in {ATTEMPTS} attempts");
-    };
+    panic!("no kill of {VICTIMS} sessions was caught halfway in {ATTEMPTS} attempts");
+}
 
-    // The KILLs the server had taken finish; then dbkill starts again on the same data dir.
-    let left = settled_count(&mut monitor, &victim).await;
-    let dbkill = ServeProcess::start(&data, &dir.path().join("second.log"), &[]).await;
-    let rows = reconciled_rows(&dbkill, &target, &request_id).await;
-
-    let alive: BTreeSet<u64> = db.processlist_ids(&victim).into_iter().collect();
-    assert_eq!(alive.len() as u64, left);
-    let gone: BTreeSet<u64> = victims
+/// The history (`rows`) and the store of `data_dir` say exactly what the server shows: every
+/// victim gone is listed once as killed, interrupted, at the intent's time; every planned
+/// victim still connected is recorded as not killed.
+async fn assert_reconciled_as_the_server_shows(
+    db: &MariaDb,
+    cut: &CutShort,
+    victim: &str,
+    rows: &[Value],
+    data_dir: &std::path::Path,
+) {
+    let alive: BTreeSet<u64> = db.processlist_ids(victim).into_iter().collect();
+    let gone: BTreeSet<u64> = cut
+        .victims
         .iter()
         .map(|(_, id)| *id)
         .filter(|id| !alive.contains(id))
         .collect();
     eprintln!(
         "SIGKILL {} ms after the request: {} victims gone, {} still connected",
-        killed_at - sent,
+        cut.killed_at - cut.sent,
         gone.len(),
         alive.len()
     );
@@ -257,19 +278,21 @@ async fn a_kill_cut_short_by_sigkill_is_reconciled_after_a_restart() {
         listed, gone,
         "the history lists exactly the victims that are gone"
     );
-    for row in &rows {
+    for row in rows {
         assert_eq!(row["interrupted"], json!(true), "{row}");
-        assert_eq!(row["request_id"], request_id.as_str(), "{row}");
-        assert_eq!(row["user"], victim.as_str(), "{row}");
+        assert_eq!(row["request_id"], cut.request_id.as_str(), "{row}");
+        assert_eq!(row["user"], victim, "{row}");
         let kill_time = row["kill_time"].as_i64().unwrap();
         assert!(
-            (sent..=killed_at).contains(&kill_time),
-            "the intent's time: {sent} ≤ {kill_time} ≤ {killed_at}"
+            (cut.sent..=cut.killed_at).contains(&kill_time),
+            "the intent's time: {} ≤ {kill_time} ≤ {}",
+            cut.sent,
+            cut.killed_at
         );
     }
     // Every planned session has its outcome: gone ones killed, connected ones not killed.
     let mut not_killed = BTreeSet::new();
-    for (id, outcome, interrupted) in sessions_in_store(&data, &request_id).await {
+    for (id, outcome, interrupted) in sessions_in_store(data_dir, &cut.request_id).await {
         assert!(interrupted, "{id} {outcome}");
         match outcome.as_str() {
             "killed" => assert!(gone.contains(&(id as u64)), "{id} is still connected"),
@@ -289,10 +312,110 @@ async fn a_kill_cut_short_by_sigkill_is_reconciled_after_a_restart() {
             alive.len() - not_killed.len()
         );
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kill_cut_short_by_sigkill_is_reconciled_after_a_restart() {
+    let db = target_server();
+    let victim = new_victim(&db, "crash");
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let mut dbkill = ServeProcess::start(&data, &dir.path().join("first.log"), &[]).await;
+    let target = dbkill.register_killer(&db).await;
+    let mut monitor = db.connect("root", "").await;
+    let cut = kill_cut_short_by_sigkill(&db, &mut dbkill, &target, &victim, &mut monitor).await;
+
+    // The KILLs the server had taken finish; then dbkill starts again on the same data dir.
+    let left = settled_count(&mut monitor, &victim).await;
+    let dbkill = ServeProcess::start(&data, &dir.path().join("second.log"), &[]).await;
+    let rows = reconciled_rows(&dbkill, &target, &cut.request_id).await;
+    assert_eq!(db.processlist_ids(&victim).len() as u64, left);
+    assert_reconciled_as_the_server_shows(&db, &cut, &victim, &rows, &data).await;
     assert!(
         dbkill.log().contains("reconciled"),
         "the reconciliation is logged:\n{}",
         dbkill.log()
     );
-    close(victims).await;
+    close(cut.victims).await;
+}
+
+/// Whether replica `name`'s heartbeat is live in the store of `data_dir`, by the store's clock.
+async fn heartbeat_live(data_dir: &std::path::Path, name: &str) -> bool {
+    let rows = crate::helpers::store_backend::store_rows(
+        data_dir,
+        "SELECT name FROM replicas WHERE name = ? \
+         AND expires_at > (extract(epoch FROM clock_timestamp()) * 1000)::bigint",
+        &[name],
+    )
+    .await;
+    !rows.is_empty()
+}
+
+/// How many history rows the kill whose report had `request_id` has now.
+async fn history_rows_now(dbkill: &ServeProcess, target: &ServedKiller, request_id: &str) -> u64 {
+    let path = format!(
+        "{}?request_id={request_id}&page_size=1&page_num=1",
+        target.history_path()
+    );
+    dbkill
+        .expect(&target.token, Method::GET, &path, None, 200)
+        .await["total_count"]
+        .as_u64()
+        .unwrap()
+}
+
+/// Two replicas on one PostgreSQL store: replica A is SIGKILLed in the middle of a kill, and
+/// replica B (another name, another data dir) settles A's kill — but only once A's heartbeat
+/// has lapsed: while it is live, A might still be sending those KILLs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kill_cut_short_on_one_replica_is_reconciled_by_another_once_its_heartbeat_lapses() {
+    let db = target_server();
+    let victim = new_victim(&db, "crash");
+    let dir = tempfile::tempdir().unwrap();
+    let (data_a, data_b) = (dir.path().join("a"), dir.path().join("b"));
+    crate::helpers::store_backend::share_store(&[&data_a, &data_b]);
+    let key = hex::encode([0x5c_u8; 32]);
+    let env = [
+        ("DBKILL_MASTER_KEY", key.as_str()),
+        // B looks every second, so it settles soon after A's heartbeat (15 s) lapses.
+        ("DBKILL_RECONCILE_INTERVAL_MS", "1000"),
+    ];
+    let mut a = ServeProcess::start(&data_a, &dir.path().join("a.log"), &env).await;
+    let a_name = crate::helpers::store_backend::replica_name_for_data_dir(&data_a);
+    let target = a.register_killer(&db).await;
+    let mut monitor = db.connect("root", "").await;
+    let cut = kill_cut_short_by_sigkill(&db, &mut a, &target, &victim, &mut monitor).await;
+
+    let left = settled_count(&mut monitor, &victim).await;
+    let b = ServeProcess::start(&data_b, &dir.path().join("b.log"), &env).await;
+    // While A's heartbeat is live, B leaves A's kill alone (the history is read before the
+    // heartbeat, so rows seen while it is still live were written while it was live).
+    let mut watched_while_live = 0;
+    loop {
+        let rows = history_rows_now(&b, &target, &cut.request_id).await;
+        let live = heartbeat_live(&data_a, &a_name).await;
+        assert!(
+            rows == 0 || !live,
+            "B settled A's kill while A's heartbeat was live:\n{}",
+            b.log()
+        );
+        if !live {
+            break;
+        }
+        watched_while_live += 1;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(
+        watched_while_live > 0,
+        "A's heartbeat had lapsed before B was watched"
+    );
+    let rows = reconciled_rows(&b, &target, &cut.request_id).await;
+    assert_eq!(db.processlist_ids(&victim).len() as u64, left);
+    assert_reconciled_as_the_server_shows(&db, &cut, &victim, &rows, &data_a).await;
+    assert!(
+        b.log().contains("reconciled"),
+        "B logs the reconciliation:\n{}",
+        b.log()
+    );
+    close(cut.victims).await;
 }

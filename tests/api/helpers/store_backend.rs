@@ -56,24 +56,42 @@ pub fn fresh_store_url() -> String {
     )
 }
 
-/// The store of `data_dir`: `None` (the embedded store in it) unless the suite runs on
-/// PostgreSQL; then a database of its own, the same one every time it is asked for that dir
-/// (a restart, or `rotate-master-key` on it, finds the same store).
-pub fn store_url_for_data_dir(data_dir: &Path) -> Option<String> {
+/// Data dirs and the store URL each was given.
+fn store_urls() -> std::sync::MutexGuard<'static, HashMap<PathBuf, String>> {
     static BY_DIR: OnceLock<Mutex<HashMap<PathBuf, String>>> = OnceLock::new();
+    BY_DIR
+        .get_or_init(Mutex::default)
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+}
+
+/// The store of `data_dir`: the one [`share_store`] gave it; else `None` (the embedded store in
+/// it) unless the suite runs on PostgreSQL; then a database of its own, the same one every time
+/// it is asked for that dir (a restart, or `rotate-master-key` on it, finds the same store).
+pub fn store_url_for_data_dir(data_dir: &Path) -> Option<String> {
+    let mut by_dir = store_urls();
+    if let Some(url) = by_dir.get(data_dir) {
+        return Some(url.clone());
+    }
     if !on_postgres() {
         return None;
     }
-    let mut by_dir = BY_DIR
-        .get_or_init(Mutex::default)
-        .lock()
-        .unwrap_or_else(|p| p.into_inner());
     Some(
         by_dir
             .entry(data_dir.to_path_buf())
             .or_insert_with(fresh_store_url)
             .clone(),
     )
+}
+
+/// A fresh PostgreSQL store shared by the replicas on `data_dirs`, in either pass of the suite.
+pub fn share_store(data_dirs: &[&Path]) -> String {
+    let url = fresh_store_url();
+    let mut by_dir = store_urls();
+    for dir in data_dirs {
+        by_dir.insert(dir.to_path_buf(), url.clone());
+    }
+    url
 }
 
 /// Rows of `sql` on the store of `data_dir`, every column as text (NULL as `None`). `sql`
