@@ -246,17 +246,22 @@ async fn kill_cut_short_by_sigkill(
     panic!("no kill of {VICTIMS} sessions was caught halfway in {ATTEMPTS} attempts");
 }
 
-/// The history (`rows`) and the store of `data_dir` say exactly what the server shows: every
-/// victim gone is listed once as killed, interrupted, at the intent's time; every planned
-/// victim still connected is recorded as not killed.
+/// Once `reconciler` settled the kill, its history and the store of `data_dir` say exactly what
+/// the server shows (`left` victims still connected): every victim gone is listed once as
+/// killed, interrupted, at the intent's time; every planned victim still connected is recorded
+/// as not killed; and the reconciliation is logged.
 async fn assert_reconciled_as_the_server_shows(
     db: &MariaDb,
     cut: &CutShort,
     victim: &str,
-    rows: &[Value],
+    left: u64,
+    reconciler: &ServeProcess,
+    target: &ServedKiller,
     data_dir: &std::path::Path,
 ) {
+    let rows = reconciled_rows(reconciler, target, &cut.request_id).await;
     let alive: BTreeSet<u64> = db.processlist_ids(victim).into_iter().collect();
+    assert_eq!(alive.len() as u64, left);
     let gone: BTreeSet<u64> = cut
         .victims
         .iter()
@@ -278,7 +283,7 @@ async fn assert_reconciled_as_the_server_shows(
         listed, gone,
         "the history lists exactly the victims that are gone"
     );
-    for row in rows {
+    for row in &rows {
         assert_eq!(row["interrupted"], json!(true), "{row}");
         assert_eq!(row["request_id"], cut.request_id.as_str(), "{row}");
         assert_eq!(row["user"], victim, "{row}");
@@ -312,6 +317,11 @@ async fn assert_reconciled_as_the_server_shows(
             alive.len() - not_killed.len()
         );
     }
+    assert!(
+        reconciler.log().contains("reconciled"),
+        "the reconciliation is logged:\n{}",
+        reconciler.log()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -328,14 +338,7 @@ async fn a_kill_cut_short_by_sigkill_is_reconciled_after_a_restart() {
     // The KILLs the server had taken finish; then dbkill starts again on the same data dir.
     let left = settled_count(&mut monitor, &victim).await;
     let dbkill = ServeProcess::start(&data, &dir.path().join("second.log"), &[]).await;
-    let rows = reconciled_rows(&dbkill, &target, &cut.request_id).await;
-    assert_eq!(db.processlist_ids(&victim).len() as u64, left);
-    assert_reconciled_as_the_server_shows(&db, &cut, &victim, &rows, &data).await;
-    assert!(
-        dbkill.log().contains("reconciled"),
-        "the reconciliation is logged:\n{}",
-        dbkill.log()
-    );
+    assert_reconciled_as_the_server_shows(&db, &cut, &victim, left, &dbkill, &target, &data).await;
     close(cut.victims).await;
 }
 
@@ -409,13 +412,6 @@ async fn a_kill_cut_short_on_one_replica_is_reconciled_by_another_once_its_heart
         watched_while_live > 0,
         "A's heartbeat had lapsed before B was watched"
     );
-    let rows = reconciled_rows(&b, &target, &cut.request_id).await;
-    assert_eq!(db.processlist_ids(&victim).len() as u64, left);
-    assert_reconciled_as_the_server_shows(&db, &cut, &victim, &rows, &data_a).await;
-    assert!(
-        b.log().contains("reconciled"),
-        "B logs the reconciliation:\n{}",
-        b.log()
-    );
+    assert_reconciled_as_the_server_shows(&db, &cut, &victim, left, &b, &target, &data_a).await;
     close(cut.victims).await;
 }
