@@ -121,23 +121,30 @@ async fn sigkill_mid_kill(
     }
 }
 
+/// Page `n` (of `size` rows) of the history of the kill whose report had `request_id`.
+async fn history_page(
+    dbkill: &ServeProcess,
+    target: &ServedKiller,
+    request_id: &str,
+    size: usize,
+    n: usize,
+) -> Value {
+    let path = format!(
+        "{}?request_id={request_id}&page_size={size}&page_num={n}",
+        target.history_path()
+    );
+    dbkill
+        .expect(&target.token, Method::GET, &path, None, 200)
+        .await
+}
+
 /// Every history row of the kill whose report had `request_id`, once there are any (≤ 30 s).
 async fn reconciled_rows(
     dbkill: &ServeProcess,
     target: &ServedKiller,
     request_id: &str,
 ) -> Vec<Value> {
-    let page = |n: usize| {
-        let path = format!(
-            "{}?request_id={request_id}&page_size=100&page_num={n}",
-            target.history_path()
-        );
-        async move {
-            dbkill
-                .expect(&target.token, Method::GET, &path, None, 200)
-                .await
-        }
-    };
+    let page = |n: usize| history_page(dbkill, target, request_id, 100, n);
     let deadline = Instant::now() + Duration::from_secs(30);
     let mut first = page(1).await;
     while first["total_count"] == 0 {
@@ -356,13 +363,7 @@ async fn heartbeat_live(data_dir: &std::path::Path, name: &str) -> bool {
 
 /// How many history rows the kill whose report had `request_id` has now.
 async fn history_rows_now(dbkill: &ServeProcess, target: &ServedKiller, request_id: &str) -> u64 {
-    let path = format!(
-        "{}?request_id={request_id}&page_size=1&page_num=1",
-        target.history_path()
-    );
-    dbkill
-        .expect(&target.token, Method::GET, &path, None, 200)
-        .await["total_count"]
+    history_page(dbkill, target, request_id, 1, 1).await["total_count"]
         .as_u64()
         .unwrap()
 }

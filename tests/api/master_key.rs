@@ -297,15 +297,12 @@ async fn an_interrupted_rotation_is_finished_by_the_next_start() {
 #[tokio::test]
 async fn rotation_on_a_shared_store_refuses_while_a_replica_runs() {
     let dir = tempfile::tempdir().unwrap();
-    let store = crate::helpers::store_backend::fresh_store_url();
+    let (serving, rotating) = (dir.path().join("r1"), dir.path().join("rotator"));
+    crate::helpers::store_backend::share_store(&[&serving, &rotating]);
+    std::fs::create_dir(&rotating).unwrap();
     let key_file = dir.path().join("shared.key");
     write_key(&key_file, 0x44);
-    let key_path = key_file.to_str().unwrap();
-    let env = [
-        ("DBKILL_STORE_URL", store.as_str()),
-        ("DBKILL_MASTER_KEY_FILE", key_path),
-    ];
-    let serving = dir.path().join("r1");
+    let env = [("DBKILL_MASTER_KEY_FILE", key_file.to_str().unwrap())];
     let log = dir.path().join("r1.log");
     let mut r1 = ServeProcess::start(&serving, &log, &env).await;
     let killer = r1.register_killer(shared()).await;
@@ -313,8 +310,6 @@ async fn rotation_on_a_shared_store_refuses_while_a_replica_runs() {
         "{}/processes?db_user_id={}",
         killer.instance_path, killer.db_user_id
     );
-    let rotating = dir.path().join("rotator");
-    std::fs::create_dir(&rotating).unwrap();
     let old_key = std::fs::read_to_string(&key_file).unwrap();
 
     let refused = rotate(&rotating, &env);
