@@ -10,8 +10,8 @@
 //!
 //! `dbkill rotate-master-key` runs while the service is stopped: the data dir's lock says so
 //! for this replica, and on a shared store it refuses while any replica's heartbeat is live (a
-//! running one would keep opening and sealing secrets with the old key). It writes the new key beside the key
-//! file (`<file>.new`, synced), re-seals every secret and the check value in one durable
+//! running one would keep opening and sealing secrets with the old key). It writes the new key
+//! beside the key file (`<file>.new`, synced), re-seals every secret and the check value in one durable
 //! transaction, then renames the new key over the old. A crash before the commit leaves the
 //! store on the old key (the stale `.new` is removed at the next start); a crash after it leaves
 //! the old key file and a `.new` that opens the check value: the next start (or rotation)
@@ -168,9 +168,9 @@ pub async fn rotate(store: &dyn KeyringStore, source: &KeySource) -> anyhow::Res
 }
 
 /// `dbkill rotate-master-key`: rotates the key of the store `settings` name, which no other
-/// dbkill process may be using. The data dir's lock only keeps this replica's service away: on
-/// a shared (PostgreSQL) store every replica must be stopped first, and each started again
-/// with the new key.
+/// dbkill process may be using: the data dir's lock keeps this replica's service away, and the
+/// live heartbeats every other replica of a shared store. Each replica is started again with
+/// the new key.
 pub async fn rotate_master_key(settings: &Settings) -> anyhow::Result<Rotated> {
     if matches!(settings.store, StoreLocation::Embedded) {
         anyhow::ensure!(

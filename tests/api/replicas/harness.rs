@@ -1,9 +1,9 @@
 //! Three replicas as a user starts them: `scripts/replicas` with the test's `dbkill` (`--bin`) on
 //! free ports, its store a fresh database (owned by a non-superuser role) of the test process's
-//! store cluster (`helpers/store_backend.rs`). The script's stdout names each replica and its pid once all
-//! answer `/healthz`. The script and its replicas form one process group, which dropping
-//! [`Replicas`] stops (SIGTERM, then SIGKILL); a guardian does the same if the test process dies
-//! first. A failing test prints the end of every replica's log.
+//! store cluster (`helpers/store_backend.rs`). The script's stdout names each replica and its
+//! pid once all answer `/healthz`. The script and its replicas form one process group, which
+//! dropping [`Replicas`] stops (SIGTERM, then SIGKILL); a guardian does the same if the test
+//! process dies first. A failing test prints the end of every replica's log.
 
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::process::CommandExt;
